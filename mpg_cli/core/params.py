@@ -1,0 +1,145 @@
+"""Parameter counts: total, active (MoE), and the split that memory needs.
+
+Sources:
+- GPT-style: Narayanan et al. 2021 (arXiv 2104.04473) §5.1 Eq. (2),
+  P = 12·l·h²·(1 + 13/(12h) + (V+s)/(12·l·h)); this module reproduces it term by term
+  (QKV 3h², output h², MLP 8h², biases 13h, learned positions s·h, tied embedding V·h).
+- Llama-style (SwiGLU, GQA, RMSNorm, untied, RoPE): formulas.md B4, exact for
+  Llama-2-7B (6,738,415,616) and Llama-3-8B (8,030,261,248).
+- MoE: Megatron-LM ``theoretical_memory_usage.py`` (formulas.md B4): a MoE layer holds
+  attention, E routed experts, shared experts and a router of h·E; active parameters use k.
+- MLA: DeepSeek-V3 (arXiv 2412.19437) §2.1.1 projections, as in formulas.md A2.6's MLA branch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .specs import ModelSpec
+
+
+@dataclass(frozen=True)
+class ParamBreakdown:
+    """Parameter counts by role. ``*_layer`` values are per layer."""
+
+    attention_layer: float  # projections (+ biases); TP-sharded
+    dense_mlp_layer: float  # dense FFN (+ biases); TP-sharded
+    moe_routed_layer: float  # all routed experts of one MoE layer; EP-sharded
+    moe_active_routed_layer: float  # top-k experts of one MoE layer
+    moe_shared_layer: float  # shared experts of one MoE layer; TP-sharded
+    router_layer: float  # replicated
+    norms_layer: float  # replicated
+    embedding: float  # input word embedding (first stage)
+    position: float  # learned position embedding (first stage)
+    output: float  # untied output layer (last stage), 0 when tied
+    final_norm: float
+    dense_layers: int
+    moe_layers: int
+
+    @property
+    def dense_layer_total(self) -> float:
+        return self.attention_layer + self.dense_mlp_layer + self.norms_layer
+
+    @property
+    def moe_layer_total(self) -> float:
+        return (
+            self.attention_layer
+            + self.moe_routed_layer
+            + self.moe_shared_layer
+            + self.router_layer
+            + self.norms_layer
+        )
+
+    @property
+    def moe_layer_active(self) -> float:
+        return (
+            self.attention_layer
+            + self.moe_active_routed_layer
+            + self.moe_shared_layer
+            + self.router_layer
+            + self.norms_layer
+        )
+
+    @property
+    def non_layer(self) -> float:
+        return self.embedding + self.position + self.output + self.final_norm
+
+    @property
+    def total(self) -> float:
+        return (
+            self.dense_layers * self.dense_layer_total
+            + self.moe_layers * self.moe_layer_total
+            + self.non_layer
+        )
+
+    @property
+    def active(self) -> float:
+        return (
+            self.dense_layers * self.dense_layer_total
+            + self.moe_layers * self.moe_layer_active
+            + self.non_layer
+        )
+
+
+def attention_params(m: ModelSpec) -> float:
+    """Attention projection parameters of one layer (GQA/MQA aware, MLA when given).
+
+    GQA: h·a·d_h (Q) + 2·h·n_kv·d_h (K, V) + a·d_h·h (O) (formulas.md A5);
+    biases add a·d_h + 2·n_kv·d_h + h when ``linear_biases``.
+    """
+    h = m.hidden_size
+    if m.mla is not None:
+        x = m.mla
+        qk = x.qk_nope_head_dim + x.qk_rope_head_dim
+        if x.q_lora_rank:
+            q = h * x.q_lora_rank + x.q_lora_rank + x.q_lora_rank * m.heads * qk
+        else:
+            q = h * m.heads * qk
+        kv = h * (x.kv_lora_rank + x.qk_rope_head_dim) + x.kv_lora_rank
+        kv += x.kv_lora_rank * m.heads * (x.qk_nope_head_dim + x.v_head_dim)
+        out = m.heads * x.v_head_dim * h
+        return float(q + kv + out)
+    q, kv = m.q_size, m.kv_size
+    weights = h * q + 2 * h * kv + q * h
+    biases = (q + 2 * kv + h) if m.linear_biases else 0
+    return float(weights + biases)
+
+
+def mlp_params(m: ModelSpec, ffn: int) -> float:
+    """One FFN of width ``ffn``: GeLU 2·h·f, SwiGLU 3·h·f (Shazeer 2020), plus biases."""
+    h = m.hidden_size
+    if m.ffn_type == "swiglu":
+        return float(3 * h * ffn + ((2 * ffn + h) if m.linear_biases else 0))
+    return float(2 * h * ffn + ((ffn + h) if m.linear_biases else 0))
+
+
+def param_breakdown(m: ModelSpec) -> ParamBreakdown:
+    """Split the model's parameters by role (see the module docstring for sources)."""
+    h = m.hidden_size
+    norm = 2 * h if m.norm == "layernorm" else h
+    moe = m.moe
+    return ParamBreakdown(
+        attention_layer=attention_params(m),
+        dense_mlp_layer=mlp_params(m, m.ffn_hidden_size),
+        moe_routed_layer=0.0 if moe is None else moe.experts * mlp_params(m, moe.expert_ffn_hidden_size),
+        moe_active_routed_layer=0.0 if moe is None else moe.top_k * mlp_params(m, moe.expert_ffn_hidden_size),
+        moe_shared_layer=0.0 if moe is None else moe.shared_experts * mlp_params(m, moe.shared_ffn),
+        router_layer=0.0 if moe is None else float(h * moe.experts),
+        norms_layer=float(2 * norm),
+        embedding=float(m.vocab_size * h),
+        position=float(m.seq_length * h) if m.position_embedding == "learned" else 0.0,
+        output=0.0 if m.tied_embeddings else float(m.vocab_size * h),
+        final_norm=float(norm),
+        dense_layers=m.dense_layers,
+        moe_layers=m.moe_layers,
+    )
+
+
+def total_params(m: ModelSpec) -> float:
+    """Total parameter count (embeddings included)."""
+    return param_breakdown(m).total
+
+
+def active_params(m: ModelSpec) -> float:
+    """Parameters used per token: MoE layers count top-k routed experts only."""
+    return param_breakdown(m).active
