@@ -843,7 +843,7 @@ def parse_log(text: str, source: str, *, warmup: int | None = None, fmt: str | N
     forced = _normalise_fmt(fmt) if fmt is not None else None
     if not isinstance(text, str):
         raise LogFormatError(f"{source}: expected decoded text, got {type(text).__name__}")
-    if not text.strip():
+    if not text.lstrip("\ufeff").strip():
         raise LogFormatError(
             f"{source}: the log is empty; supported formats: {_formats_list()}",
             hint="point calibrate at the stdout/stderr of a training run that got past a few dozen steps",

@@ -341,7 +341,7 @@ def test_empty_log(text):
     """An empty (or blank) file raises LogFormatError naming the source and the formats."""
     with pytest.raises(LogFormatError) as e:
         parse_log(text, "empty.log")
-    assert "empty.log" in e.value.message and "empty" in e.value.message
+    assert "empty.log" in e.value.message and "is empty" in e.value.message
     assert all(fmt in e.value.message for fmt in SUPPORTED_FORMATS)
     assert read("empty.log") == ""
 

@@ -127,6 +127,62 @@ def activation_bytes_per_layer(m: ModelSpec, lay: Layout, micro_batch: int, seq_
     return replicated / sp_div + (attn + mlp) / tp
 
 
+def stages_of(lay: Layout) -> tuple[str, ...]:
+    """The pipeline stages whose memory can be the largest."""
+    return ("only",) if lay.pp == 1 else ("first", "last")
+
+
+def stage_states(m: ModelSpec, lay: Layout, stage: str, precision: str,
+                 opts: MemoryOptions = MemoryOptions()) -> tuple[float, float, float]:
+    """(weights, gradients, optimizer) bytes on one GPU of ``stage`` (depends on tp, pp, dp, ep, cp, zero)."""
+    pb = param_breakdown(m)
+    gb = grad_bytes(precision)
+    ob = OPTIMIZER_BYTES[opts.optimizer]
+    edp = max(1, lay.dp * lay.cp // lay.ep)  # expert data-parallel size (Megatron: ep carved out of dp·cp)
+    dp_states = lay.dp * lay.cp  # Megatron's distributed optimizer shards over dp×cp
+    sharded, expert, largest = _stage_params(pb, m, lay, stage)
+    w1, g1, o1 = model_state_bytes(sharded, dp_states, lay.zero, WEIGHT_BYTES, gb, ob)
+    w2, g2, o2 = model_state_bytes(expert, edp, lay.zero, WEIGHT_BYTES, gb, ob)
+    weights = w1 + w2
+    if lay.zero >= 3:  # gathered working copy: current + prefetched unit (formulas.md B1, FSDP)
+        weights += 2.0 * WEIGHT_BYTES * largest
+    return weights, g1 + g2, o1 + o2
+
+
+def stage_activations(m: ModelSpec, lay: Layout, stage: str, seq_length: int, global_batch: int,
+                      opts: MemoryOptions = MemoryOptions()) -> float:
+    """Activation bytes on one GPU of ``stage``, in-flight micro-batches and buffer included."""
+    pb = param_breakdown(m)
+    n_layers = math.ceil(m.layers / lay.pp)
+    m_micro = max(1, global_batch // (lay.micro_batch * lay.dp))  # micro-batches per pipeline
+    dense_l = min(pb.dense_layers, n_layers) if stage != "last" else n_layers - min(pb.moe_layers, n_layers)
+    per_dense = activation_bytes_per_layer(m, lay, lay.micro_batch, seq_length, False) if dense_l else 0.0
+    per_moe = activation_bytes_per_layer(m, lay, lay.micro_batch, seq_length, True) if n_layers > dense_l else 0.0
+    per_stage = dense_l * per_dense + (n_layers - dense_l) * per_moe
+    if stage == "last":
+        inflight = 1.0
+    else:
+        inflight = float(min(lay.pp, m_micro))
+        if lay.virtual_stages > 1 and lay.pp > 1:
+            inflight *= 1.0 + (lay.pp - 1) / (lay.pp * lay.virtual_stages)
+    acts = per_stage * inflight
+    if lay.recompute == "full":  # one layer rematerialised during its backward
+        working = Layout(lay.tp, lay.pp, lay.dp, lay.ep, lay.cp, lay.micro_batch, lay.virtual_stages, lay.zero, "none",
+                         lay.sequence_parallel, lay.flash_attention)
+        acts += activation_bytes_per_layer(m, working, lay.micro_batch, seq_length, m.moe is not None)
+    if stage in ("last", "only"):
+        acts += 6.0 * seq_length / lay.cp * lay.micro_batch * m.vocab_size / lay.tp
+    return acts * opts.activation_buffer
+
+
+def combine(states: tuple[float, float, float], acts: float, stage: str, memory_gib: float,
+            opts: MemoryOptions) -> MemoryBreakdown:
+    capacity = memory_gib * GiB
+    return MemoryBreakdown(weights=states[0], gradients=states[1], optimizer=states[2], activations=acts,
+                           overhead=opts.reserved_gib * GiB, capacity=capacity,
+                           usable=capacity * (1.0 - opts.headroom_fraction), stage=stage)
+
+
 def memory_breakdown(
     m: ModelSpec,
     lay: Layout,
@@ -137,49 +193,6 @@ def memory_breakdown(
     opts: MemoryOptions = MemoryOptions(),
 ) -> MemoryBreakdown:
     """Per-GPU memory of the most loaded pipeline stage (see the module docstring for sources)."""
-    pb = param_breakdown(m)
-    gb = grad_bytes(precision)
-    ob = OPTIMIZER_BYTES[opts.optimizer]
-    edp = max(1, lay.dp * lay.cp // lay.ep)  # expert data-parallel size (Megatron: ep carved out of dp·cp)
-    dp_states = lay.dp * lay.cp  # Megatron's distributed optimizer shards over dp×cp
-    m_micro = max(1, global_batch // (lay.micro_batch * lay.dp))  # micro-batches per pipeline
-    stages = ("only",) if lay.pp == 1 else ("first", "last")
-    n_layers = math.ceil(m.layers / lay.pp)
-    capacity = memory_gib * GiB
-    usable = capacity * (1.0 - opts.headroom_fraction)
-    results = []
-    for stage in stages:
-        sharded, expert, largest = _stage_params(pb, m, lay, stage)
-        w1, g1, o1 = model_state_bytes(sharded, dp_states, lay.zero, WEIGHT_BYTES, gb, ob)
-        w2, g2, o2 = model_state_bytes(expert, edp, lay.zero, WEIGHT_BYTES, gb, ob)
-        weights, grads, optim = w1 + w2, g1 + g2, o1 + o2
-        if lay.zero >= 3:  # gathered working copy: current + prefetched unit (formulas.md B1, FSDP)
-            weights += 2.0 * WEIGHT_BYTES * largest
-        dense_l = min(pb.dense_layers, n_layers) if stage != "last" else n_layers - min(pb.moe_layers, n_layers)
-        per_dense = activation_bytes_per_layer(m, lay, lay.micro_batch, seq_length, False)
-        per_moe = activation_bytes_per_layer(m, lay, lay.micro_batch, seq_length, True)
-        per_stage = dense_l * per_dense + (n_layers - dense_l) * per_moe
-        if stage == "last":
-            inflight = 1.0
-        else:
-            inflight = float(min(lay.pp, m_micro))
-            if lay.virtual_stages > 1 and lay.pp > 1:
-                inflight *= 1.0 + (lay.pp - 1) / (lay.pp * lay.virtual_stages)
-        acts = per_stage * inflight
-        if lay.recompute == "full":  # one layer rematerialised during its backward
-            working = Layout(**{**lay.__dict__, "recompute": "none"})
-            acts += activation_bytes_per_layer(m, working, lay.micro_batch, seq_length, m.moe is not None)
-        if stage in ("last", "only"):
-            acts += 6.0 * seq_length / lay.cp * lay.micro_batch * m.vocab_size / lay.tp
-        acts *= opts.activation_buffer
-        results.append(MemoryBreakdown(
-            weights=weights,
-            gradients=grads,
-            optimizer=optim,
-            activations=acts,
-            overhead=opts.reserved_gib * GiB,
-            capacity=capacity,
-            usable=usable,
-            stage=stage,
-        ))
-    return max(results, key=lambda r: r.total)
+    return max((combine(stage_states(m, lay, st, precision, opts),
+                        stage_activations(m, lay, st, seq_length, global_batch, opts), st, memory_gib, opts)
+                for st in stages_of(lay)), key=lambda r: r.total)

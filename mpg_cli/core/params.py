@@ -14,6 +14,7 @@ Sources:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .specs import ModelSpec
 
@@ -113,6 +114,7 @@ def mlp_params(m: ModelSpec, ffn: int) -> float:
     return float(2 * h * ffn + ((ffn + h) if m.linear_biases else 0))
 
 
+@lru_cache(maxsize=64)
 def param_breakdown(m: ModelSpec) -> ParamBreakdown:
     """Split the model's parameters by role (see the module docstring for sources)."""
     h = m.hidden_size

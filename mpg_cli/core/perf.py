@@ -123,14 +123,16 @@ def _sat(x: float, x0: float) -> float:
 
 
 def collective_time(bytes_: float, ranks: int, ranks_per_node: int, factor: float, hw: "Hardware",
-                    c: "PerfConstants") -> float:
+                    c: "PerfConstants", share_nics: bool = True) -> float:
     """Time of one collective over ``ranks`` GPUs, ``ranks_per_node`` of them on each node.
 
     nccl-tests bus-bandwidth model (formulas.md A4.0): factor·(n−1)/n·S/W, factor 2 for all-reduce,
     1 for reduce-scatter, all-gather and all-to-all. Across nodes the collective is hierarchical
     (scaling-book gpus.md, formulas.md A4.6): T = max(intra-node part, inter-node part), where the
     inter-node part moves factor·(M−1)/M·S over the NICs of the group's GPUs on a node (each GPU
-    owns 1/gpus_per_node of the node's NIC bandwidth; modeling-notes.md 4).
+    owns 1/gpus_per_node of the node's NIC bandwidth; modeling-notes.md 4). ``share_nics=False``
+    charges each GPU's own NIC only: tensor parallelism across nodes sends many small, latency-bound
+    messages every layer and gains nothing from the other GPUs' NICs (modeling-notes.md 5).
     """
     if ranks <= 1 or bytes_ <= 0:
         return 0.0
@@ -139,7 +141,8 @@ def collective_time(bytes_: float, ranks: int, ranks_per_node: int, factor: floa
     intra = factor * (ranks - 1) / ranks * bytes_ / (hw.intra_bytes_s * c.link_efficiency_intra) if g > 1 else 0.0
     if nodes == 1:
         return intra + c.latency_intra_s
-    inter = factor * (nodes - 1) / nodes * bytes_ / (hw.inter_bytes_s * g * c.link_efficiency_inter)
+    nics = g if share_nics else 1
+    inter = factor * (nodes - 1) / nodes * bytes_ / (hw.inter_bytes_s * nics * c.link_efficiency_inter)
     return max(intra, inter) + c.latency_inter_s
 
 
@@ -235,7 +238,7 @@ def step_time(
 
     # tensor parallel: 2 all-reduces forward, 2 backward (+2 with full recompute), b·s·h·2 bytes each
     n_ar = 4 + (2 if lay.recompute == "full" else 0)
-    tp_one = collective_time(tokens * h * 2.0, t, per_node_tp, 2.0, hw, c)
+    tp_one = collective_time(tokens * h * 2.0, t, per_node_tp, 2.0, hw, c, share_nics=False)
     tp_mb = n_layers * n_ar * tp_one
     if opts.tp_comm_overlap:
         tp_mb = max(tp_mb * (1.0 - c.overlap), tp_mb - c.overlap * gemm_fwd_stage * 3.0)

@@ -17,11 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
-from .memory import MemoryBreakdown, memory_breakdown
+from .memory import MemoryBreakdown, combine, stage_activations, stage_states, stages_of
 from .perf import DEFAULT_CONSTANTS, Hardware, PerfConstants, PerfOptions, StepTime, step_time
-from .specs import Layout, MemoryOptions, ModelSpec
+from .specs import GiB, Layout, MemoryOptions, ModelSpec
 
 RECOMPUTE_ORDER = ("none", "selective", "full")
+DEFAULT_BATCH_TOKENS = 4 * 1024 * 1024  # ~4M tokens per batch: GPT-3 used 3.2M (1536×2048), Llama 3 4M-16M
 MICRO_BATCHES = (1, 2, 4, 8, 16, 32)
 MAX_VIRTUAL = 8
 
@@ -52,6 +53,16 @@ class Candidate:
     layout: Layout
     memory: MemoryBreakdown
     step: StepTime
+    global_batch: int
+
+    @property
+    def seconds_per_sequence(self) -> float:
+        return self.step.total / self.global_batch
+
+
+def default_global_batch(dp: int, seq_length: int, target_tokens: int = DEFAULT_BATCH_TOKENS) -> int:
+    """About ``target_tokens`` per iteration, rounded to a multiple of dp (at least dp sequences)."""
+    return max(1, round(target_tokens / seq_length / dp)) * dp
 
 
 @dataclass
@@ -71,7 +82,8 @@ def _choices(fixed: Optional[int], options: list[int]) -> list[int]:
     return [fixed] if fixed is not None else options
 
 
-def shapes(m: ModelSpec, gpus: int, global_batch: int, seq_length: int, c: Constraints) -> Iterator[tuple[int, int, int, int, int]]:
+def shapes(m: ModelSpec, gpus: int, global_batch: Optional[int], seq_length: int,
+           c: Constraints) -> Iterator[tuple[int, int, int, int, int]]:
     """Yield (tp, pp, cp, dp, ep) that satisfy the divisibility rules and the constraints."""
     head_div = [d for d in divisors(m.heads) if m.n_kv % d == 0 and d <= gpus]
     layer_div = [d for d in divisors(m.layers) if d <= gpus]
@@ -85,7 +97,7 @@ def shapes(m: ModelSpec, gpus: int, global_batch: int, seq_length: int, c: Const
                 dp = gpus // mp
                 if c.dp is not None and dp != c.dp:
                     continue
-                if global_batch % dp:
+                if global_batch is not None and global_batch % dp:
                     continue
                 if m.moe is None:
                     ep_opts = [1]
@@ -100,7 +112,7 @@ def search(
     hw: Hardware,
     gpus: int,
     seq_length: int,
-    global_batch: int,
+    global_batch: Optional[int],
     precision: str,
     memory_gib: float,
     constraints: Constraints = Constraints(),
@@ -110,7 +122,9 @@ def search(
     keep: int = 50,
     require_fit: bool = True,
 ) -> SearchResult:
-    """Find the fitting layouts, fastest first (keeps the best ``keep``).
+    """Find the fitting layouts, fastest per sequence first (keeps the best ``keep``).
+
+    With ``global_batch=None`` each layout gets about 4M tokens per batch, rounded to its dp.
 
     ``require_fit=False`` ranks every layout whatever its memory (used to time a published layout
     that the memory model, which is conservative, says does not fit).
@@ -123,10 +137,20 @@ def search(
     misfit: Optional[Candidate] = None
     for tp, pp, cp, dp, ep in shapes(m, gpus, global_batch, seq_length, c):
         res.shapes += 1
-        per_replica = global_batch // dp
+        gbs = global_batch if global_batch is not None else default_global_batch(dp, seq_length)
+        per_replica = gbs // dp
         mbs = _choices(c.micro_batch, [b for b in MICRO_BATCHES if per_replica % b == 0])
         sp = c.sequence_parallel if c.sequence_parallel is not None else tp > 1
         per_stage = m.layers // pp
+        fa = c.flash_attention
+        base = Layout(tp=tp, pp=pp, dp=dp, ep=ep, cp=cp, sequence_parallel=sp, flash_attention=fa)
+        stages = stages_of(base)
+        overhead = mem_opts.reserved_gib * GiB
+        usable = memory_gib * GiB * (1.0 - mem_opts.headroom_fraction)
+        # model states depend on the shape and ZeRO stage only: compute them once per shape
+        states = {(z, st): stage_states(m, Layout(tp, pp, dp, ep, cp, 1, 1, z, "none", sp, fa), st, precision, mem_opts)
+                  for z in zeros for st in stages}
+        state_sum = {k: sum(v) for k, v in states.items()}
         for mb in mbs:
             micro = per_replica // mb
             if pp == 1:
@@ -136,23 +160,30 @@ def search(
                                                  if per_stage % v == 0 and (v == 1 or micro % pp == 0)])
             for v in vs:
                 for rc in recomputes:
+                    shaped = Layout(tp, pp, dp, ep, cp, mb, v, 1, rc, sp, fa)
+                    acts = {st: stage_activations(m, shaped, st, seq_length, gbs, mem_opts) for st in stages}
                     fitted_here = False
+                    timed: dict[int, StepTime] = {}  # ZeRO 1 and 2 move the same bytes: one step time
                     for z in zeros:
-                        lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, cp=cp, micro_batch=mb, virtual_stages=v,
-                                     zero=z, recompute=rc, sequence_parallel=sp,
-                                     flash_attention=c.flash_attention)
-                        mem = memory_breakdown(m, lay, seq_length, global_batch, precision, memory_gib, mem_opts)
                         res.evaluated += 1
-                        if require_fit and not mem.fits:
-                            if misfit is None or mem.total < misfit.memory.total:
-                                misfit = Candidate(lay, mem, StepTime(0, 0, 0, 0, 0, 0, 0, 0, 0, micro))
+                        total, worst = max((state_sum[(z, st)] + acts[st] + overhead, st) for st in stages)
+                        fits = total <= usable
+                        if require_fit and not fits:
+                            if misfit is None or total < misfit.memory.total:
+                                lay = Layout(tp, pp, dp, ep, cp, mb, v, z, rc, sp, fa)
+                                mem = combine(states[(z, worst)], acts[worst], worst, memory_gib, mem_opts)
+                                misfit = Candidate(lay, mem, StepTime(0, 0, 0, 0, 0, 0, 0, 0, 0, micro), gbs)
                             continue
                         fitted_here = True
-                        st = step_time(m, lay, seq_length, global_batch, hw, perf_opts, consts)
-                        found.append(Candidate(lay, mem, st))
+                        lay = Layout(tp, pp, dp, ep, cp, mb, v, z, rc, sp, fa)
+                        mem = combine(states[(z, worst)], acts[worst], worst, memory_gib, mem_opts)
+                        key = 1 if z == 2 else z
+                        if key not in timed:
+                            timed[key] = step_time(m, lay, seq_length, gbs, hw, perf_opts, consts)
+                        found.append(Candidate(lay, mem, timed[key], gbs))
                     if fitted_here:
                         break  # heavier recompute is never faster (module docstring)
-    found.sort(key=lambda cand: (cand.step.total, cand.memory.total))
+    found.sort(key=lambda cand: (cand.seconds_per_sequence, cand.memory.total))
     res.candidates = found[:keep]
     res.smallest_misfit = misfit
     return res

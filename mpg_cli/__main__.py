@@ -1,0 +1,5 @@
+"""python -m mpg_cli"""
+
+from mpg_cli.cli import main
+
+main()

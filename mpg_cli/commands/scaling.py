@@ -1,0 +1,59 @@
+"""Scaling tables: one model over several GPU counts (mpg estimate --gpus 64,128,256)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..core.estimate import Result
+from ..humanize import fmt
+
+
+def scaling_rows(results: list[Result]) -> list[dict[str, Any]]:
+    """Per GPU count: layout, TFLOP/s per GPU, % of peak, aggregate PFLOP/s, days, GPU-hours, efficiency.
+
+    Scaling efficiency is per-GPU throughput relative to the first row (Megatron-LM README convention).
+    """
+    base = results[0].tokens_per_second / results[0].request.gpus
+    rows = []
+    for r in results:
+        per_gpu = r.tokens_per_second / r.request.gpus
+        lay = r.layout
+        rows.append({
+            "gpus": r.request.gpus, "tp": lay.tp, "pp": lay.pp, "dp": lay.dp, "micro_batch": lay.micro_batch,
+            "zero": lay.zero, "recompute": lay.recompute, "global_batch": r.global_batch,
+            "tflops_per_gpu": r.tflops_per_gpu, "model_tflops_per_gpu": r.model_tflops_per_gpu, "mfu": r.mfu,
+            "aggregate_pflops": r.model_tflops_per_gpu * r.request.gpus / 1000.0, "days": r.days,
+            "gpu_hours": r.gpu_hours, "cost_usd": r.cost_usd, "fits": r.memory.fits,
+            "scaling_efficiency": per_gpu / base,
+        })
+    return rows
+
+
+def render_scaling(results: list[Result], fmt_name: str, output: Optional[str]) -> None:
+    from .. import __version__, render
+
+    rows = scaling_rows(results)
+    if fmt_name == "json":
+        doc = {"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__, "command": "estimate-scaling",
+               "rows": rows, "estimates": [render.estimate_dict(r) for r in results]}
+        render.emit(render.to_json(doc), output)
+        return
+    if fmt_name == "csv":
+        render.emit(render.to_csv(rows), output)
+        return
+    headers = ["GPUs", "layout (tp·pp·dp, mb, ZeRO, rc)", "TFLOP/s/GPU (model)", "MFU", "aggregate PFLOP/s",
+               "days", "GPU-hours", "scaling eff.", "fits"]
+    body = [[f"{x['gpus']:,}", f"{x['tp']}·{x['pp']}·{x['dp']}, mb {x['micro_batch']}, z{x['zero']}, {x['recompute']}",
+             f"{x['model_tflops_per_gpu']:,.1f}", fmt(x["mfu"], "percent"), f"{x['aggregate_pflops']:,.1f}",
+             fmt(x["days"], "days"), fmt(x["gpu_hours"], "gpu_hours"), fmt(x["scaling_efficiency"], "percent"),
+             "yes" if x["fits"] else "NO"] for x in rows]
+    r0 = results[0]
+    title = f"Scaling {r0.request.model.name} on {r0.request.cluster.name} ({fmt(r0.tokens, 'tokens')} tokens)"
+    if fmt_name == "markdown":
+        render.emit(f"## {title}\n\n" + render.md_table(headers, body), output)
+        return
+    table = render.kv_table(title, [tuple(row) for row in body], headers)
+    if output:
+        render.write_atomic(output, render.tables_to_text([table]))
+    else:
+        render.print_tables([table])

@@ -1,0 +1,284 @@
+"""From a scenario to a result: layout, FLOPs, throughput, time, GPU-hours, cost, energy, memory.
+
+    time_to_train = hardware FLOPs / (GPUs × achieved FLOP/s) / goodput       (formulas.md A6)
+
+Achieved FLOP/s comes, in this order, from ``--tflops`` (hardware TFLOP/s per GPU, recompute
+counted, as Narayanan et al. 2021 report it), ``--mfu`` (model FLOPs / dense peak), or the
+step-time model (``perf.step_time``), optionally scaled by a calibration ratio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+from .flops import token_flops
+from .memory import MemoryBreakdown, memory_breakdown
+from .params import param_breakdown
+from .perf import CALIBRATED, DEFAULT_CONSTANTS, STAND_IN, Hardware, PerfConstants, PerfOptions, StepTime, step_time
+from .search import Candidate, Constraints, SearchResult, search
+from .specs import ClusterSpec, Layout, MemoryOptions, ModelSpec
+
+SECONDS_PER_DAY = 86400.0
+TOKENS_PER_PARAM = 20.0  # Chinchilla (Hoffmann et al. 2022) Table 3, ≈20 tokens per parameter
+
+
+class EstimateError(Exception):
+    """A scenario the core cannot evaluate (the CLI turns it into an input error)."""
+
+    def __init__(self, message: str, hint: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Where achieved throughput comes from: 'tflops', 'mfu' or 'model' (optionally calibrated)."""
+
+    source: str = "model"
+    value: Optional[float] = None  # TFLOP/s per GPU for 'tflops', fraction for 'mfu'
+    calibration_ratio: float = 1.0  # measured / predicted throughput (mpg calibrate)
+    calibration_file: str = ""
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything one estimate needs, as the user gave it (None = default or search)."""
+
+    model: ModelSpec
+    cluster: ClusterSpec
+    gpus: int
+    tokens: Optional[float] = None
+    seq_length: Optional[int] = None
+    global_batch: Optional[int] = None
+    precision: str = "bf16"
+    constraints: Constraints = Constraints()
+    efficiency: Efficiency = Efficiency()
+    price_usd_per_gpu_hour: Optional[float] = None
+    goodput: float = 1.0
+    memory: MemoryOptions = MemoryOptions()
+    perf: PerfOptions = PerfOptions()
+    constants: PerfConstants = DEFAULT_CONSTANTS
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    value: float
+    limit: float
+    passed: bool
+
+
+@dataclass
+class Result:
+    request: Request
+    layout: Layout
+    layout_source: str  # 'given', 'searched', 'partly searched'
+    seq_length: int
+    global_batch: int
+    tokens: float
+    params_total: float
+    params_active: float
+    flops_per_token_model: float
+    flops_per_token_hardware: float
+    step_time_s: float
+    tokens_per_second: float
+    tflops_per_gpu: float
+    model_tflops_per_gpu: float
+    mfu: float
+    hfu: float
+    time_s: float
+    gpu_hours: float
+    cost_usd: Optional[float]
+    price_usd_per_gpu_hour: Optional[float]
+    energy_kwh: Optional[float]
+    memory: MemoryBreakdown
+    step: Optional[StepTime]
+    peak_tflops: float
+    search: Optional[SearchResult] = None
+    assumptions: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def days(self) -> float:
+        return self.time_s / SECONDS_PER_DAY
+
+    @property
+    def total_model_flops(self) -> float:
+        return self.flops_per_token_model * self.tokens
+
+    @property
+    def total_hardware_flops(self) -> float:
+        return self.flops_per_token_hardware * self.tokens
+
+    @property
+    def iterations(self) -> float:
+        return self.tokens / (self.global_batch * self.seq_length)
+
+
+def hardware_of(cluster: ClusterSpec, precision: str) -> Hardware:
+    """The step-time model's view of a cluster at a precision."""
+    gpu = cluster.gpu
+    peak = gpu.peak(precision)
+    if peak is None:
+        have = ", ".join(k for k, _ in gpu.peak_tflops)
+        raise EstimateError(f"{gpu.name} has no {precision} peak in its preset (it has: {have})",
+                            hint=f"use --precision with one of: {have}")
+    return Hardware(peak_flops=peak * 1e12, hbm_bytes_s=gpu.memory_bandwidth_tb_s * 1e12, generation=gpu.generation,
+                    gpus_per_node=cluster.gpus_per_node, intra_bytes_s=cluster.intra_node_gb_s * 1e9,
+                    inter_bytes_s=cluster.inter_node_gb_s * 1e9)
+
+
+def choose_layout(req: Request, seq: int) -> tuple[Candidate, str, SearchResult]:
+    """The layout to use: the fastest fitting one under the user's constraints (or the given one)."""
+    hw = hardware_of(req.cluster, req.precision)
+    c = req.constraints
+    full = all(getattr(c, k) is not None for k in ("tp", "pp", "micro_batch", "zero", "recompute"))
+    kwargs = dict(constraints=c, mem_opts=req.memory, perf_opts=req.perf, consts=req.constants)
+    res = search(req.model, hw, req.gpus, seq, req.global_batch, req.precision, req.cluster.gpu.memory_gib, **kwargs)
+    source = "given" if full else ("searched" if c.is_empty else "partly searched")
+    if res.candidates:
+        return res.candidates[0], source, res
+    # nothing fits: report the layout that comes closest (the caller says it does not fit)
+    loose = search(req.model, hw, req.gpus, seq, req.global_batch, req.precision, req.cluster.gpu.memory_gib,
+                   require_fit=False, keep=100000, **kwargs)
+    if not loose.candidates:
+        raise EstimateError(_no_layout_message(req, seq), hint=_no_layout_hint(req))
+    closest = min(loose.candidates, key=lambda cand: cand.memory.total)
+    res.smallest_misfit = closest
+    return closest, source, res
+
+
+def _no_layout_message(req: Request, seq: int) -> str:
+    c = req.constraints
+    given = ", ".join(f"{k}={getattr(c, k)}" for k in ("tp", "pp", "dp", "ep", "cp", "micro_batch", "virtual_stages")
+                      if getattr(c, k) is not None)
+    batch = f"global batch {req.global_batch}" if req.global_batch else "the default global batch"
+    return (f"no valid parallel layout for {req.model.name} on {req.gpus} GPUs with {batch}"
+            + (f" and {given}" if given else ""))
+
+
+def _no_layout_hint(req: Request) -> str:
+    m = req.model
+    return (f"tp must divide heads ({m.heads}) and kv_heads ({m.n_kv}); pp must divide layers ({m.layers}); "
+            f"tp·pp·cp must divide --gpus; dp must divide --global-batch")
+
+
+def estimate(req: Request) -> Result:
+    """Run one estimate (see module docstring)."""
+    m = req.model
+    seq = req.seq_length or m.seq_length
+    pb = param_breakdown(m)
+    assumptions: list[str] = []
+    warnings: list[str] = []
+    if req.tokens is None:
+        tokens = TOKENS_PER_PARAM * pb.total
+        assumptions.append(f"tokens: {TOKENS_PER_PARAM:g} per parameter (Chinchilla compute-optimal, Hoffmann et al. "
+                           f"2022) = {tokens:.3g}; set --tokens")
+    else:
+        tokens = req.tokens
+    cand, layout_source, res = choose_layout(req, seq)
+    lay, gbs = cand.layout, cand.global_batch
+    if req.global_batch is None:
+        assumptions.append(f"global batch: {gbs} sequences (~4M tokens, a multiple of dp={lay.dp}); set --global-batch")
+    if layout_source != "given":
+        what = "chosen" if layout_source == "searched" else "completed"
+        assumptions.append(f"layout {what} by search: fastest fitting of {res.evaluated:,} evaluated "
+                           f"(tp {lay.tp}, pp {lay.pp}, dp {lay.dp}, micro-batch {lay.micro_batch}, ZeRO {lay.zero}, "
+                           f"recompute {lay.recompute}); fix any with --tp/--pp/--zero/...")
+    if lay.sequence_parallel and req.constraints.sequence_parallel is None and lay.tp > 1:
+        assumptions.append("sequence parallelism on with tp > 1 (Korthikanti et al. 2022)")
+    tf = token_flops(m, seq)
+    per_tok_model = tf.model
+    per_tok_hw = tf.hardware(lay.recompute)
+    assumptions.append("FLOPs: Megatron/Korthikanti convention (GEMMs only, full s² attention, no causal saving); "
+                       "hardware FLOPs add recomputation")
+    peak = (req.cluster.gpu.peak(req.precision) or 0.0) * 1e12
+    if peak <= 0:
+        hardware_of(req.cluster, req.precision)  # raises with the available precisions
+    n = req.gpus
+    eff = req.efficiency
+    step: Optional[StepTime] = None
+    tokens_per_step = gbs * seq
+    if eff.source == "tflops":
+        achieved = eff.value * 1e12  # hardware FLOP/s per GPU
+        tps = n * achieved / per_tok_hw
+        approx = (8.0 if lay.recompute == "full" else 6.0) * tokens * pb.total / (n * achieved) / SECONDS_PER_DAY
+        assumptions.append(f"achieved throughput: {eff.value:g} hardware TFLOP/s per GPU (given, recompute counted); "
+                           f"time uses the full FLOP count (Narayanan 2021 eq. 3 generalised); eq. 4's "
+                           f"{8 if lay.recompute == 'full' else 6}·T·P/(n·X) approximation gives {approx:.1f} days")
+    elif eff.source == "mfu":
+        tps = n * peak * eff.value / per_tok_model
+        assumptions.append(f"achieved throughput: MFU {eff.value:.1%} of the dense {req.precision} peak (given)")
+    else:
+        step = step_time(m, lay, seq, gbs, hardware_of(req.cluster, req.precision), req.perf, req.constants)
+        tps = tokens_per_step / step.total * eff.calibration_ratio
+        gen = req.cluster.gpu.generation
+        assumptions.append("achieved throughput: predicted by the step-time model (fitted on published Megatron-LM "
+                           "and llm-foundry runs; see mpg validate)")
+        if gen not in CALIBRATED:
+            warnings.append(f"no published run on a {gen} GPU calibrates the model: it uses the "
+                            f"{STAND_IN.get(gen, 'hopper')} GEMM-efficiency curve; treat the throughput as rough "
+                            "or calibrate it (mpg calibrate)")
+        if eff.calibration_ratio != 1.0:
+            assumptions.append(f"calibration applied: measured/predicted = {eff.calibration_ratio:.3f} "
+                               f"({eff.calibration_file})")
+    step_s = tokens_per_step / tps
+    goodput = req.goodput
+    time_s = tokens / tps / goodput
+    assumptions.append(f"goodput: {goodput:.0%} of wall time trains (steady-state throughput otherwise; full runs "
+                       "lose time to evaluation, checkpoints and restarts); set --goodput")
+    gpu_hours = n * time_s / 3600.0
+    price = req.price_usd_per_gpu_hour
+    if price is None:
+        price = req.cluster.price_usd_per_gpu_hour or req.cluster.gpu.price_usd_per_hour
+        if price is not None:
+            src = req.cluster if req.cluster.price_usd_per_gpu_hour else req.cluster.gpu
+            assumptions.append(f"price: ${price:g}/GPU-hour from the {src.name} preset ({src.price_as_of or 'undated'}); "
+                               "set --price")
+    cost = gpu_hours * price if price is not None else None
+    tdp = req.cluster.gpu.tdp_watts
+    pue = req.cluster.pue or 1.0
+    energy = n * tdp * pue * time_s / 3.6e6 if tdp else None
+    if tdp:
+        assumptions.append(f"energy: GPUs at TDP {tdp:g} W × PUE {pue:g}"
+                           + ("" if req.cluster.pue else " (not in the cluster preset)") + "; excludes CPUs and network")
+    mem = cand.memory
+    assumptions.append(f"memory: {req.memory.reserved_gib:g} GiB CUDA/NCCL reserve, ×{req.memory.activation_buffer:g} "
+                       f"activation buffer, {req.memory.headroom_fraction:.0%} allocator headroom, Adam "
+                       f"({req.memory.optimizer}) with fp32 master weights")
+    if m.declared_params and abs(pb.total / m.declared_params - 1) > 0.02:
+        warnings.append(f"{m.name}: computed {pb.total:,.0f} parameters differs from the declared "
+                        f"{m.declared_params:,.0f} by {pb.total / m.declared_params - 1:+.1%}")
+    model_tflops = tps / n * per_tok_model
+    hw_tflops = tps / n * per_tok_hw
+    return Result(
+        request=req, layout=lay, layout_source=layout_source, seq_length=seq, global_batch=gbs, tokens=tokens,
+        params_total=pb.total, params_active=pb.active, flops_per_token_model=per_tok_model,
+        flops_per_token_hardware=per_tok_hw, step_time_s=step_s, tokens_per_second=tps,
+        tflops_per_gpu=hw_tflops / 1e12, model_tflops_per_gpu=model_tflops / 1e12, mfu=model_tflops / peak,
+        hfu=hw_tflops / peak, time_s=time_s, gpu_hours=gpu_hours, cost_usd=cost, price_usd_per_gpu_hour=price,
+        energy_kwh=energy, memory=mem, step=step, peak_tflops=peak / 1e12, search=res, assumptions=assumptions,
+        warnings=warnings,
+    )
+
+
+def apply_gates(r: Result, max_days: Optional[float] = None, max_gpu_hours: Optional[float] = None,
+                max_cost: Optional[float] = None, require_fit: bool = False) -> list[Check]:
+    """Evaluate the requested gates and store them on the result (all pass = exit 0)."""
+    checks: list[Check] = []
+    if max_days is not None:
+        checks.append(Check("days", r.days, max_days, r.days <= max_days))
+    if max_gpu_hours is not None:
+        checks.append(Check("gpu_hours", r.gpu_hours, max_gpu_hours, r.gpu_hours <= max_gpu_hours))
+    if max_cost is not None:
+        if r.cost_usd is None:
+            raise EstimateError("--max-cost needs a price: the presets have none for this GPU",
+                                hint="give --price USD-per-GPU-hour")
+        checks.append(Check("cost_usd", r.cost_usd, max_cost, r.cost_usd <= max_cost))
+    if require_fit:
+        checks.append(Check("memory_bytes_per_gpu", r.memory.total, r.memory.usable, r.memory.fits))
+    r.checks = checks
+    return checks

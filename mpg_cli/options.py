@@ -1,0 +1,134 @@
+"""Shared CLI options, defined once as Typer ``Annotated`` aliases and grouped.
+
+``shared(*groups)`` adds a group's options to a command's signature, so ``estimate``, ``fit``
+and ``compare`` take the same flags with the same names, help and checks, and each command
+body receives them as keyword arguments. The option names are a contract for scripts.
+"""
+
+from __future__ import annotations
+
+import inspect
+from enum import Enum
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+
+class Fmt(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class Recompute(str, Enum):
+    none = "none"
+    selective = "selective"
+    full = "full"
+
+
+class Precision(str, Enum):
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+
+
+class Optimizer(str, Enum):
+    adam = "adam"
+    adam8bit = "adam8bit"
+
+
+H_MODEL = "Model and hardware"
+H_LAYOUT = "Parallel layout (omitted dimensions are searched)"
+H_RUN = "Training run"
+H_EFF = "Efficiency (default: the step-time model)"
+H_MEM = "Memory-model defaults"
+H_OUT = "Output"
+H_GATE = "Gates (exit 1 when one fails)"
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model preset name, a YAML file, or a Hugging Face config.json.", rich_help_panel=H_MODEL)]
+ClusterOpt = Annotated[str, typer.Option("--cluster", "-c", help="Cluster preset name or YAML file.", rich_help_panel=H_MODEL)]
+GpuOpt = Annotated[Optional[str], typer.Option("--gpu", help="GPU preset or YAML file; overrides the cluster's GPU type.", rich_help_panel=H_MODEL)]
+GpusOpt = Annotated[Optional[str], typer.Option("--gpus", "-n", help="GPU count (default: the whole cluster); a list such as 64,128,256 gives a scaling table.", rich_help_panel=H_MODEL)]
+PresetsOpt = Annotated[Optional[str], typer.Option("--presets", help="Extra preset directory (models/, gpus/, clusters/); overrides built-ins. Also $MPG_PRESETS.", rich_help_panel=H_MODEL)]
+
+TokensOpt = Annotated[Optional[str], typer.Option("--tokens", help="Training tokens: 300e9, 300B, 1.4T, or 'chinchilla' (20 per parameter, the default).", rich_help_panel=H_RUN)]
+SeqOpt = Annotated[Optional[int], typer.Option("--seq-length", min=1, help="Sequence length (default: the model's).", rich_help_panel=H_RUN)]
+GbsOpt = Annotated[Optional[int], typer.Option("--global-batch", min=1, help="Global batch in sequences (default: ~4M tokens).", rich_help_panel=H_RUN)]
+PrecisionOpt = Annotated[Precision, typer.Option("--precision", help="Training precision (dense peak used for MFU).", rich_help_panel=H_RUN)]
+GoodputOpt = Annotated[float, typer.Option("--goodput", help="Fraction of wall time that trains (evaluation, checkpoints, restarts take the rest).", rich_help_panel=H_RUN)]
+PriceOpt = Annotated[Optional[float], typer.Option("--price", help="USD per GPU-hour (default: the preset's dated price, if any).", rich_help_panel=H_RUN)]
+
+MicroOpt = Annotated[Optional[int], typer.Option("--micro-batch", min=1, help="Micro-batch size (sequences).", rich_help_panel=H_LAYOUT)]
+TpOpt = Annotated[Optional[int], typer.Option("--tp", min=1, help="Tensor-parallel size.", rich_help_panel=H_LAYOUT)]
+PpOpt = Annotated[Optional[int], typer.Option("--pp", min=1, help="Pipeline-parallel size.", rich_help_panel=H_LAYOUT)]
+DpOpt = Annotated[Optional[int], typer.Option("--dp", min=1, help="Data-parallel size (derived: gpus/(tp·pp·cp)).", rich_help_panel=H_LAYOUT)]
+EpOpt = Annotated[Optional[int], typer.Option("--ep", min=1, help="Expert-parallel size (MoE).", rich_help_panel=H_LAYOUT)]
+CpOpt = Annotated[Optional[int], typer.Option("--cp", min=1, help="Context-parallel size.", rich_help_panel=H_LAYOUT)]
+VirtualOpt = Annotated[Optional[int], typer.Option("--virtual-stages", min=1, help="Interleaved pipeline chunks per GPU.", rich_help_panel=H_LAYOUT)]
+ZeroOpt = Annotated[Optional[int], typer.Option("--zero", min=0, max=3, help="ZeRO stage 0-3 (1 = distributed optimizer, 3 = FSDP).", rich_help_panel=H_LAYOUT)]
+RecomputeOpt = Annotated[Optional[Recompute], typer.Option("--recompute", help="Activation recomputation.", rich_help_panel=H_LAYOUT)]
+SpOpt = Annotated[Optional[bool], typer.Option("--sequence-parallel/--no-sequence-parallel", help="Sequence parallelism (default: on when tp > 1).", rich_help_panel=H_LAYOUT, show_default=False)]
+FlashOpt = Annotated[bool, typer.Option("--flash-attention/--no-flash-attention", help="Fused FlashAttention-style attention.", rich_help_panel=H_LAYOUT)]
+
+TflopsOpt = Annotated[Optional[float], typer.Option("--tflops", help="Achieved hardware TFLOP/s per GPU (recompute counted, as Narayanan et al. 2021 report it).", rich_help_panel=H_EFF)]
+MfuOpt = Annotated[Optional[float], typer.Option("--mfu", help="Model FLOPs utilisation, 0-1 (e.g. 0.45).", rich_help_panel=H_EFF)]
+CalibOpt = Annotated[Optional[str], typer.Option("--calibration", help="Calibration file from 'mpg calibrate --save': scales the step-time model.", rich_help_panel=H_EFF)]
+
+OptimOpt = Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer states: adam (12 B/param with fp32 master) or adam8bit (6).", rich_help_panel=H_MEM)]
+ReservedOpt = Annotated[float, typer.Option("--reserved-gib", help="Per-GPU CUDA context + NCCL reserve, GiB.", rich_help_panel=H_MEM)]
+HeadroomOpt = Annotated[float, typer.Option("--headroom", help="Fraction of GPU memory kept free for allocator fragmentation.", rich_help_panel=H_MEM)]
+
+FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.", rich_help_panel=H_OUT)]
+OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write the output to FILE (atomically) instead of stdout.", rich_help_panel=H_OUT)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No warnings on stderr.", rich_help_panel=H_OUT)]
+
+MaxDaysOpt = Annotated[Optional[float], typer.Option("--max-days", help="Fail when training takes more days.", rich_help_panel=H_GATE)]
+MaxGpuHOpt = Annotated[Optional[float], typer.Option("--max-gpu-hours", help="Fail above this many GPU-hours.", rich_help_panel=H_GATE)]
+MaxCostOpt = Annotated[Optional[float], typer.Option("--max-cost", help="Fail above this cost in USD.", rich_help_panel=H_GATE)]
+RequireFitOpt = Annotated[bool, typer.Option("--require-fit", help="Fail when the model does not fit in GPU memory.", rich_help_panel=H_GATE)]
+
+
+def _p(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+GROUPS: dict[str, list[inspect.Parameter]] = {
+    "model": [
+        _p("model", ModelOpt, "gpt3-175b"), _p("cluster", ClusterOpt, "dgx-a100"), _p("gpu", GpuOpt, None),
+        _p("gpus", GpusOpt, None), _p("presets", PresetsOpt, None),
+    ],
+    "run": [
+        _p("tokens", TokensOpt, None), _p("seq_length", SeqOpt, None), _p("global_batch", GbsOpt, None),
+        _p("precision", PrecisionOpt, Precision.bf16), _p("goodput", GoodputOpt, 1.0), _p("price", PriceOpt, None),
+    ],
+    "layout": [
+        _p("tp", TpOpt, None), _p("pp", PpOpt, None), _p("dp", DpOpt, None), _p("ep", EpOpt, None),
+        _p("cp", CpOpt, None), _p("micro_batch", MicroOpt, None), _p("virtual_stages", VirtualOpt, None),
+        _p("zero", ZeroOpt, None), _p("recompute", RecomputeOpt, None), _p("sequence_parallel", SpOpt, None),
+        _p("flash_attention", FlashOpt, True),
+    ],
+    "efficiency": [_p("tflops", TflopsOpt, None), _p("mfu", MfuOpt, None)],
+    "memory": [_p("optimizer", OptimOpt, Optimizer.adam), _p("reserved_gib", ReservedOpt, 2.0),
+               _p("headroom", HeadroomOpt, 0.10)],
+    "output": [_p("format", FormatOpt, Fmt.table), _p("output", OutputOpt, None), _p("quiet", QuietOpt, False)],
+    "gates": [_p("max_days", MaxDaysOpt, None), _p("max_gpu_hours", MaxGpuHOpt, None),
+              _p("max_cost", MaxCostOpt, None), _p("require_fit", RequireFitOpt, False)],
+}
+
+
+def shared(*groups: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the named option groups to a command's signature (after its own parameters)."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(fn)
+        own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        extra = [p for g in groups for p in GROUPS[g]]
+        fn.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]
+        fn.__annotations__ = {**fn.__annotations__, **{p.name: p.annotation for p in extra}}
+        return fn
+
+    return deco
+
+
+ESTIMATE_GROUPS = ("model", "run", "layout", "efficiency", "memory", "output", "gates")

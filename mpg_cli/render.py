@@ -1,0 +1,305 @@
+"""Render results: Rich tables for people; JSON, CSV and Markdown written directly (never through Rich).
+
+The JSON schema is a contract (``SCHEMA_VERSION``): raw SI numbers (seconds, bytes, FLOPs, USD, kWh),
+no pre-formatted strings, no NaN or infinity.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from . import __version__
+from .core.estimate import Result
+from .errors import InputError
+from .humanize import fmt
+
+SCHEMA_VERSION = 1
+
+
+# ---------------------------------------------------------------- dictionaries (the JSON contract)
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def layout_dict(r: Result) -> dict[str, Any]:
+    lay = r.layout
+    return {
+        "tp": lay.tp, "pp": lay.pp, "dp": lay.dp, "ep": lay.ep, "cp": lay.cp, "micro_batch": lay.micro_batch,
+        "virtual_stages": lay.virtual_stages, "zero": lay.zero, "recompute": lay.recompute,
+        "sequence_parallel": lay.sequence_parallel, "flash_attention": lay.flash_attention,
+    }
+
+
+def inputs_dict(r: Result) -> dict[str, Any]:
+    req = r.request
+    return {
+        "model": req.model.name, "cluster": req.cluster.name, "gpu": req.cluster.gpu.name, "gpus": req.gpus,
+        "tokens": r.tokens, "seq_length": r.seq_length, "global_batch": r.global_batch, **layout_dict(r),
+        "precision": req.precision, "goodput": req.goodput, "layout_source": r.layout_source,
+        "efficiency_source": req.efficiency.source, "efficiency_value": req.efficiency.value,
+        "calibration_ratio": req.efficiency.calibration_ratio,
+    }
+
+
+def memory_dict(r: Result) -> dict[str, Any]:
+    m = r.memory
+    return {
+        "per_gpu_bytes": m.total, "capacity_bytes": m.capacity, "usable_bytes": m.usable, "fits": m.fits,
+        "fraction_of_capacity": m.fraction_of_capacity, "most_loaded_stage": m.stage,
+        "breakdown": {"weights": m.weights, "gradients": m.gradients, "optimizer": m.optimizer,
+                      "activations": m.activations, "overhead": m.overhead},
+    }
+
+
+def throughput_dict(r: Result) -> dict[str, Any]:
+    return {
+        "tflops_per_gpu": r.tflops_per_gpu, "model_tflops_per_gpu": r.model_tflops_per_gpu, "mfu": r.mfu,
+        "hfu": r.hfu, "tokens_per_second": r.tokens_per_second,
+        "tokens_per_second_per_gpu": r.tokens_per_second / r.request.gpus, "step_time_s": r.step_time_s,
+        "peak_tflops_per_gpu": r.peak_tflops, "source": r.request.efficiency.source,
+    }
+
+
+def estimate_dict(r: Result, explain: bool = False, command: str = "estimate") -> dict[str, Any]:
+    """The versioned JSON document for one estimate."""
+    d: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "mpg_version": __version__, "command": command,
+        "inputs": inputs_dict(r),
+        "params": {"total": r.params_total, "active": r.params_active},
+        "flops": {"per_token_model": r.flops_per_token_model, "per_token_hardware": r.flops_per_token_hardware,
+                  "total_model": r.total_model_flops, "total_hardware": r.total_hardware_flops,
+                  "convention": "megatron-korthikanti: GEMMs only, full s^2 attention, hardware adds recompute"},
+        "throughput": throughput_dict(r),
+        "time": {"seconds": r.time_s, "days": r.days, "iterations": r.iterations},
+        "gpu_hours": r.gpu_hours, "cost_usd": r.cost_usd, "price_usd_per_gpu_hour": r.price_usd_per_gpu_hour,
+        "energy_kwh": r.energy_kwh,
+        "memory": memory_dict(r),
+        "assumptions": list(r.assumptions), "warnings": list(r.warnings),
+        "checks": [{"name": c.name, "value": c.value, "limit": c.limit, "passed": c.passed} for c in r.checks],
+    }
+    if explain:
+        d["step_time_breakdown_s"] = r.step.as_dict() if r.step else None
+    return d
+
+
+def to_json(doc: Any) -> str:
+    """Strict JSON: NaN and infinity become null, never invalid tokens."""
+    def clean(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return _finite(x)
+
+    return json.dumps(clean(doc), indent=2, allow_nan=False) + "\n"
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dict -> dotted keys (lists are joined with ' | ')."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        elif isinstance(v, list):
+            out[key] = " | ".join(json.dumps(x) if isinstance(x, dict) else str(x) for x in v)
+        else:
+            out[key] = _finite(v)
+    return out
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    flat = [flatten(r) for r in rows]
+    fields: list[str] = []
+    for f in flat:
+        fields += [k for k in f if k not in fields]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for f in flat:
+        w.writerow({k: ("" if v is None else v) for k, v in f.items()})
+    return buf.getvalue()
+
+
+def md_table(headers: list[str], rows: Iterable[list[str]]) -> str:
+    def esc(s: str) -> str:
+        return str(s).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(esc(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- human rows (shared by table and markdown)
+
+def layout_text(r: Result) -> str:
+    lay = r.layout
+    parts = [f"tp {lay.tp}", f"pp {lay.pp}", f"dp {lay.dp}"]
+    if lay.ep > 1:
+        parts.append(f"ep {lay.ep}")
+    if lay.cp > 1:
+        parts.append(f"cp {lay.cp}")
+    parts += [f"micro-batch {lay.micro_batch}"]
+    if lay.virtual_stages > 1:
+        parts.append(f"v {lay.virtual_stages}")
+    parts += [f"ZeRO {lay.zero}", f"recompute {lay.recompute}"]
+    if lay.sequence_parallel:
+        parts.append("SP")
+    return ", ".join(parts)
+
+
+def input_rows(r: Result) -> list[tuple[str, str]]:
+    req = r.request
+    gpu = req.cluster.gpu
+    eff = {"tflops": "given (--tflops)", "mfu": "given (--mfu)"}.get(req.efficiency.source, "step-time model")
+    if req.efficiency.calibration_ratio != 1.0:
+        eff += f", calibrated ×{req.efficiency.calibration_ratio:.3f}"
+    return [
+        ("Model", f"{req.model.name} ({fmt(r.params_total, 'params')} params"
+                  + (f", {fmt(r.params_active, 'params')} active" if r.params_active != r.params_total else "") + ")"),
+        ("Cluster", f"{req.cluster.name}: {req.gpus:,} × {gpu.name} ({req.cluster.gpus_per_node}/node)"),
+        ("Tokens", fmt(r.tokens, "tokens")),
+        ("Batch", f"{r.global_batch:,} × {r.seq_length:,} tokens ({fmt(r.global_batch * r.seq_length, 'tokens')}/step)"),
+        ("Layout", f"{layout_text(r)} [{r.layout_source}]"),
+        ("Precision", f"{req.precision} (dense peak {r.peak_tflops:,.1f} TFLOP/s)"),
+        ("Throughput from", eff),
+    ]
+
+
+def result_rows(r: Result) -> list[tuple[str, str]]:
+    rows = [
+        ("Time to train", f"{fmt(r.days, 'days')}"),
+        ("GPU-hours", fmt(r.gpu_hours, "gpu_hours")),
+        ("Cost", fmt(r.cost_usd, "usd") + (f" at ${r.price_usd_per_gpu_hour:g}/GPU-h" if r.cost_usd is not None else " (no price: set --price)")),
+        ("Energy", fmt(r.energy_kwh, "kwh")),
+        ("Achieved (hardware)", f"{fmt(r.tflops_per_gpu, 'tflops')} per GPU (HFU {fmt(r.hfu, 'percent')})"),
+        ("Achieved (model)", f"{fmt(r.model_tflops_per_gpu, 'tflops')} per GPU (MFU {fmt(r.mfu, 'percent')})"),
+        ("Tokens/s", f"{fmt(r.tokens_per_second, 'tokens_s')} ({fmt(r.tokens_per_second / r.request.gpus, 'tokens_s')} per GPU)"),
+        ("Step time", f"{fmt(r.step_time_s, 'seconds')} × {r.iterations:,.0f} iterations"),
+        ("Training FLOPs", f"{fmt(r.total_model_flops, 'flops')} model, {fmt(r.total_hardware_flops, 'flops')} hardware"),
+    ]
+    return rows
+
+
+def memory_rows(r: Result) -> list[tuple[str, str]]:
+    m = r.memory
+    verdict = "yes" if m.fits else "NO"
+    return [
+        ("Weights", fmt(m.weights, "bytes")), ("Gradients", fmt(m.gradients, "bytes")),
+        ("Optimizer states", fmt(m.optimizer, "bytes")), ("Activations", fmt(m.activations, "bytes")),
+        ("CUDA/NCCL reserve", fmt(m.overhead, "bytes")),
+        ("Total per GPU", f"{fmt(m.total, 'bytes')} of {fmt(m.capacity, 'bytes')} ({fmt(m.fraction_of_capacity, 'percent')}; "
+                          f"usable {fmt(m.usable, 'bytes')})"),
+        ("Fits", f"{verdict} (most loaded: {m.stage} stage)"),
+    ]
+
+
+def breakdown_rows(r: Result) -> list[tuple[str, str, str]]:
+    if r.step is None:
+        return []
+    total = r.step.total
+    names = {"compute": "Compute (forward + backward)", "recompute": "Recompute", "tp_communication": "TP communication",
+             "pipeline_bubble": "Pipeline bubble", "pp_communication": "PP communication",
+             "dp_communication_exposed": "DP communication (exposed)", "moe_all_to_all": "MoE all-to-all",
+             "optimizer": "Optimizer step", "other": "Other"}
+    rows = [(names[k], fmt(v, "seconds"), fmt(v / total, "percent")) for k, v in r.step.as_dict().items()]
+    rows.append(("Iteration", fmt(total, "seconds"), "100.0%"))
+    return rows
+
+
+def estimate_markdown(r: Result, explain: bool = False) -> str:
+    parts = ["## Inputs\n", md_table(["", ""], [list(x) for x in input_rows(r)]),
+             "\n## Results\n", md_table(["", ""], [list(x) for x in result_rows(r)]),
+             "\n## Memory per GPU\n", md_table(["", ""], [list(x) for x in memory_rows(r)])]
+    if explain and r.step:
+        parts += ["\n## Step time\n", md_table(["part", "time", "share"], [list(x) for x in breakdown_rows(r)])]
+    parts += ["\n## Assumptions\n", "".join(f"- {a}\n" for a in r.assumptions)]
+    if r.warnings:
+        parts += ["\n## Warnings\n", "".join(f"- {w}\n" for w in r.warnings)]
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------- Rich (tables for terminals)
+
+def console(file: Any = None, width: Optional[int] = None):
+    from rich.console import Console
+
+    no_color = bool(os.environ.get("NO_COLOR"))
+    return Console(file=file, width=width, no_color=no_color, highlight=False, soft_wrap=False)
+
+
+def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str]] = None):
+    from rich import box
+    from rich.table import Table
+
+    t = Table(title=title, box=box.SIMPLE_HEAD, show_header=headers is not None, title_justify="left",
+              title_style="bold")
+    for i, h in enumerate(headers or ["", ""]):
+        t.add_column(h, style="bold" if i == 0 else None, justify="left" if i == 0 else ("right" if headers and i > 0 else "left"))
+    for row in rows:
+        t.add_row(*row)
+    return t
+
+
+def estimate_tables(r: Result, explain: bool = False) -> list[Any]:
+    tables = [kv_table("Inputs", input_rows(r)), kv_table("Results", result_rows(r)),
+              kv_table("Memory per GPU", memory_rows(r))]
+    if explain and r.step:
+        tables.append(kv_table("Where one iteration's time goes", breakdown_rows(r), ["part", "time", "share"]))
+    tables.append(kv_table("Assumptions (override with the flags named)", [("•", a) for a in r.assumptions]))
+    return tables
+
+
+def print_tables(tables: list[Any], file: Any = None) -> str:
+    """Render Rich renderables; returns text when ``file`` is a buffer."""
+    c = console(file=file, width=120 if file is not None else None)
+    for t in tables:
+        c.print(t)
+    return ""
+
+
+def tables_to_text(tables: list[Any]) -> str:
+    buf = io.StringIO()
+    c = console(file=buf, width=120)
+    for t in tables:
+        c.print(t)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- writing
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then rename."""
+    target = Path(path).expanduser()
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise InputError(f"--output {path}: is a directory", hint="give a file name")
+    if not folder.is_dir():
+        raise InputError(f"--output {path}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise InputError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
+
+
+def emit(text: str, output: Optional[str]) -> None:
+    """Machine-format text to stdout (directly, not through Rich) or to --output."""
+    if output:
+        write_atomic(output, text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()

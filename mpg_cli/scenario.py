@@ -1,0 +1,117 @@
+"""From command-line values to core requests: load presets, check values, pick the efficiency source."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Optional
+
+from .core.estimate import Efficiency, Request
+from .core.perf import PerfOptions
+from .core.search import Constraints
+from .core.specs import MemoryOptions
+from .errors import InputError
+from .parsing import check_positive, parse_gpus, parse_tokens
+from .presets import load_cluster, load_gpu, load_model
+
+
+def _val(x: Any) -> Any:
+    """Enum members to their value."""
+    return getattr(x, "value", x)
+
+
+def gpu_counts(opts: dict[str, Any], default: int) -> list[int]:
+    return parse_gpus(opts.get("gpus")) or [default]
+
+
+def build_requests(opts: dict[str, Any]) -> list[Request]:
+    """One Request per GPU count in --gpus (one unless a list was given)."""
+    extra = opts.get("presets")
+    model = load_model(opts["model"], extra)
+    cluster = load_cluster(opts["cluster"], extra)
+    if opts.get("gpu"):
+        gpu = load_gpu(opts["gpu"], extra)
+        intra = gpu.intra_node_gb_s or cluster.intra_node_gb_s
+        cluster = replace(cluster, gpu=gpu, intra_node_gb_s=intra)
+    counts = gpu_counts(opts, cluster.total_gpus)
+    tokens, _ = parse_tokens(opts.get("tokens"))
+    for flag, key, maximum in (("--tflops", "tflops", None), ("--mfu", "mfu", 1.0), ("--price", "price", None),
+                               ("--goodput", "goodput", 1.0), ("--max-days", "max_days", None),
+                               ("--max-gpu-hours", "max_gpu_hours", None), ("--max-cost", "max_cost", None)):
+        check_positive(opts.get(key), flag, maximum=maximum, allow_zero=key == "price")
+    check_positive(opts.get("reserved_gib", 0.0), "--reserved-gib", allow_zero=True)
+    check_positive(opts.get("headroom", 0.0), "--headroom", maximum=0.9, allow_zero=True)
+    if opts.get("tflops") is not None and opts.get("mfu") is not None:
+        raise InputError("--tflops and --mfu both given", hint="give one: --tflops is hardware TFLOP/s per GPU, "
+                         "--mfu the model-FLOPs fraction of peak")
+    efficiency = _efficiency(opts, cluster)
+    cons = Constraints(
+        tp=opts.get("tp"), pp=opts.get("pp"), dp=opts.get("dp"), ep=opts.get("ep"), cp=opts.get("cp"),
+        micro_batch=opts.get("micro_batch"), virtual_stages=opts.get("virtual_stages"), zero=opts.get("zero"),
+        recompute=_val(opts.get("recompute")), sequence_parallel=opts.get("sequence_parallel"),
+        flash_attention=opts.get("flash_attention", True),
+    )
+    _check_layout(cons, model, counts)
+    mem = MemoryOptions(optimizer=_val(opts.get("optimizer", "adam")), reserved_gib=opts.get("reserved_gib", 2.0),
+                        headroom_fraction=opts.get("headroom", 0.10))
+    seq = opts.get("seq_length")
+    gbs = opts.get("global_batch")
+    if cons.micro_batch and gbs and gbs % cons.micro_batch:
+        raise InputError(f"--micro-batch {cons.micro_batch} does not divide --global-batch {gbs}")
+    return [
+        Request(model=model, cluster=cluster, gpus=n, tokens=tokens, seq_length=seq, global_batch=gbs,
+                precision=_val(opts.get("precision", "bf16")), constraints=cons, efficiency=efficiency,
+                price_usd_per_gpu_hour=opts.get("price"), goodput=opts.get("goodput", 1.0), memory=mem,
+                perf=PerfOptions())
+        for n in counts
+    ]
+
+
+def _efficiency(opts: dict[str, Any], cluster) -> Efficiency:
+    if opts.get("tflops") is not None:
+        peak = cluster.gpu.peak(_val(opts.get("precision", "bf16")))
+        if peak and opts["tflops"] > peak:
+            raise InputError(f"--tflops {opts['tflops']:g} is above the {cluster.gpu.name} dense peak ({peak:g} TFLOP/s)",
+                             hint="--tflops is achieved hardware TFLOP/s per GPU; check the precision and GPU")
+        return Efficiency("tflops", opts["tflops"])
+    if opts.get("mfu") is not None:
+        return Efficiency("mfu", opts["mfu"])
+    calib = opts.get("calibration")
+    if calib:
+        from .calibration import load_calibration
+
+        ratio, path = load_calibration(calib)
+        return Efficiency("model", None, ratio, path)
+    return Efficiency()
+
+
+def _check_layout(c: Constraints, model, counts: list[int]) -> None:
+    """Errors for layouts that can never be valid, naming the flag and the fix."""
+    if c.tp and (model.heads % c.tp or model.n_kv % c.tp):
+        raise InputError(f"--tp {c.tp} does not divide the {model.name} attention heads ({model.heads}) and KV heads ({model.n_kv})",
+                         hint=f"tp must divide {model.n_kv}: try one of {', '.join(str(d) for d in _divs(model.n_kv))}")
+    if c.pp and model.layers % c.pp:
+        raise InputError(f"--pp {c.pp} does not divide the {model.name} layers ({model.layers})",
+                         hint=f"try one of {', '.join(str(d) for d in _divs(model.layers) if d <= 128)}")
+    if c.ep and model.moe is None and c.ep > 1:
+        raise InputError(f"--ep {c.ep}: {model.name} is not a mixture-of-experts model")
+    if c.ep and model.moe is not None and model.moe.experts % c.ep:
+        raise InputError(f"--ep {c.ep} does not divide the {model.moe.experts} experts of {model.name}")
+    if c.virtual_stages and c.pp and (model.layers // c.pp) % c.virtual_stages:
+        raise InputError(f"--virtual-stages {c.virtual_stages} does not divide the {model.layers // c.pp} layers per stage")
+    for n in counts:
+        mp = (c.tp or 1) * (c.pp or 1) * (c.cp or 1)
+        if n % mp:
+            raise InputError(f"tp·pp·cp = {mp} does not divide --gpus {n}",
+                             hint="tp × pp × cp × dp must equal the GPU count")
+        if c.dp is not None and c.tp and c.pp and mp * c.dp != n:
+            raise InputError(f"tp·pp·cp·dp = {mp * c.dp} but --gpus is {n}",
+                             hint=f"leave --dp out (it is derived) or use --gpus {mp * c.dp}")
+
+
+def _divs(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def optional_float(opts: dict[str, Any], key: str) -> Optional[float]:
+    v = opts.get(key)
+    return None if v is None else float(v)
