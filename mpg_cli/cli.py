@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .errors import ExitCode, MpgError
-from .options import ESTIMATE_GROUPS, shared
+from .options import ESTIMATE_GROUPS, Fmt, shared
 
 
 def report_error(exc: MpgError) -> None:
@@ -87,6 +87,44 @@ def estimate(
     from .commands.estimate import run
 
     raise typer.Exit(run(opts, explain=explain))
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  mpg fit -m llama3-405b -c dgx-h100 -n 1024\n\n"
+        "  mpg fit -m llama2-7b --gpu a100-80gb -n 1\n\n"
+        "  mpg fit -m gpt3-175b -c dgx-a100 --min-gpus\n\n"
+        "  mpg fit -m gpt3-175b -c dgx-a100 -n 1024 --tp 8 --pp 8 --format json"
+    )
+)
+@shared("model", "run", "layout", "efficiency", "memory", "output")
+def fit(
+    top: Annotated[int, typer.Option("--top", min=1, max=1000, help="How many layouts to show.",
+                                     rich_help_panel="Output")] = 10,
+    min_gpus: Annotated[bool, typer.Option("--min-gpus", help="Find the smallest GPU count (whole nodes, or single "
+                                           "GPUs below a node) that holds the model.", rich_help_panel="Output")] = False,
+    **opts: Any,
+) -> None:
+    """Does it fit in GPU memory, and which parallel layout trains fastest?"""
+    from .commands.fit import run
+
+    raise typer.Exit(run(opts, top, min_gpus))
+
+
+@app.command()
+def validate(
+    format: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to FILE (atomically).")] = None,
+    group: Annotated[Optional[str], typer.Option("--group", help="Only runs whose group contains this text "
+                                                 "(e.g. narayanan, korthikanti, megatron, llmfoundry).")] = None,
+    max_median_error: Annotated[Optional[float], typer.Option("--max-median-error",
+                                                              help="Exit 1 when the median |error| is larger (e.g. 0.10).")] = None,
+) -> None:
+    """Predict every published run shipped with mpg and compare with the measured tokens/s per GPU."""
+    from .commands.validate import run
+
+    raise typer.Exit(run(format.value, output, group, max_median_error))
 
 
 def main() -> None:

@@ -29,6 +29,8 @@ def fmt(value: Optional[float], kind: str) -> str:
     if kind == "days":
         return f"{_sig(v)} days"
     if kind == "seconds":
+        if v == 0:
+            return "0 s"
         if v < 1e-3:
             return f"{v * 1e6:.1f} µs"
         if v < 1:

@@ -233,10 +233,14 @@ def estimate_markdown(r: Result, explain: bool = False) -> str:
 # ---------------------------------------------------------------- Rich (tables for terminals)
 
 def console(file: Any = None, width: Optional[int] = None):
+    """A Rich console: plain text when NO_COLOR is set or output is not a terminal; wide when piped."""
     from rich.console import Console
 
     no_color = bool(os.environ.get("NO_COLOR"))
-    return Console(file=file, width=width, no_color=no_color, highlight=False, soft_wrap=False)
+    stream = file if file is not None else sys.stdout
+    if width is None and not os.environ.get("COLUMNS") and not getattr(stream, "isatty", lambda: False)():
+        width = 160  # piped or redirected: don't squeeze tables into 80 columns
+    return Console(file=stream, width=width, no_color=no_color, highlight=False, soft_wrap=False)
 
 
 def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str]] = None):
@@ -261,17 +265,17 @@ def estimate_tables(r: Result, explain: bool = False) -> list[Any]:
     return tables
 
 
-def print_tables(tables: list[Any], file: Any = None) -> str:
-    """Render Rich renderables; returns text when ``file`` is a buffer."""
-    c = console(file=file, width=120 if file is not None else None)
+def print_tables(tables: list[Any]) -> None:
+    """Print Rich renderables to stdout."""
+    c = console()
     for t in tables:
         c.print(t)
-    return ""
 
 
 def tables_to_text(tables: list[Any]) -> str:
+    """Render Rich renderables to plain text (for --output)."""
     buf = io.StringIO()
-    c = console(file=buf, width=120)
+    c = console(file=buf, width=160)
     for t in tables:
         c.print(t)
     return buf.getvalue()

@@ -167,7 +167,14 @@ def _no_layout_hint(req: Request) -> str:
 
 
 def estimate(req: Request) -> Result:
-    """Run one estimate (see module docstring)."""
+    """Run one estimate (see module docstring): choose the layout, then evaluate it."""
+    seq = req.seq_length or req.model.seq_length
+    cand, layout_source, res = choose_layout(req, seq)
+    return evaluate(req, cand, layout_source, res)
+
+
+def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[SearchResult] = None) -> Result:
+    """Time, cost, energy and throughput of one candidate layout."""
     m = req.model
     seq = req.seq_length or m.seq_length
     pb = param_breakdown(m)
@@ -179,11 +186,10 @@ def estimate(req: Request) -> Result:
                            f"2022) = {tokens:.3g}; set --tokens")
     else:
         tokens = req.tokens
-    cand, layout_source, res = choose_layout(req, seq)
     lay, gbs = cand.layout, cand.global_batch
     if req.global_batch is None:
         assumptions.append(f"global batch: {gbs} sequences (~4M tokens, a multiple of dp={lay.dp}); set --global-batch")
-    if layout_source != "given":
+    if layout_source != "given" and res is not None:
         what = "chosen" if layout_source == "searched" else "completed"
         assumptions.append(f"layout {what} by search: fastest fitting of {res.evaluated:,} evaluated "
                            f"(tp {lay.tp}, pp {lay.pp}, dp {lay.dp}, micro-batch {lay.micro_batch}, ZeRO {lay.zero}, "
@@ -213,7 +219,8 @@ def estimate(req: Request) -> Result:
         tps = n * peak * eff.value / per_tok_model
         assumptions.append(f"achieved throughput: MFU {eff.value:.1%} of the dense {req.precision} peak (given)")
     else:
-        step = step_time(m, lay, seq, gbs, hardware_of(req.cluster, req.precision), req.perf, req.constants)
+        step = cand.step if cand.step.total > 0 else step_time(m, lay, seq, gbs, hardware_of(req.cluster, req.precision),
+                                                               req.perf, req.constants)
         tps = tokens_per_step / step.total * eff.calibration_ratio
         gen = req.cluster.gpu.generation
         assumptions.append("achieved throughput: predicted by the step-time model (fitted on published Megatron-LM "

@@ -1,0 +1,147 @@
+"""mpg fit: does it fit in GPU memory, with which layouts, and which trains fastest?"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ..core.estimate import EstimateError, Result, evaluate
+from ..core.planning import changes_that_fit, min_gpus, run_search
+from ..errors import ExitCode, InputError
+from ..humanize import fmt
+from ..scenario import build_requests
+
+
+def _other_gpus(extra_dir):
+    from ..presets import available, load_gpu
+
+    out = []
+    for name in available("gpus", extra_dir):
+        try:
+            out.append(load_gpu(name, extra_dir))
+        except Exception:  # noqa: BLE001 - a broken user preset must not break the hint
+            continue
+    return out
+
+
+def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
+    from .. import __version__, render
+
+    reqs = build_requests(opts)
+    if len(reqs) > 1:
+        raise InputError("mpg fit takes one --gpus count", hint="use 'mpg estimate --gpus 64,128,…' for a scaling table")
+    req = reqs[0]
+    fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
+    output = opts.get("output")
+    try:
+        if want_min_gpus:
+            return _min_gpus(req, fmt_name, output)
+        res = run_search(req, keep=max(top, 1))
+        results: list[Result] = [evaluate(req, cand, "searched", res) for cand in res.candidates[:top]]
+    except EstimateError as exc:
+        raise InputError(exc.message, exc.hint) from None
+    changes = [] if results else changes_that_fit(req, _other_gpus(opts.get("presets")))
+    head = {"model": req.model.name, "cluster": req.cluster.name, "gpu": req.cluster.gpu.name, "gpus": req.gpus,
+            "headroom_fraction": req.memory.headroom_fraction, "reserved_gib": req.memory.reserved_gib}
+    if fmt_name == "json":
+        doc = {"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__, "command": "fit", "inputs": head,
+               "search": {"shapes": res.shapes, "evaluated": res.evaluated, "fitting_shown": len(results)},
+               "layouts": [_layout_doc(r) for r in results],
+               "changes_that_fit": [{"flag": c.flag, "description": c.description, "gpus": c.gpus,
+                                     "per_gpu_bytes": c.candidate.memory.total} for c in changes]}
+        render.emit(render.to_json(doc), output)
+    elif fmt_name == "csv":
+        render.emit(render.to_csv([_layout_doc(r) for r in results]) if results else "", output)
+    else:
+        _human(req, res, results, changes, fmt_name, output)
+    if not results:
+        sys.stderr.write(f"ERROR: {req.model.name} does not fit on {req.gpus:,} × {req.cluster.gpu.name} "
+                         f"with any layout searched\n")
+        if changes:
+            best = changes[0]
+            sys.stderr.write(f"TIP: smallest change that fits: {best.flag} ({best.description}; "
+                             f"{fmt(best.candidate.memory.total, 'bytes')} per GPU)\n")
+        return int(ExitCode.GATE_FAILED)
+    return int(ExitCode.OK)
+
+
+def _layout_doc(r: Result) -> dict[str, Any]:
+    from .. import render
+
+    d = render.estimate_dict(r, command="fit")
+    return {k: d[k] for k in ("inputs", "memory", "throughput", "time", "gpu_hours", "cost_usd", "energy_kwh")}
+
+
+def _rows(results: list[Result]) -> list[list[str]]:
+    rows = []
+    for i, r in enumerate(results, 1):
+        lay = r.layout
+        rows.append([str(i), str(lay.tp), str(lay.pp), str(lay.dp), str(lay.ep), str(lay.cp), str(lay.micro_batch),
+                     str(lay.virtual_stages), str(lay.zero), lay.recompute, fmt(r.memory.total, "bytes"),
+                     fmt(r.memory.fraction_of_capacity, "percent"), fmt(r.step_time_s, "seconds"),
+                     fmt(r.mfu, "percent"), fmt(r.days, "days")])
+    return rows
+
+
+HEADERS = ["#", "tp", "pp", "dp", "ep", "cp", "mb", "v", "ZeRO", "recompute", "memory/GPU", "% of cap.", "step",
+           "MFU", "days"]
+
+
+def _human(req, res, results, changes, fmt_name, output) -> None:
+    from .. import render
+
+    title = (f"{req.model.name} on {req.gpus:,} × {req.cluster.gpu.name}: {res.evaluated:,} layouts checked, "
+             f"fastest fitting first (usable memory = {1 - req.memory.headroom_fraction:.0%} of "
+             f"{req.cluster.gpu.memory_gib:g} GiB)")
+    if fmt_name == "markdown":
+        text = f"## {title}\n\n" + (render.md_table(HEADERS, _rows(results)) if results else "Nothing fits.\n")
+        if results:
+            text += "\n## Memory of the best layout\n\n" + render.md_table(["", ""], [list(x) for x in render.memory_rows(results[0])])
+        text += "".join(f"- would fit with `{c.flag}`: {c.description}\n" for c in changes)
+        render.emit(text, output)
+        return
+    tables: list[Any] = []
+    if results:
+        tables.append(render.kv_table(title, [tuple(r) for r in _rows(results)], HEADERS))
+        tables.append(render.kv_table("Memory per GPU of the best layout", render.memory_rows(results[0])))
+        tables.append(render.kv_table("Assumptions", [("•", a) for a in results[0].assumptions]))
+    else:
+        rows = [(c.flag, c.description, fmt(c.candidate.memory.total, "bytes")) for c in changes]
+        tables.append(render.kv_table(f"{title}: nothing fits. Changes that would fit",
+                                      rows or [("—", "no single change found", "")], ["change", "what", "memory/GPU"]))
+    if output:
+        render.write_atomic(output, render.tables_to_text(tables))
+    else:
+        render.print_tables(tables)
+
+
+def _min_gpus(req, fmt_name: str, output) -> int:
+    from .. import __version__, render
+
+    found = min_gpus(req)
+    if found is None:
+        sys.stderr.write(f"ERROR: no GPU count up to 1,048,576 holds {req.model.name} on {req.cluster.gpu.name}\n")
+        return int(ExitCode.GATE_FAILED)
+    n, cand = found
+    r = evaluate(req.__class__(**{**req.__dict__, "gpus": n}), cand, "searched")
+    nodes = n / req.cluster.gpus_per_node
+    if fmt_name == "json":
+        doc = {"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__, "command": "fit-min-gpus",
+               "min_gpus": n, "nodes": nodes, **_layout_doc(r)}
+        render.emit(render.to_json(doc), output)
+        return int(ExitCode.OK)
+    where = f"{nodes:g} node{'s' if nodes != 1 else ''}" if n >= req.cluster.gpus_per_node else "below one node"
+    rows = [("Fewest GPUs", f"{n:,} × {req.cluster.gpu.name} ({where})"), ("Layout", render.layout_text(r)),
+            ("Step time", fmt(r.step_time_s, "seconds")), ("MFU", fmt(r.mfu, "percent")),
+            ("Days", fmt(r.days, "days"))] + render.memory_rows(r)
+    if fmt_name == "markdown":
+        render.emit(render.md_table(["", ""], [list(x) for x in rows]), output)
+    elif fmt_name == "csv":
+        render.emit(render.to_csv([{"min_gpus": n, **_layout_doc(r)}]), output)
+    else:
+        t = render.kv_table(f"Smallest GPU count that holds {req.model.name}", rows)
+        if output:
+            render.write_atomic(output, render.tables_to_text([t]))
+        else:
+            render.print_tables([t])
+    return int(ExitCode.OK)
