@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .errors import ExitCode, MpgError
-from .options import ESTIMATE_GROUPS, Fmt, shared
+from .options import ESTIMATE_GROUPS, H_PLAN, Fmt, PresetsOpt, shared
 
 
 def report_error(exc: MpgError) -> None:
@@ -81,12 +81,92 @@ def root(
 def estimate(
     explain: Annotated[bool, typer.Option("--explain", help="Show where one iteration's time goes.",
                                           rich_help_panel="Output")] = False,
+    days: Annotated[Optional[float], typer.Option("--days", help="Solve for the fewest GPUs (whole nodes) that "
+                                                  "finish within this many days (leave --gpus out).",
+                                                  rich_help_panel=H_PLAN)] = None,
+    budget_gpu_hours: Annotated[Optional[float], typer.Option("--budget-gpu-hours", help="Solve for the tokens "
+                                                              "this many GPU-hours buy (leave --tokens out).",
+                                                              rich_help_panel=H_PLAN)] = None,
+    budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="Solve for the tokens this many "
+                                                        "dollars buy (leave --tokens out).", rich_help_panel=H_PLAN)] = None,
     **opts: Any,
 ) -> None:
     """How long, how many GPU-hours, what cost, and does it fit?"""
     from .commands.estimate import run
 
-    raise typer.Exit(run(opts, explain=explain))
+    raise typer.Exit(run(opts, explain=explain, days=days, budget_gpu_hours=budget_gpu_hours, budget_usd=budget_usd))
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  mpg compare -m llama3-8b -m llama3-70b -c dgx-a100 -c dgx-h100 --tokens 15T\n\n"
+        "  mpg compare --scenarios plan.yaml --sort days --baseline baseline\n\n"
+        "  mpg compare --scenarios plan.yaml --against budget.json --fail-on-increase 10% --format markdown"
+    )
+)
+@shared("run", "layout", "efficiency", "memory", "output", "gates")
+def compare(
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model preset or file; repeat for "
+                                                       "several.", rich_help_panel="Model and hardware")] = None,
+    cluster: Annotated[Optional[list[str]], typer.Option("--cluster", "-c", help="Cluster preset or file; repeat.",
+                                                         rich_help_panel="Model and hardware")] = None,
+    gpu: Annotated[Optional[list[str]], typer.Option("--gpu", help="GPU type overriding the cluster's; repeat.",
+                                                     rich_help_panel="Model and hardware")] = None,
+    gpus: Annotated[Optional[list[str]], typer.Option("--gpus", "-n", help="GPU count; repeat (or 64,128) for several.",
+                                                      rich_help_panel="Model and hardware")] = None,
+    presets: PresetsOpt = None,
+    scenarios: Annotated[Optional[str], typer.Option("--scenarios", help="YAML file: a list of estimate inputs, "
+                                                     "each with a label.", rich_help_panel="Scenarios")] = None,
+    sort: Annotated[Optional[str], typer.Option("--sort", help="Sort rows by a column (days, gpu_hours, cost, mfu, "
+                                                "…; '-mfu' for descending).", rich_help_panel="Scenarios")] = None,
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="Label of the row the deltas refer to "
+                                                    "(default: the first).", rich_help_panel="Scenarios")] = None,
+    against: Annotated[Optional[str], typer.Option("--against", help="JSON from an earlier estimate or compare: "
+                                                   "show the change per scenario.", rich_help_panel="Budget check")] = None,
+    fail_on_increase: Annotated[Optional[str], typer.Option("--fail-on-increase", help="Exit 1 when a metric rises "
+                                                            "by more than this vs --against (e.g. 10%).",
+                                                            rich_help_panel="Budget check")] = None,
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="Metric(s) for --fail-on-increase: days, "
+                                                        "gpu_hours, cost, energy (default: days, gpu_hours, cost).",
+                                                        rich_help_panel="Budget check")] = None,
+    **opts: Any,
+) -> None:
+    """Scenarios side by side: models × clusters × GPU counts, or a scenarios file."""
+    from .commands.compare import run
+
+    opts.update(model="gpt3-175b", cluster="dgx-a100", gpu=None, gpus=None, presets=presets)
+    raise typer.Exit(run(opts, model or [], cluster or [], gpu or [], gpus or [], scenarios, sort, baseline, against,
+                         fail_on_increase, metric or []))
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  mpg plan --days 30 -c dgx-h100 -n 1024\n\n"
+        "  mpg plan --days 90 -c dgx-a100 -n 512 --template gpt --format json"
+    )
+)
+@shared("run", "efficiency", "memory", "output")
+def plan(
+    days: Annotated[Optional[float], typer.Option("--days", help="Wall-clock days available (required).",
+                                                  rich_help_panel=H_PLAN)] = None,
+    cluster: Annotated[str, typer.Option("--cluster", "-c", help="Cluster preset or file.",
+                                         rich_help_panel="Model and hardware")] = "dgx-h100",
+    gpus: Annotated[Optional[int], typer.Option("--gpus", "-n", min=1, help="GPU count (default: the whole cluster).",
+                                                rich_help_panel="Model and hardware")] = None,
+    gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU type overriding the cluster's.",
+                                               rich_help_panel="Model and hardware")] = None,
+    template: Annotated[str, typer.Option("--template", help="Model family shape: llama (default) or gpt.",
+                                          rich_help_panel=H_PLAN)] = "llama",
+    presets: PresetsOpt = None,
+    **opts: Any,
+) -> None:
+    """The largest compute-optimal dense model (20 tokens per parameter) trainable in D days."""
+    from .commands.plan import run
+
+    opts.update(cluster=cluster, gpus=None if gpus is None else str(gpus), gpu=gpu, presets=presets)
+    raise typer.Exit(run(opts, days, template))
 
 
 @app.command(

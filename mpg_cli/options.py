@@ -45,6 +45,7 @@ H_EFF = "Efficiency (default: the step-time model)"
 H_MEM = "Memory-model defaults"
 H_OUT = "Output"
 H_GATE = "Gates (exit 1 when one fails)"
+H_PLAN = "Planning (solve for the unknown)"
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model preset name, a YAML file, or a Hugging Face config.json.", rich_help_panel=H_MODEL)]
 ClusterOpt = Annotated[str, typer.Option("--cluster", "-c", help="Cluster preset name or YAML file.", rich_help_panel=H_MODEL)]
@@ -121,7 +122,7 @@ def shared(*groups: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add the named option groups to a command's signature (after its own parameters)."""
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        sig = inspect.signature(fn)
+        sig = inspect.signature(fn, eval_str=True)
         own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
         extra = [p for g in groups for p in GROUPS[g]]
         fn.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]

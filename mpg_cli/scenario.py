@@ -8,7 +8,7 @@ from typing import Any, Optional
 from .core.estimate import Efficiency, Request
 from .core.perf import PerfOptions
 from .core.search import Constraints
-from .core.specs import MemoryOptions
+from .core.specs import MemoryOptions, ModelSpec
 from .errors import InputError
 from .parsing import check_positive, parse_gpus, parse_tokens
 from .presets import load_cluster, load_gpu, load_model
@@ -26,7 +26,7 @@ def gpu_counts(opts: dict[str, Any], default: int) -> list[int]:
 def build_requests(opts: dict[str, Any]) -> list[Request]:
     """One Request per GPU count in --gpus (one unless a list was given)."""
     extra = opts.get("presets")
-    model = load_model(opts["model"], extra)
+    model = opts["model"] if isinstance(opts["model"], ModelSpec) else load_model(opts["model"], extra)
     cluster = load_cluster(opts["cluster"], extra)
     if opts.get("gpu"):
         gpu = load_gpu(opts["gpu"], extra)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Optional
 
 from ..core.estimate import EstimateError, Result, apply_gates, estimate
 from ..errors import ExitCode, InputError
@@ -11,12 +11,29 @@ from ..humanize import fmt, signed_percent
 from ..scenario import build_requests
 
 
-def compute(opts: dict[str, Any]) -> list[Result]:
-    """Estimate every requested GPU count and apply the gates."""
+def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float]) -> Result:
+    """Plain estimate, or solve for GPUs (--days) or tokens (--budget-*)."""
+    from ..core.planning import gpus_for_days, tokens_for_budget
+
+    if days is not None:
+        r = gpus_for_days(req, days)
+        if r is None:
+            raise InputError(f"no GPU count up to 1,048,576 finishes {req.model.name} within {days:g} days")
+        r.assumptions.insert(0, f"GPUs solved for: the fewest whole nodes that finish within {days:g} days")
+        return r
+    if budget_gpu_hours is not None:
+        r = tokens_for_budget(req, budget_gpu_hours)
+        r.assumptions.insert(0, f"tokens solved for: what {budget_gpu_hours:,.0f} GPU-hours buy")
+        return r
+    return estimate(req)
+
+
+def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours: Optional[float] = None) -> list[Result]:
+    """Estimate every requested GPU count (or solve for the unknown) and apply the gates."""
     results = []
     for req in build_requests(opts):
         try:
-            r = estimate(req)
+            r = _solve(req, days, budget_gpu_hours)
             apply_gates(r, opts.get("max_days"), opts.get("max_gpu_hours"), opts.get("max_cost"),
                         bool(opts.get("require_fit")))
         except EstimateError as exc:
@@ -59,10 +76,41 @@ def finish(results: list[Result], quiet: bool) -> int:
     return int(ExitCode.GATE_FAILED if failures else ExitCode.OK)
 
 
-def run(opts: dict[str, Any], explain: bool = False) -> int:
+def planning(opts: dict[str, Any], days: Optional[float], budget_gpu_hours: Optional[float],
+             budget_usd: Optional[float]) -> Optional[float]:
+    """Check the planning flags; returns the GPU-hour budget (a USD budget divided by the price)."""
+    from ..parsing import check_positive
+
+    for flag, v in (("--days", days), ("--budget-gpu-hours", budget_gpu_hours), ("--budget-usd", budget_usd)):
+        check_positive(v, flag)
+    if days is not None and opts.get("gpus"):
+        raise InputError("--days solves for the GPU count: leave --gpus out",
+                         hint="to check a deadline for a given GPU count use --max-days")
+    if budget_gpu_hours is not None and budget_usd is not None:
+        raise InputError("give one budget: --budget-gpu-hours or --budget-usd")
+    if (budget_gpu_hours is not None or budget_usd is not None) and opts.get("tokens"):
+        raise InputError("a budget solves for the tokens: leave --tokens out",
+                         hint="to check a budget for given tokens use --max-gpu-hours or --max-cost")
+    if days is not None and (budget_gpu_hours is not None or budget_usd is not None):
+        raise InputError("--days and a budget both leave something unknown: give one")
+    if budget_usd is not None:
+        price = opts.get("price")
+        if price is None:
+            reqs = build_requests(opts)
+            c = reqs[0].cluster
+            price = c.price_usd_per_gpu_hour or c.gpu.price_usd_per_hour
+        if not price:
+            raise InputError("--budget-usd needs a price: the presets have none for this GPU", hint="give --price")
+        return budget_usd / price
+    return budget_gpu_hours
+
+
+def run(opts: dict[str, Any], explain: bool = False, days: Optional[float] = None,
+        budget_gpu_hours: Optional[float] = None, budget_usd: Optional[float] = None) -> int:
     from .. import render
 
-    results = compute(opts)
+    hours = planning(opts, days, budget_gpu_hours, budget_usd)
+    results = compute(opts, days, hours)
     fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
     output = opts.get("output")
     if len(results) > 1:

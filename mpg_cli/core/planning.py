@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable, Optional
 
-from .estimate import Request, hardware_of
+from .estimate import EstimateError, Request, Result, estimate, hardware_of
 from .search import Candidate, SearchResult, search
-from .specs import GpuSpec
+from .specs import GpuSpec, ModelSpec
 
 
 def run_search(req: Request, gpus: Optional[int] = None, keep: int = 50, require_fit: bool = True) -> SearchResult:
@@ -110,3 +110,124 @@ def changes_that_fit(req: Request, other_gpus: Iterable[GpuSpec] = ()) -> list[C
             out.append(Change(f"--gpu {g.name}", f"a GPU with {g.memory_gib:g} GiB", res.candidates[0], req.gpus))
             break
     return out
+
+
+# ---------------------------------------------------------------- solving for the unknown
+
+def gpus_for_days(req: Request, days: float, limit: int = 1 << 20) -> Optional[Result]:
+    """The fewest GPUs (whole nodes; single GPUs below a node) whose estimate finishes within ``days``.
+
+    Time falls as GPUs are added (at fixed efficiency exactly as 1/n; with the step-time model
+    nearly so), so the count is found by doubling and bisection over node counts, then a short
+    step back for divisibility gaps. Returns None when even ``limit`` GPUs are too slow.
+    """
+    gpn = req.cluster.gpus_per_node
+
+    def at(n: int) -> Optional[Result]:
+        try:
+            r = estimate(replace(req, gpus=n))
+        except EstimateError:
+            return None
+        return r if (r.days <= days and r.memory.fits) else None
+
+    for n in range(1, gpn):
+        r = at(n)
+        if r is not None:
+            return r
+    hi, found = 1, at(gpn)
+    while found is None:
+        hi *= 2
+        if hi * gpn > limit:
+            return None
+        found = at(hi * gpn)
+    lo = hi // 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        r = at(mid * gpn)
+        if r is not None:
+            hi, found = mid, r
+        else:
+            lo = mid
+    for nodes in range(max(1, hi - 3), hi):
+        r = at(nodes * gpn)
+        if r is not None:
+            return r
+    return found
+
+
+def tokens_for_budget(req: Request, gpu_hours: float) -> Result:
+    """How many tokens ``gpu_hours`` buy: the exact inverse of estimate's GPU-hours (time is linear in tokens)."""
+    probe = estimate(replace(req, tokens=1e12))
+    tokens = 1e12 * gpu_hours / probe.gpu_hours
+    return estimate(replace(req, tokens=tokens))
+
+
+@dataclass(frozen=True)
+class Template:
+    """A model family's shape rule: layers, heads and FFN width from the hidden size."""
+
+    name: str
+    hidden_per_layer: float  # h / l
+    head_dim: int
+    ffn_ratio: float  # ffn / h
+    ffn_type: str
+    kv_heads_large: int  # GQA groups once hidden >= gqa_from
+    gqa_from: int
+    vocab_size: int
+    seq_length: int
+    norm: str
+    tied_embeddings: bool
+    position_embedding: str
+    source: str
+
+
+TEMPLATES = {
+    # Llama 3 (arXiv 2407.21783, Table 3): 8B 32×4096, 70B 80×8192, 405B 126×16384; FFN 3.5h (multiplier 1.3
+    # on 8h/3); 8 KV heads; head dim 128; vocab 128,256; 8K pre-training context.
+    "llama": Template("llama", 128.0, 128, 3.5, "swiglu", 8, 4096, 128256, 8192, "rmsnorm", False, "rope",
+                      "Llama 3 shapes (arXiv 2407.21783 Table 3)"),
+    # GPT-3 (Brown et al. 2020, Table 2.1): h/l ≈ 128 for 175B (12288/96), MHA, GeLU 4h, 2048 context.
+    "gpt": Template("gpt", 128.0, 128, 4.0, "gelu", 0, 1 << 30, 51200, 2048, "layernorm", True, "learned",
+                    "GPT-3 shapes (Brown et al. 2020 Table 2.1; Narayanan 2021 Table 1)"),
+}
+
+
+def model_from_template(t: Template, hidden: int) -> ModelSpec:
+    """A dense model of hidden size ``hidden`` in the shape of template ``t``."""
+    layers = max(1, round(hidden / t.hidden_per_layer))
+    heads = max(1, hidden // t.head_dim)
+    kv = t.kv_heads_large if (hidden >= t.gqa_from and heads % t.kv_heads_large == 0) else heads
+    ffn = int(round(t.ffn_ratio * hidden / 256.0)) * 256
+    return ModelSpec(name=f"{t.name}-h{hidden}", layers=layers, hidden_size=hidden, heads=heads, kv_heads=kv,
+                     ffn_hidden_size=ffn, ffn_type=t.ffn_type, vocab_size=t.vocab_size, seq_length=t.seq_length,
+                     tied_embeddings=t.tied_embeddings, position_embedding=t.position_embedding,
+                     linear_biases=t.name == "gpt", norm=t.norm, description=f"{t.name}-style dense model",
+                     source=t.source, origin=f"template {t.name}")
+
+
+def largest_model_in(req: Request, days: float, template: Template) -> Optional[Result]:
+    """The largest compute-optimal (20 tokens per parameter) dense model trainable within ``days``.
+
+    Bisects the hidden size (multiples of 1024, so heads and KV groups divide evenly) of the family
+    template: a larger model needs more tokens and more FLOPs per token, so training time rises with size.
+    """
+    sizes = list(range(1024, 65536 + 1, 1024))
+
+    def at(h: int) -> Optional[Result]:
+        m = model_from_template(template, h)
+        try:
+            r = estimate(replace(req, model=m, tokens=None, seq_length=None))
+        except EstimateError:
+            return None
+        return r if (r.days <= days and r.memory.fits) else None
+
+    lo, hi = -1, len(sizes)  # sizes[lo] fits (or none), sizes[hi] does not (or beyond)
+    best: Optional[Result] = None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        r = at(sizes[mid])
+        if r is not None:
+            lo, best = mid, r
+        else:
+            hi = mid
+    return best

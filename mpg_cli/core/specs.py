@@ -7,7 +7,7 @@ them as arguments and nothing else. Units are in the field names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Optional
 
 PRECISIONS = ("bf16", "fp16", "fp8")
@@ -178,21 +178,6 @@ class Layout:
 
 
 @dataclass(frozen=True)
-class Workload:
-    """What is trained: tokens, sequence length, global batch and precision."""
-
-    tokens: float
-    seq_length: int
-    global_batch: int
-    precision: str = "bf16"
-    tokens_source: str = "given"
-
-    @property
-    def tokens_per_step(self) -> int:
-        return self.global_batch * self.seq_length
-
-
-@dataclass(frozen=True)
 class MemoryOptions:
     """Named memory-model defaults (formulas.md B1, B3); every one is overridable."""
 
@@ -200,15 +185,3 @@ class MemoryOptions:
     reserved_gib: float = 2.0  # CUDA context + NCCL (formulas.md B3: 0.5-2 GiB + 1-2 GiB)
     headroom_fraction: float = 0.10  # allocator fragmentation (formulas.md B3 suggested default)
     activation_buffer: float = 1.05  # Megatron theoretical_memory_usage.py buffer on activations
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """Everything one estimate needs."""
-
-    model: ModelSpec
-    cluster: ClusterSpec
-    gpus: int
-    layout: Layout
-    workload: Workload
-    memory: MemoryOptions = field(default_factory=MemoryOptions)

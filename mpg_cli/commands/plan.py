@@ -1,0 +1,59 @@
+"""mpg plan: the largest compute-optimal dense model trainable in D days on a cluster."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ..core.planning import TEMPLATES, largest_model_in, model_from_template
+from ..errors import ExitCode, InputError, did_you_mean
+from ..parsing import check_positive
+
+
+def run(opts: dict[str, Any], days: float | None, template: str) -> int:
+    from .. import render
+    from ..scenario import build_requests
+
+    if days is None:
+        raise InputError("mpg plan needs --days", hint="e.g. mpg plan --days 30 -c dgx-h100 -n 1024")
+    check_positive(days, "--days")
+    if template not in TEMPLATES:
+        raise InputError(f"--template {template!r} is not one of {', '.join(TEMPLATES)}",
+                         hint=did_you_mean(template, TEMPLATES))
+    if opts.get("tokens"):
+        raise InputError("mpg plan trains each candidate compute-optimally (20 tokens per parameter): leave --tokens out")
+    t = TEMPLATES[template]
+    opts = {**opts, "model": model_from_template(t, 4096)}
+    req = build_requests(opts)[0]
+    best = largest_model_in(req, days, t)
+    fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
+    output = opts.get("output")
+    if best is None:
+        sys.stderr.write(f"ERROR: not even the smallest {template}-style model (hidden 1024) trains within {days:g} "
+                         f"days on {req.gpus:,} × {req.cluster.gpu.name}\n")
+        return int(ExitCode.GATE_FAILED)
+    m = best.request.model
+    best.assumptions.insert(0, f"model: the largest {template}-style dense shape ({t.source}; hidden a multiple of "
+                               f"1024, {t.hidden_per_layer:g} hidden per layer, FFN {t.ffn_ratio:g}×) that trains "
+                               f"compute-optimally within {days:g} days")
+    if fmt_name == "json":
+        d = render.estimate_dict(best, command="plan")
+        d["model_shape"] = {"layers": m.layers, "hidden_size": m.hidden_size, "heads": m.heads, "kv_heads": m.n_kv,
+                            "ffn_hidden_size": m.ffn_hidden_size, "ffn_type": m.ffn_type, "vocab_size": m.vocab_size,
+                            "seq_length": m.seq_length}
+        render.emit(render.to_json(d), output)
+    elif fmt_name == "csv":
+        render.emit(render.to_csv([render.estimate_dict(best, command="plan")]), output)
+    elif fmt_name == "markdown":
+        render.emit(f"## Largest model in {days:g} days: {m.layers} layers × {m.hidden_size} hidden\n\n"
+                    + render.estimate_markdown(best), output)
+    else:
+        shape = render.kv_table(f"Largest compute-optimal {template}-style model in {days:g} days", [
+            ("Shape", f"{m.layers} layers, hidden {m.hidden_size:,}, {m.heads} heads ({m.n_kv} KV), FFN "
+                      f"{m.ffn_hidden_size:,} {m.ffn_type}, vocab {m.vocab_size:,}, context {m.seq_length:,}")])
+        tables = [shape] + render.estimate_tables(best)
+        if output:
+            render.write_atomic(output, render.tables_to_text(tables))
+        else:
+            render.print_tables(tables)
+    return int(ExitCode.OK)

@@ -1,0 +1,62 @@
+"""Shared fixtures for the mpg CLI tests: a CliRunner, an ``invoke`` helper and a user-preset folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from typer.testing import CliRunner
+
+from mpg_cli.cli import app
+
+
+@pytest.fixture(scope="session")
+def isolated_config_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty XDG config home, so a developer's ~/.config/mpg presets never leak into CLI tests."""
+    return tmp_path_factory.mktemp("xdg-config")
+
+
+@pytest.fixture
+def runner(isolated_config_home: Path) -> CliRunner:
+    """A CliRunner with a wide terminal, no colour and no user preset directories.
+
+    Typer 0.29's CliRunner always keeps stderr apart from stdout (``result.stdout``,
+    ``result.stderr``; ``result.output`` is the two interleaved).
+    """
+    return CliRunner(env={
+        "COLUMNS": "200", "LINES": "50", "NO_COLOR": "1", "TERM": "dumb",
+        "MPG_PRESETS": None, "XDG_CONFIG_HOME": str(isolated_config_home),
+    })
+
+
+@pytest.fixture
+def invoke(runner: CliRunner) -> Callable[..., Any]:
+    """``invoke('estimate', '-m', 'gpt3-175b')`` runs the app; unexpected exceptions propagate (no hidden tracebacks)."""
+
+    def _invoke(*args: Any, **kwargs: Any):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
+
+    return _invoke
+
+
+@pytest.fixture
+def invoke_json(invoke: Callable[..., Any]) -> Callable[..., dict]:
+    """Run ``mpg <args> --format json``, assert exit 0 and return the parsed document."""
+
+    def _invoke_json(*args: Any) -> dict:
+        res = invoke(*args, "--format", "json")
+        assert res.exit_code == 0, res.stderr
+        return json.loads(res.stdout)
+
+    return _invoke_json
+
+
+@pytest.fixture
+def tmp_presets(tmp_path: Path) -> Path:
+    """A temporary preset directory with empty models/, gpus/ and clusters/ subfolders."""
+    root = tmp_path / "presets"
+    for kind in ("models", "gpus", "clusters"):
+        (root / kind).mkdir(parents=True)
+    return root
