@@ -192,6 +192,45 @@ def fit(
     raise typer.Exit(run(opts, top, min_gpus))
 
 
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  mpg calibrate train.log -m llama3-8b -c dgx-h100 -n 64 --tp 1 --pp 1 --tokens 15T --save calib.yaml\n\n"
+        "  mpg calibrate -m gpt3-175b -c dgx-a100 -n 1024 --tp 8 --pp 8 --step-time 30.5 --global-batch 1536\n\n"
+        "  mpg estimate -m llama3-8b -c dgx-h100 -n 512 --calibration calib.yaml\n\n"
+        "Logs: Megatron-LM, NeMo/Lightning, torchtitan, Hugging Face Trainer, DeepSpeed (detected)."
+    )
+)
+@shared("model", "run", "layout", "memory", "output")
+def calibrate(
+    log: Annotated[Optional[str], typer.Argument(help="Training log of a short run (optional: or give a measured "
+                                                 "figure).", show_default=False)] = None,
+    step_time: Annotated[Optional[float], typer.Option("--step-time", help="Measured seconds per iteration.",
+                                                       rich_help_panel="Measured")] = None,
+    tokens_per_second: Annotated[Optional[float], typer.Option("--tokens-per-second", help="Measured whole-job "
+                                                               "tokens/s.", rich_help_panel="Measured")] = None,
+    tflops: Annotated[Optional[float], typer.Option("--tflops", help="Measured hardware TFLOP/s per GPU (recompute "
+                                                    "counted).", rich_help_panel="Measured")] = None,
+    mfu: Annotated[Optional[float], typer.Option("--mfu", help="Measured model FLOPs utilisation, 0-1.",
+                                                 rich_help_panel="Measured")] = None,
+    warmup: Annotated[Optional[int], typer.Option("--warmup", min=0, help="Skip this many leading log records "
+                                                  "(default: automatic).", rich_help_panel="Measured")] = None,
+    log_format: Annotated[Optional[str], typer.Option("--log-format", help="Force the log format (megatron, nemo, "
+                                                      "torchtitan, hf-trainer, deepspeed).",
+                                                      rich_help_panel="Measured")] = None,
+    save: Annotated[Optional[str], typer.Option("--save", help="Write a calibration file (atomically).",
+                                                rich_help_panel="Output")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --save file.",
+                                        rich_help_panel="Output")] = False,
+    **opts: Any,
+) -> None:
+    """Measured miles per gallon from a short partial run: the ratio to the step-time model, and the full run."""
+    from .commands.calibrate import run
+
+    measured = {"step_time": step_time, "tokens_per_second": tokens_per_second, "tflops": tflops, "mfu": mfu}
+    raise typer.Exit(run(opts, log, measured, warmup, log_format, save, force))
+
+
 @app.command()
 def validate(
     format: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,

@@ -109,7 +109,7 @@ GROUPS: dict[str, list[inspect.Parameter]] = {
         _p("zero", ZeroOpt, None), _p("recompute", RecomputeOpt, None), _p("sequence_parallel", SpOpt, None),
         _p("flash_attention", FlashOpt, True),
     ],
-    "efficiency": [_p("tflops", TflopsOpt, None), _p("mfu", MfuOpt, None)],
+    "efficiency": [_p("tflops", TflopsOpt, None), _p("mfu", MfuOpt, None), _p("calibration", CalibOpt, None)],
     "memory": [_p("optimizer", OptimOpt, Optimizer.adam), _p("reserved_gib", ReservedOpt, 2.0),
                _p("headroom", HeadroomOpt, 0.10)],
     "output": [_p("format", FormatOpt, Fmt.table), _p("output", OutputOpt, None), _p("quiet", QuietOpt, False)],

@@ -85,13 +85,13 @@ def _reject_shared(data: Any, path: Path) -> None:
             stack.extend(node.values() if isinstance(node, dict) else node)
 
 
-def read_text(path: Path, what: str = "file") -> str:
-    """Read a small UTF-8 text file or raise PresetError naming it."""
+def read_text(path: Path, what: str = "file", max_bytes: int = MAX_FILE_BYTES) -> str:
+    """Read a UTF-8 text file (at most ``max_bytes``) or raise PresetError naming it."""
     if path.is_dir():
         raise PresetError(f"{path}: is a directory, expected a {what}", hint="pass the path of a file")
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        if size > max_bytes:
             raise PresetError(f"{path}: file is too large ({size:,} bytes) for a {what}")
         data = path.read_bytes()
     except FileNotFoundError:

@@ -43,7 +43,7 @@ def close(actual, expected, rel=0.01) -> bool:
 # --------------------------------------------------------------------------- designs
 
 # megatron.log: 31 records every 10 iterations; 3 counted + 1 slow (>1.5x) warm-up
-MEG_STEP_MS, MEG_TFLOPS, MEG_GB, MEG_SEQ, MEG_WORLD = 11200.0, 145.0, 2048, 4096, 256
+MEG_STEP_MS, MEG_TFLOPS, MEG_GB, MEG_SEQ, MEG_WORLD = 11200.0, 145.0, 256, 4096, 256
 MEG_MAX_ALLOCATED_MB = 61234.5  # the highest 'max allocated' over the rank reports
 # megatron_old.log: no timestamps, no throughput field, no arguments block
 OLD_STEP_MS, OLD_GB = 2500.0, 512

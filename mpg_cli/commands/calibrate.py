@@ -1,0 +1,112 @@
+"""mpg calibrate: measured miles per gallon from a short partial training run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import ExitCode, InputError
+from ..humanize import fmt
+
+
+def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[float]], warmup: Optional[int],
+        log_format: Optional[str], save: Optional[str], force: bool) -> int:
+    from .. import __version__, render
+    from ..calibration import calibrate, save as save_file, to_document
+    from ..parsing import check_positive
+    from ..scenario import build_requests
+
+    for flag, key in (("--step-time", "step_time"), ("--tokens-per-second", "tokens_per_second"),
+                      ("--tflops", "tflops"), ("--mfu", "mfu")):
+        check_positive(measured.get(key), flag, maximum=1.0 if key == "mfu" else None)
+    given = [k for k, v in measured.items() if v is not None]
+    if log and given:
+        raise InputError("give a training log or a measured figure, not both")
+    if len(given) > 1:
+        raise InputError(f"several measurements given ({', '.join('--' + g.replace('_', '-') for g in given)})",
+                         hint="give one: the others follow from it")
+    if save and Path(save).exists() and not force:  # fail before any work: nothing is written
+        raise InputError(f"--save {save}: file exists", hint="pass --force to overwrite it")
+    summary = None
+    steps_used = None
+    if log:
+        from ..logparse import parse_log
+        from ..presets import read_text
+
+        summary = parse_log(read_text(Path(log), "training log", max_bytes=1 << 30), log, warmup=warmup, fmt=log_format)
+        measured = {"step_time": summary.step_time_s, "tokens_per_second": summary.tokens_per_second,
+                    "tflops": None, "mfu": summary.mfu}
+        if summary.tokens_per_second is None and summary.tokens_per_second_per_gpu is not None:
+            measured["tokens_per_second"] = summary.tokens_per_second_per_gpu * _gpus(opts)
+        if summary.global_batch and not opts.get("global_batch"):
+            opts = {**opts, "global_batch": summary.global_batch}
+        if summary.seq_length and not opts.get("seq_length"):
+            opts = {**opts, "seq_length": summary.seq_length}
+        if all(v is None for v in measured.values()):
+            raise InputError(f"{log}: the log has no throughput mpg can use (no step time, tokens/s or MFU)",
+                             hint="give --step-time or --tokens-per-second instead")
+        steps_used = summary.steps_used
+    req = build_requests(opts)[0]
+    cal = calibrate(req, measured, steps_used)
+    if summary is not None:
+        cal.peak_memory_bytes = summary.peak_memory_bytes
+        cal.log_summary = summary
+    doc = to_document(cal, req, log)
+    if save:
+        save_file(doc, save, force)
+    fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
+    output = opts.get("output")
+    est = render.estimate_dict(cal.projection, command="calibrate")
+    mem_pred = cal.projection.memory.total
+    if fmt_name in ("json", "csv"):
+        out = {"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__, "command": "calibrate",
+               "measured": cal.measured.as_dict(), "predicted": cal.predicted.as_dict(), "ratio": cal.ratio,
+               "measured_from": cal.measured_from, "log": None if summary is None else {
+                   "path": log, "format": summary.format, "steps_total": summary.steps_total,
+                   "steps_used": summary.steps_used, "warmup_skipped": summary.warmup_skipped,
+                   "notes": list(summary.notes)},
+               "peak_memory_bytes": {"measured": cal.peak_memory_bytes, "predicted": mem_pred},
+               "saved_to": save, **{k: v for k, v in est.items() if k not in ("schema_version", "mpg_version", "command")}}
+        render.emit(render.to_json(out) if fmt_name == "json" else render.to_csv([out]), output)
+        return int(ExitCode.OK)
+    m, p = cal.measured, cal.predicted
+    rows = [
+        ("Tokens/s (whole job)", fmt(m.tokens_per_second, "tokens_s"), fmt(p.tokens_per_second, "tokens_s")),
+        ("Step time", fmt(m.step_time_s, "seconds"), fmt(p.step_time_s, "seconds")),
+        ("Hardware TFLOP/s per GPU", fmt(m.tflops_per_gpu, "tflops"), fmt(p.tflops_per_gpu, "tflops")),
+        ("Model TFLOP/s per GPU", fmt(m.model_tflops_per_gpu, "tflops"), fmt(p.model_tflops_per_gpu, "tflops")),
+        ("MFU", fmt(m.mfu, "percent"), fmt(p.mfu, "percent")),
+    ]
+    if cal.peak_memory_bytes is not None:
+        rows.append(("Peak memory per GPU", fmt(cal.peak_memory_bytes, "bytes"), fmt(mem_pred, "bytes")))
+    rows.append(("Ratio measured / predicted", f"{cal.ratio:.3f}", ""))
+    src = f"{log} ({summary.format}, {summary.steps_used} of {summary.steps_total} steps, {summary.warmup_skipped} " \
+          f"warm-up skipped)" if summary else f"--{cal.measured_from.replace(' ', '-')}"
+    r = cal.projection
+    proj = [("Measured from", src), ("Layout", render.layout_text(r)),
+            ("Projected time", fmt(r.days, "days")), ("GPU-hours", fmt(r.gpu_hours, "gpu_hours")),
+            ("Cost", fmt(r.cost_usd, "usd")), ("Tokens", fmt(r.tokens, "tokens"))]
+    if save:
+        proj.append(("Saved", f"{save} (use --calibration {save} with estimate, fit, compare)"))
+    tables = [render.kv_table("Measured vs the step-time model", rows, ["", "measured", "predicted"]),
+              render.kv_table("Projected full run (calibrated)", proj)]
+    if summary is not None and summary.notes:
+        tables.append(render.kv_table("Log notes", [("•", n) for n in summary.notes]))
+    if fmt_name == "markdown":
+        text = render.md_table(["", "measured", "predicted"], [list(x) for x in rows]) + "\n" + \
+            render.md_table(["", ""], [list(x) for x in proj])
+        render.emit(text, output)
+    elif output:
+        render.write_atomic(output, render.tables_to_text(tables))
+    else:
+        render.print_tables(tables)
+    return int(ExitCode.OK)
+
+
+def _gpus(opts: dict[str, Any]) -> int:
+    from ..parsing import parse_gpus
+
+    counts = parse_gpus(opts.get("gpus"))
+    if not counts:
+        raise InputError("the log gives tokens/s per GPU: give the run's GPU count with --gpus")
+    return counts[0]

@@ -1,0 +1,208 @@
+"""Property tests (Hypothesis) on the core estimate and memory model: scaling, monotonicity, finiteness."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import pytest
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
+
+from mpg_cli.core.estimate import Efficiency, Request, estimate
+from mpg_cli.core.memory import memory_breakdown
+from mpg_cli.core.search import Constraints, divisors
+from mpg_cli.core.specs import Layout
+from mpg_cli.presets import load_cluster, load_model
+
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MEM = settings(max_examples=100, deadline=None)
+
+DENSE = ("gpt-7.5b", "llama3-8b", "llama2-70b", "gpt3-175b", "mistral-7b", "gpt2-xl", "mpt-30b")
+MOE = ("mixtral-8x7b", "deepseek-v3")
+
+
+@lru_cache(maxsize=None)
+def model(name: str):
+    return load_model(name)
+
+
+@lru_cache(maxsize=None)
+def cluster(name: str):
+    return load_cluster(name)
+
+
+# ================================================================ estimate: scaling with GPUs and tokens
+
+@FAST
+@given(k1=st.integers(1, 256), k2=st.integers(1, 256), tflops=st.floats(20, 300),
+       rc=st.sampled_from(["none", "selective", "full"]))
+def test_time_times_gpus_is_constant_at_fixed_tflops(k1, k2, tflops, rc):
+    """At fixed --tflops and recompute, time × GPUs is the same for every GPU count (gpt-7.5b, dgx-a100)."""
+    m, c = model("gpt-7.5b"), cluster("dgx-a100")
+    eff = Efficiency("tflops", tflops)
+    cons = Constraints(recompute=rc)
+    a = estimate(Request(model=m, cluster=c, gpus=8 * k1, tokens=1e11, efficiency=eff, constraints=cons))
+    b = estimate(Request(model=m, cluster=c, gpus=8 * k2, tokens=1e11, efficiency=eff, constraints=cons))
+    assert a.time_s * a.request.gpus == pytest.approx(b.time_s * b.request.gpus, rel=1e-9)
+    assert a.gpu_hours == pytest.approx(b.gpu_hours, rel=1e-9)
+
+
+@FAST
+@given(k1=st.integers(1, 256), k2=st.integers(1, 256), mfu=st.floats(0.05, 0.9))
+def test_time_times_gpus_is_constant_at_fixed_mfu(k1, k2, mfu):
+    """At fixed --mfu, time × GPUs is the same for every GPU count whatever layout the search picks."""
+    m, c = model("gpt-7.5b"), cluster("dgx-a100")
+    eff = Efficiency("mfu", mfu)
+    a = estimate(Request(model=m, cluster=c, gpus=8 * k1, tokens=1e11, efficiency=eff))
+    b = estimate(Request(model=m, cluster=c, gpus=8 * k2, tokens=1e11, efficiency=eff))
+    assert a.time_s * a.request.gpus == pytest.approx(b.time_s * b.request.gpus, rel=1e-9)
+    assert a.mfu == pytest.approx(mfu, rel=1e-9)
+
+
+@FAST
+@given(name=st.sampled_from(("gpt-7.5b", "llama3-8b", "gpt2-xl")), k=st.integers(1, 64),
+       t1=st.floats(1e6, 1e13), t2=st.floats(1e6, 1e13))
+def test_more_tokens_never_take_less_time(name, k, t1, t2):
+    """With the step-time model, more training tokens never take less time (and time is linear in tokens)."""
+    m, c = model(name), cluster("dgx-h100")
+    lo, hi = sorted((t1, t2))
+    a = estimate(Request(model=m, cluster=c, gpus=8 * k, tokens=lo))
+    b = estimate(Request(model=m, cluster=c, gpus=8 * k, tokens=hi))
+    assert b.time_s >= a.time_s
+    assert b.time_s / a.time_s == pytest.approx(hi / lo, rel=1e-9)
+
+
+@FAST
+@given(name=st.sampled_from(DENSE + MOE), cl=st.sampled_from(("dgx-a100", "dgx-h100", "dgx-b200", "mi300x-8x")),
+       k=st.integers(1, 128), tokens=st.floats(1e9, 1e13),
+       eff=st.sampled_from(["model", "tflops", "mfu"]), frac=st.floats(0.05, 0.95),
+       goodput=st.floats(0.1, 1.0), price=st.one_of(st.none(), st.floats(0.01, 20)))
+def test_estimate_numbers_are_finite_and_positive(name, cl, k, tokens, eff, frac, goodput, price):
+    """Every estimate gives finite, positive time, GPU-hours, throughput, FLOPs and memory, with MFU ≤ HFU ≤ 1."""
+    m, c = model(name), cluster(cl)
+    peak = c.gpu.peak("bf16")
+    efficiency = {"model": Efficiency(), "tflops": Efficiency("tflops", frac * peak),
+                  "mfu": Efficiency("mfu", frac)}[eff]
+    r = estimate(Request(model=m, cluster=c, gpus=8 * k, tokens=tokens, efficiency=efficiency, goodput=goodput,
+                         price_usd_per_gpu_hour=price))
+    values = {
+        "time_s": r.time_s, "days": r.days, "gpu_hours": r.gpu_hours, "step_time_s": r.step_time_s,
+        "tokens_per_second": r.tokens_per_second, "tflops_per_gpu": r.tflops_per_gpu,
+        "model_tflops_per_gpu": r.model_tflops_per_gpu, "mfu": r.mfu, "hfu": r.hfu,
+        "params_total": r.params_total, "params_active": r.params_active,
+        "flops_per_token_model": r.flops_per_token_model, "total_hardware_flops": r.total_hardware_flops,
+        "memory": r.memory.total, "iterations": r.iterations,
+    }
+    if r.cost_usd is not None:
+        values["cost_usd"] = r.cost_usd
+    if r.energy_kwh is not None:
+        values["energy_kwh"] = r.energy_kwh
+    bad = {k: v for k, v in values.items() if not (math.isfinite(v) and v > 0)}
+    assert not bad
+    assert r.mfu <= r.hfu * (1 + 1e-12)
+    assert r.hfu <= 1.0
+    assert r.params_active <= r.params_total
+    assert r.layout.gpus == 8 * k
+    assert r.gpu_hours == pytest.approx(8 * k * r.time_s / 3600, rel=1e-12)
+
+
+# ================================================================ memory: random layouts
+
+@st.composite
+def layouts(draw, names=DENSE + MOE):
+    """A model and a structurally valid layout for it (tp | heads and kv heads, pp | layers, ep | experts and dp)."""
+    m = model(draw(st.sampled_from(names)))
+    tp = draw(st.sampled_from([d for d in divisors(m.heads) if m.n_kv % d == 0 and d <= 64]))
+    pp = draw(st.sampled_from([d for d in divisors(m.layers) if d <= 64]))
+    dp = draw(st.sampled_from([1, 2, 3, 4, 8, 16, 64, 256, 1024]))
+    ep = 1
+    if m.moe is not None:
+        ep = draw(st.sampled_from([e for e in divisors(m.moe.experts) if dp % e == 0]))
+    mb = draw(st.sampled_from([1, 2, 4]))
+    per_stage = m.layers // pp
+    v = draw(st.sampled_from([x for x in (1, 2, 3, 4) if per_stage % x == 0])) if pp > 1 else 1
+    sp = draw(st.booleans()) if tp > 1 else False
+    fa = draw(st.booleans())
+    seq = draw(st.sampled_from([512, 2048, m.seq_length]))
+    gbs = dp * mb * draw(st.integers(1, 64))
+    lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, micro_batch=mb, virtual_stages=v, zero=0, recompute="selective",
+                 sequence_parallel=sp, flash_attention=fa)
+    return m, lay, seq, gbs
+
+
+def total(m, lay, seq, gbs, **changes):
+    return memory_breakdown(m, Layout(**{**lay.__dict__, **changes}), seq, gbs, "bf16", 80).total
+
+
+@MEM
+@given(case=layouts(), rc=st.sampled_from(["none", "selective", "full"]))
+def test_zero_0_1_2_never_needs_more_memory(case, rc):
+    """ZeRO stages 0 → 1 → 2 never raise per-GPU memory, for any model and layout."""
+    m, lay, seq, gbs = case
+    z0, z1, z2 = (total(m, lay, seq, gbs, zero=z, recompute=rc) for z in (0, 1, 2))
+    assert z0 >= z1 >= z2
+
+
+@MEM
+@given(case=layouts(names=DENSE), rc=st.sampled_from(["none", "selective", "full"]))
+def test_zero_3_never_needs_more_memory_than_zero_2_dense(case, rc):
+    """On dense models with dp ≥ 2 and ≥ 4 layers per stage, ZeRO-3 never needs more memory than ZeRO-2.
+
+    (ZeRO-3 adds a gathered copy of the two largest layers, as DeepSpeed's estimator does, so with
+    dp = 1 or one or two layers per stage it can legitimately need more.)
+    """
+    m, lay, seq, gbs = case
+    assume(lay.dp >= 2 and m.layers // lay.pp >= 4)
+    assert total(m, lay, seq, gbs, zero=2, recompute=rc) >= total(m, lay, seq, gbs, zero=3, recompute=rc)
+
+
+@pytest.mark.xfail(reason="BUG: memory._stage_params counts every routed expert of a MoE layer (÷tp only, not "
+                          "÷ep) in ZeRO-3's gathered working copy, so ZeRO-3 needs more memory than ZeRO-2",
+                   strict=True)
+@pytest.mark.parametrize("name, lay", [
+    ("deepseek-v3", Layout(tp=1, pp=16, dp=64, ep=64, micro_batch=1)),
+    ("mixtral-8x7b", Layout(tp=1, pp=4, dp=64, ep=8, micro_batch=1)),
+])
+def test_zero_3_never_needs_more_memory_than_zero_2_moe(name, lay):
+    """On MoE models with expert parallelism, ZeRO-3 never needs more memory than ZeRO-2 (working copy is E/ep experts)."""
+    m = model(name)
+    z2 = memory_breakdown(m, Layout(**{**lay.__dict__, "zero": 2}), m.seq_length, 1024, "bf16", 80)
+    z3 = memory_breakdown(m, Layout(**{**lay.__dict__, "zero": 3}), m.seq_length, 1024, "bf16", 80)
+    assert z3.weights <= z2.weights
+    assert z3.total <= z2.total
+
+
+@MEM
+@given(case=layouts(), zero=st.sampled_from([0, 1, 2, 3]))
+def test_recompute_none_to_selective_to_full_never_raises_memory(case, zero):
+    """Memory never rises from recompute none to selective, nor from none to full."""
+    m, lay, seq, gbs = case
+    none, sel, full = (total(m, lay, seq, gbs, zero=zero, recompute=rc) for rc in ("none", "selective", "full"))
+    assert none >= sel
+    assert none >= full
+
+
+@MEM
+@given(case=layouts(), zero=st.sampled_from([0, 1, 2, 3]))
+@example(case=(model("gpt3-175b"), Layout(tp=8, pp=48, dp=2, micro_batch=1, sequence_parallel=True), 2048, 2),
+         zero=1)
+def test_full_recompute_never_needs_more_than_selective_with_flash(case, zero):
+    """With FlashAttention and ≥ 2 layers per stage, full recompute never needs more memory than selective."""
+    m, lay, seq, gbs = case
+    assume(lay.flash_attention and m.layers // lay.pp >= 2)
+    assert total(m, lay, seq, gbs, zero=zero, recompute="selective") >= total(m, lay, seq, gbs, zero=zero,
+                                                                                recompute="full")
+
+
+@MEM
+@given(case=layouts(), zero=st.sampled_from([0, 1, 2, 3]), rc=st.sampled_from(["none", "selective", "full"]))
+def test_memory_parts_are_consistent(case, zero, rc):
+    """Memory parts are non-negative and sum to the total; the fit verdict agrees with usable memory."""
+    m, lay, seq, gbs = case
+    mb = memory_breakdown(m, Layout(**{**lay.__dict__, "zero": zero, "recompute": rc}), seq, gbs, "bf16", 80)
+    parts = (mb.weights, mb.gradients, mb.optimizer, mb.activations, mb.overhead)
+    assert all(math.isfinite(p) and p >= 0 for p in parts)
+    assert mb.total == pytest.approx(sum(parts), rel=1e-12)
+    assert mb.fits is (mb.total <= mb.usable)
+    assert mb.usable <= mb.capacity
