@@ -246,6 +246,38 @@ def validate(
     raise typer.Exit(run(format.value, output, group, max_median_error))
 
 
+presets_app = typer.Typer(help="List and show model, GPU and cluster presets (built-in and your own).",
+                          no_args_is_help=True)
+app.add_typer(presets_app, name="presets")
+
+
+@presets_app.command("list")
+def presets_list(
+    kind: Annotated[Optional[str], typer.Argument(help="models, gpus or clusters (default: all).")] = None,
+    presets: PresetsOpt = None,
+    format: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to FILE (atomically).")] = None,
+) -> None:
+    """List presets and where each comes from (built-in, user directory, $MPG_PRESETS, --presets)."""
+    from .commands.presets_cmd import list_presets
+
+    raise typer.Exit(list_presets(kind, presets, format.value, output))
+
+
+@presets_app.command("show")
+def presets_show(
+    name: Annotated[str, typer.Argument(help="Preset name (or a file path).")],
+    kind: Annotated[Optional[str], typer.Option("--kind", help="models, gpus or clusters, when a name is ambiguous.")] = None,
+    presets: PresetsOpt = None,
+    format: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to FILE (atomically).")] = None,
+) -> None:
+    """Show a preset's resolved values (defaults filled in) and where it came from."""
+    from .commands.presets_cmd import show_preset
+
+    raise typer.Exit(show_preset(name, kind, presets, format.value, output))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -47,9 +47,18 @@ H_OUT = "Output"
 H_GATE = "Gates (exit 1 when one fails)"
 H_PLAN = "Planning (solve for the unknown)"
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model preset name, a YAML file, or a Hugging Face config.json.", rich_help_panel=H_MODEL)]
-ClusterOpt = Annotated[str, typer.Option("--cluster", "-c", help="Cluster preset name or YAML file.", rich_help_panel=H_MODEL)]
-GpuOpt = Annotated[Optional[str], typer.Option("--gpu", help="GPU preset or YAML file; overrides the cluster's GPU type.", rich_help_panel=H_MODEL)]
+def _complete(kind: str) -> Callable[[str], list[str]]:
+    def names(incomplete: str) -> list[str]:
+        from .presets import complete
+
+        return complete(kind)(incomplete)
+
+    return names
+
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model preset name, a YAML file, or a Hugging Face config.json.", rich_help_panel=H_MODEL, autocompletion=_complete("models"))]
+ClusterOpt = Annotated[str, typer.Option("--cluster", "-c", help="Cluster preset name or YAML file.", rich_help_panel=H_MODEL, autocompletion=_complete("clusters"))]
+GpuOpt = Annotated[Optional[str], typer.Option("--gpu", help="GPU preset or YAML file; overrides the cluster's GPU type.", rich_help_panel=H_MODEL, autocompletion=_complete("gpus"))]
 GpusOpt = Annotated[Optional[str], typer.Option("--gpus", "-n", help="GPU count (default: the whole cluster); a list such as 64,128,256 gives a scaling table.", rich_help_panel=H_MODEL)]
 PresetsOpt = Annotated[Optional[str], typer.Option("--presets", help="Extra preset directory (models/, gpus/, clusters/); overrides built-ins. Also $MPG_PRESETS.", rich_help_panel=H_MODEL)]
 

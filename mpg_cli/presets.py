@@ -56,17 +56,33 @@ class PresetRef:
     origin: str  # 'built-in', 'user', 'MPG_PRESETS', '--presets'
 
 
-def available(kind: str, extra_dir: Optional[str] = None) -> dict[str, PresetRef]:
-    """All presets of ``kind`` by name; user directories override built-ins."""
-    found: dict[str, PresetRef] = {}
+def all_refs(kind: str, extra_dir: Optional[str] = None) -> list[PresetRef]:
+    """Every preset file of ``kind``, lowest priority first: built-in, user dir, $MPG_PRESETS, --presets."""
+    out: list[PresetRef] = []
     sources = [("built-in", builtin_dir())] + list(reversed(user_dirs(extra_dir)))
     for origin, base in sources:
         folder = base / kind
         if not folder.is_dir():
             continue
         for p in sorted(folder.glob("*.y*ml")):
-            found[p.stem] = PresetRef(p.stem, kind, p, origin)
-    return found
+            if p.is_file():
+                out.append(PresetRef(p.stem, kind, p, origin))
+    return out
+
+
+def available(kind: str, extra_dir: Optional[str] = None) -> dict[str, PresetRef]:
+    """All presets of ``kind`` by name; user directories override built-ins."""
+    return {r.name: r for r in all_refs(kind, extra_dir)}
+
+
+def complete(kind: str) -> Callable[[str], list[str]]:
+    """Shell completion of preset names (a directory listing: cheap enough for every Tab)."""
+
+    def names(incomplete: str) -> list[str]:
+        extra = os.environ.get("MPG_PRESETS")
+        return [n for n in available(kind, extra) if n.startswith(incomplete)]
+
+    return names
 
 
 # ---------------------------------------------------------------- reading files

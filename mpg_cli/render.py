@@ -243,6 +243,10 @@ def console(file: Any = None, width: Optional[int] = None):
     return Console(file=stream, width=width, no_color=no_color, highlight=False, soft_wrap=False)
 
 
+def _numeric(cell: str) -> bool:
+    return bool(cell) and (cell[0].isdigit() or cell[0] in "$+-—.")
+
+
 def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str]] = None):
     from rich import box
     from rich.table import Table
@@ -250,7 +254,8 @@ def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str
     t = Table(title=title, box=box.SIMPLE_HEAD, show_header=headers is not None, title_justify="left",
               title_style="bold")
     for i, h in enumerate(headers or ["", ""]):
-        t.add_column(h, style="bold" if i == 0 else None, justify="left" if i == 0 else ("right" if headers and i > 0 else "left"))
+        numeric = bool(headers) and i > 0 and all(_numeric(str(row[i])) for row in rows if i < len(row))
+        t.add_column(h, style="bold" if i == 0 else None, justify="right" if numeric else "left")
     for row in rows:
         t.add_row(*row)
     return t
