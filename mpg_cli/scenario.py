@@ -89,15 +89,16 @@ def _check_layout(c: Constraints, model, counts: list[int]) -> None:
     if c.tp and (model.heads % c.tp or model.n_kv % c.tp):
         raise InputError(f"--tp {c.tp} does not divide the {model.name} attention heads ({model.heads}) and KV heads ({model.n_kv})",
                          hint=f"tp must divide {model.n_kv}: try one of {', '.join(str(d) for d in _divs(model.n_kv))}")
-    if c.pp and model.layers % c.pp:
-        raise InputError(f"--pp {c.pp} does not divide the {model.name} layers ({model.layers})",
+    if c.pp and c.pp > model.layers:
+        raise InputError(f"--pp {c.pp} is more pipeline stages than the {model.name} has layers ({model.layers})",
                          hint=f"try one of {', '.join(str(d) for d in _divs(model.layers) if d <= 128)}")
     if c.ep and model.moe is None and c.ep > 1:
         raise InputError(f"--ep {c.ep}: {model.name} is not a mixture-of-experts model")
     if c.ep and model.moe is not None and model.moe.experts % c.ep:
         raise InputError(f"--ep {c.ep} does not divide the {model.moe.experts} experts of {model.name}")
-    if c.virtual_stages and c.pp and (model.layers // c.pp) % c.virtual_stages:
-        raise InputError(f"--virtual-stages {c.virtual_stages} does not divide the {model.layers // c.pp} layers per stage")
+    if c.virtual_stages and c.pp and (-(-model.layers // c.pp)) % c.virtual_stages:
+        raise InputError(f"--virtual-stages {c.virtual_stages} does not divide the {-(-model.layers // c.pp)} "
+                         "layers per stage")
     for n in counts:
         mp = (c.tp or 1) * (c.pp or 1) * (c.cp or 1)
         if n % mp:

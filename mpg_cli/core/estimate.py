@@ -194,6 +194,9 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
         assumptions.append(f"layout {what} by search: fastest fitting of {res.evaluated:,} evaluated "
                            f"(tp {lay.tp}, pp {lay.pp}, dp {lay.dp}, micro-batch {lay.micro_batch}, ZeRO {lay.zero}, "
                            f"recompute {lay.recompute}); fix any with --tp/--pp/--zero/...")
+    if m.layers % lay.pp:
+        assumptions.append(f"uneven pipeline split: {m.layers} layers over {lay.pp} stages, at most "
+                           f"{-(-m.layers // lay.pp)} per stage (the fullest stage sets time and memory)")
     if lay.sequence_parallel and req.constraints.sequence_parallel is None and lay.tp > 1:
         assumptions.append("sequence parallelism on with tp > 1 (Korthikanti et al. 2022)")
     tf = token_flops(m, seq)

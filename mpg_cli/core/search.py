@@ -2,11 +2,15 @@
 
 Rules (Megatron-LM conventions; formulas.md notation):
 - tp divides the attention heads and the KV heads (Megatron requires num_query_groups % tp == 0);
-- pp divides the layers (even split); v virtual stages divide the layers per stage and need
-  m % p == 0 micro-batches (Narayanan 2021 §2.2.2);
+- pp divides the layers (even split) or is a power of two (uneven split: the stages hold ⌈l/p⌉ or
+  fewer layers, as Megatron's --decoder-first/last-pipeline-num-layers allow; the slowest, fullest stage
+  sets the time and memory); v virtual stages divide the layers per stage and need m % p == 0
+  micro-batches (Narayanan 2021 §2.2.2);
 - dp = gpus / (tp·pp·cp) and divides the global batch; the micro-batch divides the per-replica batch;
 - ep divides the experts and dp·cp (Megatron carves EP out of the data-parallel group);
 - cp (context parallel) is searched only for sequences of 16k tokens and more;
+- without --global-batch the batch is ~4M tokens rounded to a multiple of dp, and dp may grow it
+  to at most ~16M tokens (Llama 3 405B trained with 16M; larger batches hurt convergence);
 - sequence parallelism is on whenever tp > 1 (same communication volume, less memory: Korthikanti §4.2.2).
 Dominated layouts are pruned: for each shape, recompute is only made heavier (none → selective → full)
 when the lighter policy does not fit, because the heavier policy is never faster.
@@ -23,6 +27,7 @@ from .specs import GiB, Layout, MemoryOptions, ModelSpec
 
 RECOMPUTE_ORDER = ("none", "selective", "full")
 DEFAULT_BATCH_TOKENS = 4 * 1024 * 1024  # ~4M tokens per batch: GPT-3 used 3.2M (1536×2048), Llama 3 4M-16M
+MAX_DEFAULT_BATCH_FACTOR = 4  # without --global-batch, dp may raise the batch to at most 4× (~16M tokens)
 MICRO_BATCHES = (1, 2, 4, 8, 16, 32)
 MAX_VIRTUAL = 8
 
@@ -86,7 +91,8 @@ def shapes(m: ModelSpec, gpus: int, global_batch: Optional[int], seq_length: int
            c: Constraints) -> Iterator[tuple[int, int, int, int, int]]:
     """Yield (tp, pp, cp, dp, ep) that satisfy the divisibility rules and the constraints."""
     head_div = [d for d in divisors(m.heads) if m.n_kv % d == 0 and d <= gpus]
-    layer_div = [d for d in divisors(m.layers) if d <= gpus]
+    layer_div = sorted({d for d in divisors(m.layers) if d <= gpus}
+                       | {1 << k for k in range(1, 11) if (1 << k) < m.layers and (1 << k) <= gpus})
     cp_opts = [d for d in (1, 2, 4, 8, 16) if seq_length % d == 0 and (d == 1 or seq_length >= 16384)]
     for tp in _choices(c.tp, head_div):
         for pp in _choices(c.pp, layer_div):
@@ -99,6 +105,8 @@ def shapes(m: ModelSpec, gpus: int, global_batch: Optional[int], seq_length: int
                     continue
                 if global_batch is not None and global_batch % dp:
                     continue
+                if global_batch is None and dp > MAX_DEFAULT_BATCH_FACTOR * DEFAULT_BATCH_TOKENS / seq_length:
+                    continue  # the default batch would have to grow past ~16M tokens: give --global-batch
                 if m.moe is None:
                     ep_opts = [1]
                 else:
@@ -141,7 +149,7 @@ def search(
         per_replica = gbs // dp
         mbs = _choices(c.micro_batch, [b for b in MICRO_BATCHES if per_replica % b == 0])
         sp = c.sequence_parallel if c.sequence_parallel is not None else tp > 1
-        per_stage = m.layers // pp
+        per_stage = -(-m.layers // pp)
         fa = c.flash_attention
         base = Layout(tp=tp, pp=pp, dp=dp, ep=ep, cp=cp, sequence_parallel=sp, flash_attention=fa)
         stages = stages_of(base)
