@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import functools
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import typer.main
+import typer.testing
 from typer.testing import CliRunner
 
 from mpg_cli.cli import app
@@ -31,9 +33,16 @@ def runner(isolated_config_home: Path) -> CliRunner:
     })
 
 
+@functools.lru_cache(maxsize=None)
+def _click_command(typer_app: Any) -> Any:
+    """Typer rebuilds the Click command on every ``CliRunner.invoke`` (~40 ms); build it once per session."""
+    return typer.main.get_command(typer_app)
+
+
 @pytest.fixture
-def invoke(runner: CliRunner) -> Callable[..., Any]:
+def invoke(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """``invoke('estimate', '-m', 'gpt3-175b')`` runs the app; unexpected exceptions propagate (no hidden tracebacks)."""
+    monkeypatch.setattr(typer.testing, "_get_command", _click_command)
 
     def _invoke(*args: Any, **kwargs: Any):
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)

@@ -187,9 +187,15 @@ def test_tp_not_dividing_heads_exits_2(invoke):
     assert_input_error(invoke("estimate", "-m", "gpt3-175b", "--tp", "7"), "--tp 7", "heads")
 
 
-def test_pp_not_dividing_layers_exits_2(invoke):
-    """--pp 7 on gpt3-175b (96 layers) exits 2 naming --pp."""
-    assert_input_error(invoke("estimate", "-m", "gpt3-175b", "--pp", "7"), "--pp 7", "layers")
+def test_more_stages_than_layers_exits_2(invoke):
+    """--pp 97 on gpt3-175b (96 layers) exits 2 naming --pp and the layers."""
+    assert_input_error(invoke("estimate", "-m", "gpt3-175b", "--pp", "97"), "--pp 97", "layers")
+
+
+def test_uneven_pipeline_split_is_accepted(invoke_json):
+    """--pp 7 on 96 layers is an uneven split that is honoured (tp 8 × pp 7 on 56 GPUs)."""
+    i = invoke_json("estimate", "-m", "gpt3-175b", "-n", "56", "--tp", "8", "--pp", "7", "--tflops", "100")["inputs"]
+    assert (i["tp"], i["pp"], i["dp"]) == (8, 7, 1)
 
 
 def test_inconsistent_dp_exits_2(invoke):

@@ -15,7 +15,7 @@ from mpg_cli.core.search import Constraints, divisors
 from mpg_cli.core.specs import Layout
 from mpg_cli.presets import load_cluster, load_model
 
-FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MEM = settings(max_examples=100, deadline=None)
 
 DENSE = ("gpt-7.5b", "llama3-8b", "llama2-70b", "gpt3-175b", "mistral-7b", "gpt2-xl", "mpt-30b")

@@ -76,14 +76,15 @@ def _rows(results: list[Result]) -> list[list[str]]:
     rows = []
     for i, r in enumerate(results, 1):
         lay = r.layout
-        rows.append([str(i), str(lay.tp), str(lay.pp), str(lay.dp), str(lay.ep), str(lay.cp), str(lay.micro_batch),
+        rows.append([str(i), str(lay.tp), str(lay.pp), str(lay.dp), str(lay.ep), str(lay.cp), f"{r.global_batch:,}",
+                     str(lay.micro_batch),
                      str(lay.virtual_stages), str(lay.zero), lay.recompute, fmt(r.memory.total, "bytes"),
                      fmt(r.memory.fraction_of_capacity, "percent"), fmt(r.step_time_s, "seconds"),
                      fmt(r.mfu, "percent"), fmt(r.days, "days")])
     return rows
 
 
-HEADERS = ["#", "tp", "pp", "dp", "ep", "cp", "mb", "v", "ZeRO", "recompute", "memory/GPU", "% of cap.", "step",
+HEADERS = ["#", "tp", "pp", "dp", "ep", "cp", "batch", "mb", "v", "ZeRO", "recompute", "memory/GPU", "% of cap.", "step",
            "MFU", "days"]
 
 
