@@ -220,6 +220,11 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
                            f"{8 if lay.recompute == 'full' else 6}·T·P/(n·X) approximation gives {approx:.1f} days")
     elif eff.source == "mfu":
         tps = n * peak * eff.value / per_tok_model
+        hfu = eff.value * per_tok_hw / per_tok_model
+        if hfu > 1.0:
+            raise EstimateError(f"--mfu {eff.value:g} with recompute {lay.recompute} means {hfu:.0%} of the dense peak "
+                                "in hardware FLOPs (recomputation included): impossible",
+                                hint="lower --mfu, or set --recompute none/selective")
         assumptions.append(f"achieved throughput: MFU {eff.value:.1%} of the dense {req.precision} peak (given)")
     else:
         step = cand.step if cand.step.total > 0 else step_time(m, lay, seq, gbs, hardware_of(req.cluster, req.precision),

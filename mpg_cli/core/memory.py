@@ -101,7 +101,9 @@ def _stage_params(pb: ParamBreakdown, m: ModelSpec, lay: Layout, stage: str) -> 
             sharded += pb.output / tp
         elif stage == "last":  # tied embedding duplicated on the last stage
             sharded += pb.embedding / tp
-    largest = max(pb.dense_layer_total / tp, pb.moe_layer_total / tp if moe_l else 0.0)
+    moe_local = ((pb.attention_layer + pb.moe_shared_layer) / tp + pb.moe_routed_layer / (lay.ep * tp)
+                 + pb.router_layer + pb.norms_layer)
+    largest = max(pb.dense_layer_total / tp if dense_l else 0.0, moe_local if moe_l else 0.0)
     return sharded, expert, largest
 
 
@@ -166,10 +168,11 @@ def stage_activations(m: ModelSpec, lay: Layout, stage: str, seq_length: int, gl
         if lay.virtual_stages > 1 and lay.pp > 1:
             inflight *= 1.0 + (lay.pp - 1) / (lay.pp * lay.virtual_stages)
     acts = per_stage * inflight
-    if lay.recompute == "full":  # one layer rematerialised during its backward
+    if lay.recompute == "full":  # one layer rematerialised during its backward, beyond its stored input
         working = Layout(lay.tp, lay.pp, lay.dp, lay.ep, lay.cp, lay.micro_batch, lay.virtual_stages, lay.zero, "none",
                          lay.sequence_parallel, lay.flash_attention)
-        acts += activation_bytes_per_layer(m, working, lay.micro_batch, seq_length, m.moe is not None)
+        acts += (activation_bytes_per_layer(m, working, lay.micro_batch, seq_length, m.moe is not None)
+                 - activation_bytes_per_layer(m, lay, lay.micro_batch, seq_length, m.moe is not None))
     if stage in ("last", "only"):
         acts += 6.0 * seq_length / lay.cp * lay.micro_batch * m.vocab_size / lay.tp
     return acts * opts.activation_buffer
