@@ -277,6 +277,14 @@ def print_tables(tables: list[Any]) -> None:
         c.print(t)
 
 
+def show_tables(tables: list[Any], output: Optional[str] = None) -> None:
+    """Tables to the terminal, or as plain text to --output (atomically)."""
+    if output:
+        write_atomic(output, tables_to_text(tables))
+    else:
+        print_tables(tables)
+
+
 def tables_to_text(tables: list[Any]) -> str:
     """Render Rich renderables to plain text (for --output)."""
     buf = io.StringIO()

@@ -96,10 +96,8 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
         text = render.md_table(["", "measured", "predicted"], [list(x) for x in rows]) + "\n" + \
             render.md_table(["", ""], [list(x) for x in proj])
         render.emit(text, output)
-    elif output:
-        render.write_atomic(output, render.tables_to_text(tables))
     else:
-        render.print_tables(tables)
+        render.show_tables(tables, output)
     return int(ExitCode.OK)
 
 

@@ -234,7 +234,4 @@ def _human(docs: list[dict[str, Any]], base_label: str, against: bool, fmt_name:
         render.emit(f"## {title}\n\n" + render.md_table(headers, body), output)
         return
     table = render.kv_table(title, [tuple(b) for b in body], headers)
-    if output:
-        render.write_atomic(output, render.tables_to_text([table]))
-    else:
-        render.print_tables([table])
+    render.show_tables([table], output)

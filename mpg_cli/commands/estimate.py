@@ -125,8 +125,6 @@ def run(opts: dict[str, Any], explain: bool = False, days: Optional[float] = Non
         render.emit(render.to_csv([render.estimate_dict(r, explain)]), output)
     elif fmt_name == "markdown":
         render.emit(render.estimate_markdown(r, explain), output)
-    elif output:
-        render.write_atomic(output, render.tables_to_text(render.estimate_tables(r, explain)))
     else:
-        render.print_tables(render.estimate_tables(r, explain))
+        render.show_tables(render.estimate_tables(r, explain), output)
     return finish(results, bool(opts.get("quiet")))

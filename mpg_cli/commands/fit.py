@@ -110,10 +110,7 @@ def _human(req, res, results, changes, fmt_name, output) -> None:
         rows = [(c.flag, c.description, fmt(c.candidate.memory.total, "bytes")) for c in changes]
         tables.append(render.kv_table(f"{title}: nothing fits. Changes that would fit",
                                       rows or [("—", "no single change found", "")], ["change", "what", "memory/GPU"]))
-    if output:
-        render.write_atomic(output, render.tables_to_text(tables))
-    else:
-        render.print_tables(tables)
+    render.show_tables(tables, output)
 
 
 def _min_gpus(req, fmt_name: str, output) -> int:
@@ -141,8 +138,5 @@ def _min_gpus(req, fmt_name: str, output) -> int:
         render.emit(render.to_csv([{"min_gpus": n, **_layout_doc(r)}]), output)
     else:
         t = render.kv_table(f"Smallest GPU count that holds {req.model.name}", rows)
-        if output:
-            render.write_atomic(output, render.tables_to_text([t]))
-        else:
-            render.print_tables([t])
+        render.show_tables([t], output)
     return int(ExitCode.OK)

@@ -52,8 +52,5 @@ def run(opts: dict[str, Any], days: float | None, template: str) -> int:
             ("Shape", f"{m.layers} layers, hidden {m.hidden_size:,}, {m.heads} heads ({m.n_kv} KV), FFN "
                       f"{m.ffn_hidden_size:,} {m.ffn_type}, vocab {m.vocab_size:,}, context {m.seq_length:,}")])
         tables = [shape] + render.estimate_tables(best)
-        if output:
-            render.write_atomic(output, render.tables_to_text(tables))
-        else:
-            render.print_tables(tables)
+        render.show_tables(tables, output)
     return int(ExitCode.OK)

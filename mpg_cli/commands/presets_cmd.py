@@ -56,7 +56,7 @@ def list_presets(kind: Optional[str], extra: Optional[str], fmt_name: str, outpu
     else:
         table = render.kv_table(f"{len(rows)} presets (user directories override built-ins)", [tuple(b) for b in body],
                                 headers)
-        render.write_atomic(output, render.tables_to_text([table])) if output else render.print_tables([table])
+        render.show_tables([table], output)
     return int(ExitCode.OK)
 
 
@@ -101,5 +101,5 @@ def show_preset(name: str, kind: Optional[str], extra: Optional[str], fmt_name: 
         render.emit(render.md_table(["key", "value"], [list(r) for r in rows]), output)
     else:
         table = render.kv_table(f"{k[:-1]} {spec.name} — from {spec.origin}", rows)
-        render.write_atomic(output, render.tables_to_text([table])) if output else render.print_tables([table])
+        render.show_tables([table], output)
     return int(ExitCode.OK)

@@ -53,7 +53,4 @@ def render_scaling(results: list[Result], fmt_name: str, output: Optional[str]) 
         render.emit(f"## {title}\n\n" + render.md_table(headers, body), output)
         return
     table = render.kv_table(title, [tuple(row) for row in body], headers)
-    if output:
-        render.write_atomic(output, render.tables_to_text([table]))
-    else:
-        render.print_tables([table])
+    render.show_tables([table], output)
