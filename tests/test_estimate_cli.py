@@ -264,11 +264,11 @@ def test_tflops_checked_against_overriding_gpu(invoke):
                        "--tflops", "v100-32gb", "125")
 
 
-@pytest.mark.xfail(reason="BUG: --mfu is not checked against the dense peak after recompute: --mfu 0.9 with full "
-                          "recompute silently reports HFU ~120% (374 hardware TFLOP/s on a 312 TFLOP/s A100), "
-                          "while --tflops above the peak is rejected", strict=True)
 def test_mfu_implying_hardware_flops_above_peak_is_flagged(invoke):
-    """An --mfu that, with the recompute overhead, implies HFU above 100 % is rejected or warned about."""
+    """An --mfu that, with the recompute overhead, implies HFU above 100 % is rejected or warned about.
+
+    Regression test: --mfu 0.9 with full recompute used to report HFU ~120 % silently.
+    """
     res = invoke("estimate", *FIXED[:-1], "full", "--mfu", "0.9", "--format", "json")
     rejected = res.exit_code == 2 and "--mfu" in res.stderr
     warned = res.exit_code == 0 and "WARNING" in res.stderr and ("peak" in res.stderr or "HFU" in res.stderr)
@@ -586,13 +586,7 @@ BAD_MODELS = {
 }
 
 
-SCALAR_ALIAS_BUG = pytest.mark.xfail(
-    reason="BUG: presets._reject_shared only detects aliases of mappings/lists, so a scalar alias (heads: *a) "
-           "is accepted although the module promises that aliases are refused", strict=True)
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, marks=SCALAR_ALIAS_BUG) if c == "alias-scalar" else c
-                                  for c in sorted(BAD_MODELS)])
+@pytest.mark.parametrize("case", sorted(BAD_MODELS))
 def test_bad_model_file_exits_2_naming_file_and_key(invoke, tmp_path, case):
     """A malformed or invalid model YAML exits 2 with an ERROR naming the file and the key (or line), no traceback."""
     text, needles = BAD_MODELS[case]

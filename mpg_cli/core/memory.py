@@ -146,8 +146,8 @@ def stage_states(m: ModelSpec, lay: Layout, stage: str, precision: str,
     w1, g1, o1 = model_state_bytes(sharded, dp_states, lay.zero, WEIGHT_BYTES, gb, ob)
     w2, g2, o2 = model_state_bytes(expert, edp, lay.zero, WEIGHT_BYTES, gb, ob)
     weights = w1 + w2
-    if lay.zero >= 3:  # gathered working copy: current + prefetched unit (formulas.md B1, FSDP)
-        weights += 2.0 * WEIGHT_BYTES * largest
+    if lay.zero >= 3 and dp_states > 1:  # gathered working copy: current + prefetched unit (formulas.md B1, FSDP),
+        weights += 2.0 * WEIGHT_BYTES * largest * (1.0 - 1.0 / dp_states)  # beyond the shard already held
     return weights, g1 + g2, o1 + o2
 
 
