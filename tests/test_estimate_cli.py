@@ -265,10 +265,8 @@ def test_tflops_checked_against_overriding_gpu(invoke):
 
 
 def test_mfu_implying_hardware_flops_above_peak_is_flagged(invoke):
-    """An --mfu that, with the recompute overhead, implies HFU above 100 % is rejected or warned about.
-
-    Regression test: --mfu 0.9 with full recompute used to report HFU ~120 % silently.
-    """
+    """An --mfu that, with the recompute overhead, implies HFU above 100 % is rejected or warned about."""
+    # regression: --mfu 0.9 with full recompute used to report HFU ~120 % silently
     res = invoke("estimate", *FIXED[:-1], "full", "--mfu", "0.9", "--format", "json")
     rejected = res.exit_code == 2 and "--mfu" in res.stderr
     warned = res.exit_code == 0 and "WARNING" in res.stderr and ("peak" in res.stderr or "HFU" in res.stderr)
@@ -528,7 +526,7 @@ def test_model_yaml_file_path_works(invoke_json, tmp_path):
     f = write(tmp_path / "tiny.yaml", TINY)
     d = invoke_json("estimate", "-m", str(f), "-c", "dgx-a100", "-n", "8")
     assert d["inputs"]["model"] == "tiny"
-    # 4 layers of 12h² + 13h, tied? no: input + output embeddings, 2 norms per layer, final norm (layernorm 2h each)
+    # defaults: GeLU 4h FFN, no biases, RoPE, untied input/output embeddings, LayerNorm (2h) ×2 per layer + final
     h, v = 256, 1000
     expected = 4 * (4 * h * h + 8 * h * h + 2 * 2 * h) + 2 * v * h + 2 * h
     assert d["params"]["total"] == expected

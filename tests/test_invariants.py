@@ -150,26 +150,30 @@ def test_zero_0_1_2_never_needs_more_memory(case, rc):
 
 @MEM
 @given(case=layouts(names=DENSE), rc=st.sampled_from(["none", "selective", "full"]))
-def test_zero_3_never_needs_more_memory_than_zero_2_dense(case, rc):
-    """On dense models with dp ≥ 2 and ≥ 4 layers per stage, ZeRO-3 never needs more memory than ZeRO-2.
-
-    (ZeRO-3 adds a gathered copy of the two largest layers, as DeepSpeed's estimator does, so with
-    dp = 1 or one or two layers per stage it can legitimately need more.)
-    """
+def test_zero_3_never_needs_more_memory_than_zero_2(case, rc):
+    """On dense models with ≥ 2 layers per stage, ZeRO-3 never needs more memory than ZeRO-2 (any dp)."""
+    # ZeRO-3 adds a gathered copy of the current and prefetched layer (DeepSpeed's estimator does too), so with
+    # a single layer per stage it can legitimately need more.
     m, lay, seq, gbs = case
-    assume(lay.dp >= 2 and m.layers // lay.pp >= 4)
+    assume(m.layers // lay.pp >= 2)
     assert total(m, lay, seq, gbs, zero=2, recompute=rc) >= total(m, lay, seq, gbs, zero=3, recompute=rc)
+
+
+EXPERT_SHARD_BUG = pytest.mark.xfail(
+    reason="BUG: memory.stage_states scales ZeRO-3's gathered working copy by (1 - 1/(dp·cp)) for expert weights too, "
+           "but experts are sharded over the expert-DP size dp·cp/ep; with ep > 1 (e.g. ep = dp, nothing to gather) "
+           "ZeRO-3 then needs more memory than ZeRO-2", strict=True)
 
 
 @pytest.mark.parametrize("name, lay", [
     ("deepseek-v3", Layout(tp=1, pp=16, dp=64, ep=64, micro_batch=1)),
     ("mixtral-8x7b", Layout(tp=1, pp=4, dp=64, ep=8, micro_batch=1)),
+    pytest.param("mixtral-8x7b", Layout(tp=1, pp=2, dp=2, ep=2, micro_batch=1), marks=EXPERT_SHARD_BUG),
+    pytest.param("mixtral-8x7b", Layout(tp=1, pp=16, dp=16, ep=8, micro_batch=1), marks=EXPERT_SHARD_BUG),
 ])
 def test_zero_3_never_needs_more_memory_than_zero_2_moe(name, lay):
-    """On MoE models with expert parallelism, ZeRO-3 never needs more memory than ZeRO-2 (working copy is E/ep experts).
-
-    Regression test: the gathered working copy used to count all routed experts of a layer (÷tp, not ÷ep).
-    """
+    """On MoE models with expert parallelism, ZeRO-3 never needs more memory than ZeRO-2."""
+    # regression: the gathered working copy used to count all routed experts of a layer (÷tp, not ÷ep)
     m = model(name)
     z2 = memory_breakdown(m, Layout(**{**lay.__dict__, "zero": 2}), m.seq_length, 1024, "bf16", 80)
     z3 = memory_breakdown(m, Layout(**{**lay.__dict__, "zero": 3}), m.seq_length, 1024, "bf16", 80)
@@ -190,10 +194,8 @@ def test_recompute_none_to_selective_to_full_never_raises_memory(case, zero):
 
 @pytest.mark.parametrize("name", ["gpt3-175b", "llama3-8b"])
 def test_full_recompute_never_needs_more_than_none_one_layer_per_stage(name):
-    """With one layer per pipeline stage and one micro-batch, full recompute never needs more memory than none.
-
-    Regression test: the rematerialised layer's input used to be counted twice (checkpoint + working layer).
-    """
+    """With one layer per pipeline stage and one micro-batch, full recompute never needs more memory than none."""
+    # regression: the rematerialised layer's input used to be counted twice (checkpoint + working layer)
     m = model(name)
     lay = Layout(tp=8, pp=m.layers, dp=1, micro_batch=1, zero=1, sequence_parallel=True)
     none = total(m, lay, m.seq_length, 1, recompute="none")
