@@ -9,11 +9,18 @@ from .errors import InputError
 
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
 _NUMBER = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMbBgGtTpP]?)\s*$")
+_THOUSANDS = re.compile(r"^\s*\d{1,3}(,\d{3})+(\.\d+)?\s*[kKmMbBgGtTpP]?\s*$")
 
 
 def parse_count(text: str, flag: str) -> float:
     """'300e9', '300B', '1.4T', '15t', '2048' -> float; anything else is an InputError naming the flag."""
-    m = _NUMBER.match(str(text).replace("_", "").replace(",", ""))
+    raw = str(text).replace("_", "")
+    if "," in raw:
+        if not _THOUSANDS.match(raw):  # '1,4T' is a decimal comma, not 14T
+            raise InputError(f"{flag}: cannot read {text!r}: use '.' for decimals (commas only group thousands)",
+                             hint=f"write e.g. {flag} 1.4T")
+        raw = raw.replace(",", "")
+    m = _NUMBER.match(raw)
     if not m:
         raise InputError(f"{flag}: cannot read {text!r} as a count",
                          hint=f"write e.g. {flag} 300B, {flag} 1.4T or {flag} 3e11")

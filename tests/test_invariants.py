@@ -159,17 +159,11 @@ def test_zero_3_never_needs_more_memory_than_zero_2(case, rc):
     assert total(m, lay, seq, gbs, zero=2, recompute=rc) >= total(m, lay, seq, gbs, zero=3, recompute=rc)
 
 
-EXPERT_SHARD_BUG = pytest.mark.xfail(
-    reason="BUG: memory.stage_states scales ZeRO-3's gathered working copy by (1 - 1/(dp·cp)) for expert weights too, "
-           "but experts are sharded over the expert-DP size dp·cp/ep; with ep > 1 (e.g. ep = dp, nothing to gather) "
-           "ZeRO-3 then needs more memory than ZeRO-2", strict=True)
-
-
 @pytest.mark.parametrize("name, lay", [
     ("deepseek-v3", Layout(tp=1, pp=16, dp=64, ep=64, micro_batch=1)),
     ("mixtral-8x7b", Layout(tp=1, pp=4, dp=64, ep=8, micro_batch=1)),
-    pytest.param("mixtral-8x7b", Layout(tp=1, pp=2, dp=2, ep=2, micro_batch=1), marks=EXPERT_SHARD_BUG),
-    pytest.param("mixtral-8x7b", Layout(tp=1, pp=16, dp=16, ep=8, micro_batch=1), marks=EXPERT_SHARD_BUG),
+    ("mixtral-8x7b", Layout(tp=1, pp=2, dp=2, ep=2, micro_batch=1)),  # regression: experts shard over dp/ep
+    ("mixtral-8x7b", Layout(tp=1, pp=16, dp=16, ep=8, micro_batch=1)),
 ])
 def test_zero_3_never_needs_more_memory_than_zero_2_moe(name, lay):
     """On MoE models with expert parallelism, ZeRO-3 never needs more memory than ZeRO-2."""

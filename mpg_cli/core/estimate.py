@@ -264,6 +264,16 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
     assumptions.append(f"memory: {req.memory.reserved_gib:g} GiB CUDA/NCCL reserve, ×{req.memory.activation_buffer:g} "
                        f"activation buffer, {req.memory.headroom_fraction:.0%} allocator headroom, Adam "
                        f"({req.memory.optimizer}) with fp32 master weights")
+    if m.position_embedding == "learned" and seq > m.seq_length:
+        warnings.append(f"{m.name} has learned position embeddings for {m.seq_length:,} tokens; --seq-length "
+                        f"{seq:,} needs more (the parameter count assumes {m.seq_length:,})")
+    if req.cluster.gpu.peak(req.precision) is not None and req.precision not in dict(req.cluster.gpu.peak_tflops):
+        other = "fp16" if req.precision == "bf16" else "bf16"
+        warnings.append(f"{req.cluster.gpu.name} has no {req.precision} peak in its preset: using its {other} peak; "
+                        f"set --precision {other}")
+    if n > req.cluster.total_gpus:
+        warnings.append(f"{n:,} GPUs is more than the {req.cluster.name} preset's {req.cluster.total_gpus:,} "
+                        "(its nodes × GPUs per node); the estimate assumes the same network at that size")
     if m.declared_params and abs(pb.total / m.declared_params - 1) > 0.02:
         warnings.append(f"{m.name}: computed {pb.total:,.0f} parameters differs from the declared "
                         f"{m.declared_params:,.0f} by {pb.total / m.declared_params - 1:+.1%}")

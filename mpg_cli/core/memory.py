@@ -80,8 +80,12 @@ def model_state_bytes(
     return w, g, o
 
 
-def _stage_params(pb: ParamBreakdown, m: ModelSpec, lay: Layout, stage: str) -> tuple[float, float, float]:
-    """(dense-sharded, expert, largest-layer) parameters held by one GPU of ``stage``."""
+def _stage_params(pb: ParamBreakdown, m: ModelSpec, lay: Layout, stage: str) -> tuple[float, float, tuple[float, float]]:
+    """(dense-sharded, expert, largest layer) parameters held by one GPU of ``stage``.
+
+    The largest layer is split into its non-expert and expert parameters, which ZeRO shards over
+    different data-parallel groups (dp·cp and dp·cp/ep).
+    """
     n = math.ceil(m.layers / lay.pp)
     if stage in ("first", "only"):
         dense_l = min(pb.dense_layers, n)
@@ -101,9 +105,10 @@ def _stage_params(pb: ParamBreakdown, m: ModelSpec, lay: Layout, stage: str) -> 
             sharded += pb.output / tp
         elif stage == "last":  # tied embedding duplicated on the last stage
             sharded += pb.embedding / tp
-    moe_local = ((pb.attention_layer + pb.moe_shared_layer) / tp + pb.moe_routed_layer / (lay.ep * tp)
-                 + pb.router_layer + pb.norms_layer)
-    largest = max(pb.dense_layer_total / tp if dense_l else 0.0, moe_local if moe_l else 0.0)
+    dense_layer = (pb.dense_layer_total / tp, 0.0) if dense_l else (0.0, 0.0)
+    moe_layer = (((pb.attention_layer + pb.moe_shared_layer) / tp + pb.router_layer + pb.norms_layer,
+                  pb.moe_routed_layer / (lay.ep * tp)) if moe_l else (0.0, 0.0))
+    largest = max(dense_layer, moe_layer, key=sum)
     return sharded, expert, largest
 
 
@@ -146,8 +151,9 @@ def stage_states(m: ModelSpec, lay: Layout, stage: str, precision: str,
     w1, g1, o1 = model_state_bytes(sharded, dp_states, lay.zero, WEIGHT_BYTES, gb, ob)
     w2, g2, o2 = model_state_bytes(expert, edp, lay.zero, WEIGHT_BYTES, gb, ob)
     weights = w1 + w2
-    if lay.zero >= 3 and dp_states > 1:  # gathered working copy: current + prefetched unit (formulas.md B1, FSDP),
-        weights += 2.0 * WEIGHT_BYTES * largest * (1.0 - 1.0 / dp_states)  # beyond the shard already held
+    if lay.zero >= 3:  # gathered working copy: current + prefetched unit (formulas.md B1, FSDP),
+        # beyond the shard already held (non-expert weights are sharded over dp·cp, experts over dp·cp/ep)
+        weights += 2.0 * WEIGHT_BYTES * (largest[0] * (1.0 - 1.0 / dp_states) + largest[1] * (1.0 - 1.0 / edp))
     return weights, g1 + g2, o1 + o2
 
 
