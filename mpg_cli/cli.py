@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .errors import ExitCode, MpgError
+from .errors import MpgError
 from .options import ESTIMATE_GROUPS, H_PLAN, Fmt, PresetsOpt, shared
 
 

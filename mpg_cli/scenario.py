@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any
 
 from .core.estimate import Efficiency, Request
 from .core.perf import PerfOptions
@@ -111,8 +111,3 @@ def _check_layout(c: Constraints, model, counts: list[int]) -> None:
 
 def _divs(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def optional_float(opts: dict[str, Any], key: str) -> Optional[float]:
-    v = opts.get(key)
-    return None if v is None else float(v)

@@ -148,3 +148,11 @@ def test_no_bubble_without_pipeline(gpt3):
     st = step_time(gpt3, Layout(tp=8, pp=1, dp=16, micro_batch=1, zero=1), 2048, 512, hw)
     assert st.pp_bubble == 0.0
     assert math.isfinite(st.total) and st.total > 0
+
+
+def test_full_recompute_hardware_flops_equal_narayanan_eq3(gpt3):
+    """Hardware FLOPs with full recompute equal Narayanan eq. 3 exactly for GPT-3 (per token, B·s tokens)."""
+    from mpg_cli.core.flops import narayanan_eq3_flops_per_iteration
+
+    per_iter = narayanan_eq3_flops_per_iteration(1536, 2048, 96, 12288, 51200)
+    assert token_flops(gpt3).hardware("full") * 1536 * 2048 == pytest.approx(per_iter, rel=1e-12)

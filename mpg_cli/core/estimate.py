@@ -9,11 +9,11 @@ step-time model (``perf.step_time``), optionally scaled by a calibration ratio.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Optional
 
-from .flops import token_flops
-from .memory import MemoryBreakdown, memory_breakdown
+from .flops import narayanan_eq4_time_s, token_flops
+from .memory import MemoryBreakdown
 from .params import param_breakdown
 from .perf import CALIBRATED, DEFAULT_CONSTANTS, STAND_IN, Hardware, PerfConstants, PerfOptions, StepTime, step_time
 from .search import Candidate, Constraints, SearchResult, search
@@ -214,7 +214,7 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
     if eff.source == "tflops":
         achieved = eff.value * 1e12  # hardware FLOP/s per GPU
         tps = n * achieved / per_tok_hw
-        approx = (8.0 if lay.recompute == "full" else 6.0) * tokens * pb.total / (n * achieved) / SECONDS_PER_DAY
+        approx = narayanan_eq4_time_s(tokens, pb.total, n, achieved, lay.recompute == "full") / SECONDS_PER_DAY
         assumptions.append(f"achieved throughput: {eff.value:g} hardware TFLOP/s per GPU (given, recompute counted); "
                            f"time uses the full FLOP count (Narayanan 2021 eq. 3 generalised); eq. 4's "
                            f"{8 if lay.recompute == 'full' else 6}·T·P/(n·X) approximation gives {approx:.1f} days")
@@ -271,9 +271,6 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
         other = "fp16" if req.precision == "bf16" else "bf16"
         warnings.append(f"{req.cluster.gpu.name} has no {req.precision} peak in its preset: using its {other} peak; "
                         f"set --precision {other}")
-    if n > req.cluster.total_gpus:
-        warnings.append(f"{n:,} GPUs is more than the {req.cluster.name} preset's {req.cluster.total_gpus:,} "
-                        "(its nodes × GPUs per node); the estimate assumes the same network at that size")
     if m.declared_params and abs(pb.total / m.declared_params - 1) > 0.02:
         warnings.append(f"{m.name}: computed {pb.total:,.0f} parameters differs from the declared "
                         f"{m.declared_params:,.0f} by {pb.total / m.declared_params - 1:+.1%}")

@@ -140,8 +140,3 @@ def param_breakdown(m: ModelSpec) -> ParamBreakdown:
 def total_params(m: ModelSpec) -> float:
     """Total parameter count (embeddings included)."""
     return param_breakdown(m).total
-
-
-def active_params(m: ModelSpec) -> float:
-    """Parameters used per token: MoE layers count top-k routed experts only."""
-    return param_breakdown(m).active
