@@ -254,7 +254,7 @@ def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str
     t = Table(title=title, box=box.SIMPLE_HEAD, show_header=headers is not None, title_justify="left",
               title_style="bold")
     for i, h in enumerate(headers or ["", ""]):
-        numeric = bool(headers) and i > 0 and all(_numeric(str(row[i])) for row in rows if i < len(row))
+        numeric = bool(headers) and i > 0 and all(_numeric(str(row[i])) for row in rows if i < len(row) and row[i])
         t.add_column(h, style="bold" if i == 0 else None, justify="right" if numeric else "left")
     for row in rows:
         t.add_row(*row)

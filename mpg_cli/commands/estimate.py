@@ -11,12 +11,14 @@ from ..humanize import fmt, signed_percent
 from ..scenario import build_requests
 
 
-def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float]) -> Result:
+def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=None) -> Result:
     """Plain estimate, or solve for GPUs (--days) or tokens (--budget-*)."""
     from ..core.planning import gpus_for_days, tokens_for_budget
 
     if days is not None:
-        r = gpus_for_days(req, days)
+        r = gpus_for_days(req, days, progress=note)
+        if note:
+            note("")
         if r is None:
             raise InputError(f"no GPU count up to 1,048,576 finishes {req.model.name} within {days:g} days")
         r.assumptions.insert(0, f"GPUs solved for: the fewest whole nodes that finish within {days:g} days")
@@ -33,7 +35,7 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
     results = []
     for req in build_requests(opts):
         try:
-            r = _solve(req, days, budget_gpu_hours)
+            r = _solve(req, days, budget_gpu_hours, progress(opts))
             apply_gates(r, opts.get("max_days"), opts.get("max_gpu_hours"), opts.get("max_cost"),
                         bool(opts.get("require_fit")))
         except EstimateError as exc:
@@ -54,8 +56,19 @@ def gate_lines(results: list[Result]) -> list[str]:
                 lines.append(f"{tag}fits: {fmt(c.value, 'bytes')} per GPU > {fmt(c.limit, 'bytes')} usable "
                              f"({signed_percent(c.value / c.limit - 1)})")
             else:
-                lines.append(f"{tag}{c.name} {c.value:,.1f} > {c.limit:,.1f} ({signed_percent(c.value / c.limit - 1)})")
+                lines.append(f"{tag}{c.name} {_num(c.value)} > {_num(c.limit)} ({signed_percent(c.value / c.limit - 1)})")
     return lines
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
+
+
+def progress(opts: dict[str, Any]):
+    """A progress callback for long searches: notes on stderr when it is a terminal (never with --quiet)."""
+    if opts.get("quiet") or not sys.stderr.isatty():
+        return None
+    return lambda text: sys.stderr.write(f"\r\x1b[2K{text}")
 
 
 def finish(results: list[Result], quiet: bool) -> int:

@@ -35,7 +35,7 @@ def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
     output = opts.get("output")
     try:
         if want_min_gpus:
-            return _min_gpus(req, fmt_name, output)
+            return _min_gpus(req, fmt_name, output, opts)
         res = run_search(req, keep=max(top, 1))
         results: list[Result] = [evaluate(req, cand, "searched", res) for cand in res.candidates[:top]]
     except EstimateError as exc:
@@ -113,10 +113,15 @@ def _human(req, res, results, changes, fmt_name, output) -> None:
     render.show_tables(tables, output)
 
 
-def _min_gpus(req, fmt_name: str, output) -> int:
+def _min_gpus(req, fmt_name: str, output, opts: dict[str, Any]) -> int:
     from .. import __version__, render
 
-    found = min_gpus(req)
+    from .estimate import progress
+
+    note = progress(opts)
+    found = min_gpus(req, progress=note)
+    if note:
+        note("")
     if found is None:
         sys.stderr.write(f"ERROR: no GPU count up to 1,048,576 holds {req.model.name} on {req.cluster.gpu.name}\n")
         return int(ExitCode.GATE_FAILED)

@@ -25,7 +25,12 @@ def run(opts: dict[str, Any], days: float | None, template: str) -> int:
     t = TEMPLATES[template]
     opts = {**opts, "model": model_from_template(t, 4096)}
     req = build_requests(opts)[0]
-    best = largest_model_in(req, days, t)
+    from .estimate import progress
+
+    note = progress(opts)
+    best = largest_model_in(req, days, t, progress=note)
+    if note:
+        note("")
     fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
     output = opts.get("output")
     if best is None:

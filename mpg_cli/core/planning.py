@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from .estimate import EstimateError, Request, Result, estimate, hardware_of
 from .search import Candidate, SearchResult, search
@@ -27,7 +27,8 @@ def gpu_counts(gpus_per_node: int, limit: int) -> Iterable[int]:
         k += 1
 
 
-def min_gpus(req: Request, limit: int = 1 << 20) -> Optional[tuple[int, Candidate]]:
+def min_gpus(req: Request, limit: int = 1 << 20,
+             progress: Optional[Callable[[str], None]] = None) -> Optional[tuple[int, Candidate]]:
     """The smallest GPU count (whole nodes, or single GPUs below a node) with a fitting layout.
 
     Scans single GPUs, then finds the node count by doubling and bisection (assumes that adding
@@ -41,6 +42,8 @@ def min_gpus(req: Request, limit: int = 1 << 20) -> Optional[tuple[int, Candidat
             return n, res.candidates[0]
 
     def at(nodes: int) -> Optional[Candidate]:
+        if progress:
+            progress(f"trying {nodes * gpn:,} GPUs…")
         r = run_search(req, nodes * gpn, keep=1)
         return r.candidates[0] if r.candidates else None
 
@@ -114,7 +117,8 @@ def changes_that_fit(req: Request, other_gpus: Iterable[GpuSpec] = ()) -> list[C
 
 # ---------------------------------------------------------------- solving for the unknown
 
-def gpus_for_days(req: Request, days: float, limit: int = 1 << 20) -> Optional[Result]:
+def gpus_for_days(req: Request, days: float, limit: int = 1 << 20,
+                  progress: Optional[Callable[[str], None]] = None) -> Optional[Result]:
     """The fewest GPUs (whole nodes; single GPUs below a node) whose estimate finishes within ``days``.
 
     Time falls as GPUs are added (at fixed efficiency exactly as 1/n; with the step-time model
@@ -124,6 +128,8 @@ def gpus_for_days(req: Request, days: float, limit: int = 1 << 20) -> Optional[R
     gpn = req.cluster.gpus_per_node
 
     def at(n: int) -> Optional[Result]:
+        if progress:
+            progress(f"trying {n:,} GPUs…")
         try:
             r = estimate(replace(req, gpus=n))
         except EstimateError:
@@ -205,7 +211,8 @@ def model_from_template(t: Template, hidden: int) -> ModelSpec:
                      source=t.source, origin=f"template {t.name}")
 
 
-def largest_model_in(req: Request, days: float, template: Template) -> Optional[Result]:
+def largest_model_in(req: Request, days: float, template: Template,
+                     progress: Optional[Callable[[str], None]] = None) -> Optional[Result]:
     """The largest compute-optimal (20 tokens per parameter) dense model trainable within ``days``.
 
     Bisects the hidden size (multiples of 1024, so heads and KV groups divide evenly) of the family
@@ -214,6 +221,8 @@ def largest_model_in(req: Request, days: float, template: Template) -> Optional[
     sizes = list(range(1024, 65536 + 1, 1024))
 
     def at(h: int) -> Optional[Result]:
+        if progress:
+            progress(f"trying hidden size {h:,}…")
         m = model_from_template(template, h)
         try:
             r = estimate(replace(req, model=m, tokens=None, seq_length=None))
