@@ -89,7 +89,7 @@ def estimate_dict(r: Result, explain: bool = False, command: str = "estimate") -
         "checks": [{"name": c.name, "value": c.value, "limit": c.limit, "passed": c.passed} for c in r.checks],
     }
     if explain:
-        d["step_time_breakdown_s"] = r.step.as_dict() if r.step else None
+        d["step_time_breakdown_s"] = r.step_breakdown_s()
     return d
 
 
@@ -206,14 +206,15 @@ def memory_rows(r: Result) -> list[tuple[str, str]]:
 
 
 def breakdown_rows(r: Result) -> list[tuple[str, str, str]]:
-    if r.step is None:
+    parts = r.step_breakdown_s()
+    if parts is None:
         return []
-    total = r.step.total
+    total = r.step_time_s
     names = {"compute": "Compute (forward + backward)", "recompute": "Recompute", "tp_communication": "TP communication",
              "pipeline_bubble": "Pipeline bubble", "pp_communication": "PP communication",
              "dp_communication_exposed": "DP communication (exposed)", "moe_all_to_all": "MoE all-to-all",
              "optimizer": "Optimizer step", "other": "Other"}
-    rows = [(names[k], fmt(v, "seconds"), fmt(v / total, "percent")) for k, v in r.step.as_dict().items()]
+    rows = [(names[k], fmt(v, "seconds"), fmt(v / total, "percent")) for k, v in parts.items()]
     rows.append(("Iteration", fmt(total, "seconds"), "100.0%"))
     return rows
 

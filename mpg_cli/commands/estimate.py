@@ -13,9 +13,9 @@ from ..scenario import build_requests
 
 def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=None) -> Result:
     """Plain estimate, or solve for GPUs (--days) or tokens (--budget-*)."""
-    from ..core.planning import gpus_for_days, tokens_for_budget
-
     if days is not None:
+        from ..core.planning import gpus_for_days
+
         r = gpus_for_days(req, days, progress=note)
         if note:
             note("")
@@ -24,6 +24,8 @@ def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=N
         r.assumptions.insert(0, f"GPUs solved for: the fewest whole nodes that finish within {days:g} days")
         return r
     if budget_gpu_hours is not None:
+        from ..core.planning import tokens_for_budget
+
         r = tokens_for_budget(req, budget_gpu_hours)
         r.assumptions.insert(0, f"tokens solved for: what {budget_gpu_hours:,.0f} GPU-hours buy")
         return r

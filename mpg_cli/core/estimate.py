@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .flops import narayanan_eq4_time_s, token_flops
-from .memory import MemoryBreakdown
+from .memory import OPTIMIZER_BYTES, MemoryBreakdown, grad_bytes
 from .params import param_breakdown
 from .perf import CALIBRATED, DEFAULT_CONSTANTS, STAND_IN, Hardware, PerfConstants, PerfOptions, StepTime, step_time
 from .search import Candidate, Constraints, SearchResult, search
@@ -116,6 +116,13 @@ class Result:
     @property
     def iterations(self) -> float:
         return self.tokens / (self.global_batch * self.seq_length)
+
+    def step_breakdown_s(self) -> Optional[dict[str, float]]:
+        """Where one iteration's time goes, scaled to the reported step time (a calibration scales it)."""
+        if self.step is None:
+            return None
+        scale = self.step_time_s / self.step.total
+        return {k: v * scale for k, v in self.step.as_dict().items()}
 
 
 def hardware_of(cluster: ClusterSpec, precision: str) -> Hardware:
@@ -261,9 +268,11 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
         assumptions.append(f"energy: GPUs at TDP {tdp:g} W × PUE {pue:g}"
                            + ("" if req.cluster.pue else " (not in the cluster preset)") + "; excludes CPUs and network")
     mem = cand.memory
-    assumptions.append(f"memory: {req.memory.reserved_gib:g} GiB CUDA/NCCL reserve, ×{req.memory.activation_buffer:g} "
-                       f"activation buffer, {req.memory.headroom_fraction:.0%} allocator headroom, Adam "
-                       f"({req.memory.optimizer}) with fp32 master weights")
+    assumptions.append(f"memory: 2 B/param 16-bit weights, {grad_bytes(req.precision):g} B/param gradients, "
+                       f"{OPTIMIZER_BYTES[req.memory.optimizer]:g} B/param {req.memory.optimizer} states with fp32 "
+                       f"master weights; {req.memory.reserved_gib:g} GiB CUDA/NCCL reserve, "
+                       f"×{req.memory.activation_buffer:g} activation buffer, {req.memory.headroom_fraction:.0%} "
+                       "allocator headroom (--optimizer, --reserved-gib, --headroom)")
     if m.position_embedding == "learned" and seq > m.seq_length:
         warnings.append(f"{m.name} has learned position embeddings for {m.seq_length:,} tokens; --seq-length "
                         f"{seq:,} needs more (the parameter count assumes {m.seq_length:,})")
