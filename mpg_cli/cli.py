@@ -46,9 +46,15 @@ app = typer.Typer(
     no_args_is_help=False,
     add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     epilog="Exit codes: 0 ok, 1 a requested gate failed, 2 bad input. Docs: README.md.",
 )
+
+
+def examples(*lines: str) -> str:
+    """An epilog of example command lines, kept unwrapped by the help formatter ('\\b')."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def _version(value: bool) -> None:
@@ -69,12 +75,11 @@ def root(
 
 
 @app.command(
-    epilog=(
-        "Examples:\n\n"
-        "  mpg estimate                                   # GPT-3 175B on 1024 A100s (the default)\n\n"
-        "  mpg estimate -m gpt3-175b -c dgx-a100 -n 1024 --tokens 300B --tflops 140 --recompute full\n\n"
-        "  mpg estimate -m llama3-70b -c dgx-h100 -n 512 --tokens 15T --explain\n\n"
-        "  mpg estimate -m llama3-8b -c dgx-h100 -n 64 --format json --max-gpu-hours 50000"
+    epilog=examples(
+        'mpg estimate                                   # GPT-3 175B on 1024 A100s (the default)',
+        'mpg estimate -m gpt3-175b -c dgx-a100 -n 1024 --tokens 300B --tflops 140 --recompute full',
+        'mpg estimate -m llama3-70b -c dgx-h100 -n 512 --tokens 15T --explain',
+        'mpg estimate -m llama3-8b -c dgx-h100 -n 64 --format json --max-gpu-hours 50000',
     )
 )
 @shared(*ESTIMATE_GROUPS)
@@ -98,11 +103,10 @@ def estimate(
 
 
 @app.command(
-    epilog=(
-        "Examples:\n\n"
-        "  mpg compare -m llama3-8b -m llama3-70b -c dgx-a100 -c dgx-h100 --tokens 15T\n\n"
-        "  mpg compare --scenarios plan.yaml --sort days --baseline baseline\n\n"
-        "  mpg compare --scenarios plan.yaml --against budget.json --fail-on-increase 10% --format markdown"
+    epilog=examples(
+        'mpg compare -m llama3-8b -m llama3-70b -c dgx-a100 -c dgx-h100 --tokens 15T',
+        'mpg compare --scenarios plan.yaml --sort days --baseline baseline',
+        'mpg compare --scenarios plan.yaml --against budget.json --fail-on-increase 10% --format markdown',
     )
 )
 @shared("run", "layout", "efficiency", "memory", "output", "gates")
@@ -141,10 +145,9 @@ def compare(
 
 
 @app.command(
-    epilog=(
-        "Examples:\n\n"
-        "  mpg plan --days 30 -c dgx-h100 -n 1024\n\n"
-        "  mpg plan --days 90 -c dgx-a100 -n 512 --template gpt --format json"
+    epilog=examples(
+        'mpg plan --days 30 -c dgx-h100 -n 1024',
+        'mpg plan --days 90 -c dgx-a100 -n 512 --template gpt --format json',
     )
 )
 @shared("run", "efficiency", "memory", "output")
@@ -170,12 +173,11 @@ def plan(
 
 
 @app.command(
-    epilog=(
-        "Examples:\n\n"
-        "  mpg fit -m llama3-405b -c dgx-h100 -n 1024\n\n"
-        "  mpg fit -m llama2-7b --gpu a100-80gb -n 1\n\n"
-        "  mpg fit -m gpt3-175b -c dgx-a100 --min-gpus\n\n"
-        "  mpg fit -m gpt3-175b -c dgx-a100 -n 1024 --tp 8 --pp 8 --format json"
+    epilog=examples(
+        'mpg fit -m llama3-405b -c dgx-h100 -n 1024',
+        'mpg fit -m llama2-7b --gpu a100-80gb -n 1',
+        'mpg fit -m gpt3-175b -c dgx-a100 --min-gpus',
+        'mpg fit -m gpt3-175b -c dgx-a100 -n 1024 --tp 8 --pp 8 --format json',
     )
 )
 @shared("model", "run", "layout", "efficiency", "memory", "output")
@@ -193,12 +195,11 @@ def fit(
 
 
 @app.command(
-    epilog=(
-        "Examples:\n\n"
-        "  mpg calibrate train.log -m llama3-8b -c dgx-h100 -n 64 --tp 1 --pp 1 --tokens 15T --save calib.yaml\n\n"
-        "  mpg calibrate -m gpt3-175b -c dgx-a100 -n 1024 --tp 8 --pp 8 --step-time 30.5 --global-batch 1536\n\n"
-        "  mpg estimate -m llama3-8b -c dgx-h100 -n 512 --calibration calib.yaml\n\n"
-        "Logs: Megatron-LM, NeMo/Lightning, torchtitan, Hugging Face Trainer, DeepSpeed (detected)."
+    epilog=examples(
+        'mpg calibrate train.log -m llama3-8b -c dgx-h100 -n 64 --tp 1 --pp 1 --tokens 15T --save calib.yaml',
+        'mpg calibrate -m gpt3-175b -c dgx-a100 -n 1024 --tp 8 --pp 8 --step-time 30.5 --global-batch 1536',
+        'mpg estimate -m llama3-8b -c dgx-h100 -n 512 --calibration calib.yaml',
+        'Logs: Megatron-LM, NeMo/Lightning, torchtitan, Hugging Face Trainer, DeepSpeed (detected).',
     )
 )
 @shared("model", "run", "layout", "memory", "output")
