@@ -278,6 +278,14 @@ def print_tables(tables: list[Any]) -> None:
         c.print(t)
 
 
+def titled_table(title: str, headers: list[str], body: list[list[str]], fmt_name: str, output: Optional[str]) -> None:
+    """One table with a title, as Markdown (``--format markdown``) or a Rich table."""
+    if fmt_name == "markdown":
+        emit(f"## {title}\n\n" + md_table(headers, body), output)
+    else:
+        show_tables([kv_table(title, [tuple(row) for row in body], headers)], output)
+
+
 def show_tables(tables: list[Any], output: Optional[str] = None) -> None:
     """Tables to the terminal, or as plain text to --output (atomically)."""
     if output:

@@ -229,9 +229,4 @@ def _human(docs: list[dict[str, Any]], base_label: str, against: bool, fmt_name:
             row.append("new" if ch is None else " / ".join("—" if ch[k] is None else signed_percent(ch[k])
                                                              for k in ("days", "gpu_hours", "cost")))
         body.append(row)
-    title = f"{len(docs)} scenarios (deltas vs {base_label})"
-    if fmt_name == "markdown":
-        render.emit(f"## {title}\n\n" + render.md_table(headers, body), output)
-        return
-    table = render.kv_table(title, [tuple(b) for b in body], headers)
-    render.show_tables([table], output)
+    render.titled_table(f"{len(docs)} scenarios (deltas vs {base_label})", headers, body, fmt_name, output)

@@ -49,8 +49,4 @@ def render_scaling(results: list[Result], fmt_name: str, output: Optional[str]) 
              "yes" if x["fits"] else "NO"] for x in rows]
     r0 = results[0]
     title = f"Scaling {r0.request.model.name} on {r0.request.cluster.name} ({fmt(r0.tokens, 'tokens')} tokens)"
-    if fmt_name == "markdown":
-        render.emit(f"## {title}\n\n" + render.md_table(headers, body), output)
-        return
-    table = render.kv_table(title, [tuple(row) for row in body], headers)
-    render.show_tables([table], output)
+    render.titled_table(title, headers, body, fmt_name, output)
