@@ -160,8 +160,8 @@ def choose_layout(req: Request, seq: int) -> tuple[Candidate, str, SearchResult]
 
 def _no_layout_message(req: Request, seq: int) -> str:
     c = req.constraints
-    given = ", ".join(f"{k}={getattr(c, k)}" for k in ("tp", "pp", "dp", "ep", "cp", "micro_batch", "virtual_stages")
-                      if getattr(c, k) is not None)
+    given = " ".join(f"--{k.replace('_', '-')} {getattr(c, k)}"
+                     for k in ("tp", "pp", "dp", "ep", "cp", "micro_batch", "virtual_stages") if getattr(c, k) is not None)
     batch = f"global batch {req.global_batch}" if req.global_batch else "the default global batch"
     return (f"no valid parallel layout for {req.model.name} on {req.gpus} GPUs with {batch}"
             + (f" and {given}" if given else ""))
@@ -169,8 +169,9 @@ def _no_layout_message(req: Request, seq: int) -> str:
 
 def _no_layout_hint(req: Request) -> str:
     m = req.model
-    return (f"tp must divide heads ({m.heads}) and kv_heads ({m.n_kv}); pp must divide layers ({m.layers}); "
-            f"tp·pp·cp must divide --gpus; dp must divide --global-batch")
+    return (f"tp must divide heads ({m.heads}) and kv_heads ({m.n_kv}); pp must divide layers ({m.layers}) or be a "
+            f"power of two; tp·pp·cp must divide --gpus; dp must divide --global-batch, and the micro-batch the "
+            f"per-replica batch (global batch / dp)")
 
 
 def estimate(req: Request) -> Result:

@@ -145,9 +145,9 @@ def search(
     misfit: Optional[Candidate] = None
     for tp, pp, cp, dp, ep in shapes(m, gpus, global_batch, seq_length, c):
         res.shapes += 1
-        gbs = global_batch if global_batch is not None else default_global_batch(dp, seq_length)
+        gbs = global_batch if global_batch is not None else default_global_batch(dp * (c.micro_batch or 1), seq_length)
         per_replica = gbs // dp
-        mbs = _choices(c.micro_batch, [b for b in MICRO_BATCHES if per_replica % b == 0])
+        mbs = [b for b in _choices(c.micro_batch, list(MICRO_BATCHES)) if per_replica % b == 0]
         sp = c.sequence_parallel if c.sequence_parallel is not None else tp > 1
         per_stage = -(-m.layers // pp)
         fa = c.flash_attention
