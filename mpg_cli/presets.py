@@ -33,10 +33,14 @@ def builtin_dir() -> Path:
 def user_dirs(extra: Optional[str] = None) -> list[tuple[str, Path]]:
     """User preset directories, highest priority first: --presets, $MPG_PRESETS, the per-user app dir."""
     out: list[tuple[str, Path]] = []
-    if extra:
+    if extra is not None:
+        if not Path(extra).is_dir():
+            raise PresetError(f"--presets {extra!r}: not a directory", hint="give a folder with models/, gpus/, clusters/")
         out.append(("--presets", Path(extra)))
     env = os.environ.get("MPG_PRESETS")
     if env:
+        if not Path(env).is_dir():
+            raise PresetError(f"MPG_PRESETS={env!r}: not a directory", hint="unset it or point it at a preset folder")
         out.append(("MPG_PRESETS", Path(env)))
     out.append(("user", Path(_app_dir())))
     return out
@@ -87,17 +91,33 @@ def complete(kind: str) -> Callable[[str], list[str]]:
 
 # ---------------------------------------------------------------- reading files
 
-def _strict_loader():
+def _loaders():
+    """(fast, strict) YAML loaders that refuse duplicate keys; the strict one also refuses every alias."""
     import yaml
 
-    class NoAliasLoader(yaml.SafeLoader):
-        def compose_node(self, parent, index):  # type: ignore[override]
+    class UniqueKeys:
+        def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+            seen = set()
+            for key_node, _ in node.value:
+                key = getattr(key_node, "value", None)
+                if isinstance(key, str):
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {key!r}", key_node.start_mark)
+                    seen.add(key)
+            return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+
+    class Fast(UniqueKeys, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        pass
+
+    class Strict(UniqueKeys, yaml.SafeLoader):
+        def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
             if self.check_event(yaml.AliasEvent):
                 raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed in presets",
                                                   self.peek_event().start_mark)
             return super().compose_node(parent, index)
 
-    return NoAliasLoader
+    return Fast, Strict
 
 
 def _reject_shared(data: Any, path: Path) -> None:
@@ -142,14 +162,19 @@ def load_yaml_file(path: Path) -> Any:
         raise PresetError(f"{path}: file is empty", hint="a preset is a YAML mapping of keys to values")
     # libyaml when available (5-10x faster); a file that defines anchors ('&') gets the strict loader,
     # which refuses every alias, scalar ones included (an alias needs an anchor, so '&'-free text has none)
-    loader = _strict_loader() if "&" in text else getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    fast, strict = _loaders()
     try:
-        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader: no tags, no objects
+        data = yaml.load(text, Loader=strict if "&" in text else fast)  # noqa: S506 - safe loaders: no tags, no objects
+    except RecursionError:
+        raise PresetError(f"{path}: YAML nested too deeply", hint="a preset is a flat mapping of keys to values") from None
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise PresetError(f"{path}: YAML tag not allowed{where}: {exc.problem}",
-                          hint="presets are plain YAML: remove tags such as !!python/...") from None
+        if "tag" in str(exc.problem):
+            raise PresetError(f"{path}: YAML tag not allowed{where}: {exc.problem}",
+                              hint="presets are plain YAML: remove tags such as !!python/...") from None
+        raise PresetError(f"{path}: malformed YAML{where}: {exc.problem}",
+                          hint="each key once, plain scalar keys") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         if "aliases" in str(getattr(exc, "problem", "")):
@@ -170,14 +195,28 @@ def load_json_file(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise PresetError(f"{path}: malformed JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+    except RecursionError:
+        raise PresetError(f"{path}: JSON nested too deeply") from None
 
 
 # ---------------------------------------------------------------- validation
 
+def _show(value: Any) -> str:
+    """A short, safe repr for messages (deeply nested or huge values are abbreviated)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother, r.maxlist, r.maxdict = 2, 40, 40, 4, 4
+    return r.repr(value)
+
+
+MAX_COUNT = 10_000_000  # layers, widths, vocabularies, sequence lengths: far above any real model
+
+
 def _num(where: str, key: str, value: Any, *, integer: bool = False, minimum: float = 0.0, strict: bool = True) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         kind = "a whole number" if integer else "a number"
-        raise PresetError(f"{where}: {key}: expected {kind}, got {value!r}")
+        raise PresetError(f"{where}: {key}: expected {kind}, got {_show(value)}")
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         raise PresetError(f"{where}: {key}: must be a finite number, got {value!r}")
     if integer and (isinstance(value, float) and not value.is_integer()):
@@ -185,14 +224,14 @@ def _num(where: str, key: str, value: Any, *, integer: bool = False, minimum: fl
     if (strict and value <= minimum) or (not strict and value < minimum):
         bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
         raise PresetError(f"{where}: {key}: must be {bound}, got {value!r}")
-    if value > 1e30:
-        raise PresetError(f"{where}: {key}: value {value!r} is implausibly large")
+    if value > (MAX_COUNT if integer else 1e30):
+        raise PresetError(f"{where}: {key}: {value!r} is implausibly large (at most {MAX_COUNT:,} for counts)")
     return int(value) if integer else float(value)
 
 
 def _str(where: str, key: str, value: Any, choices: tuple[str, ...] = ()) -> str:
     if not isinstance(value, str):
-        raise PresetError(f"{where}: {key}: expected text, got {value!r}")
+        raise PresetError(f"{where}: {key}: expected text, got {_show(value)}")
     if choices and value not in choices:
         raise PresetError(f"{where}: {key}: {value!r} is not one of {', '.join(choices)}",
                           hint=did_you_mean(value, choices))
@@ -201,7 +240,7 @@ def _str(where: str, key: str, value: Any, choices: tuple[str, ...] = ()) -> str
 
 def _bool(where: str, key: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise PresetError(f"{where}: {key}: expected true or false, got {value!r}")
+        raise PresetError(f"{where}: {key}: expected true or false, got {_show(value)}")
     return value
 
 
@@ -260,12 +299,13 @@ CLUSTER_FIELDS: dict[str, Field] = {
 
 def _check_mapping(where: str, data: Any, fields: dict[str, Field], prefix: str = "") -> dict[str, Any]:
     if not isinstance(data, dict):
-        got = "a list" if isinstance(data, list) else repr(data)[:40]
+        got = "a list" if isinstance(data, list) else _show(data)
         raise PresetError(f"{where}: {prefix or 'top level'}: expected a mapping of keys to values, got {got}")
     out: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{prefix}{key}"
         if key not in fields:
+            path = f"{prefix}{_show(key)}" if not isinstance(key, str) else path
             raise PresetError(f"{where}: {path}: unknown key", hint=did_you_mean(str(key), fields) or
                               f"allowed keys: {', '.join(sorted(fields))}")
         validator, _ = fields[key]

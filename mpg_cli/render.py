@@ -252,13 +252,15 @@ def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str
     from rich import box
     from rich.table import Table
 
-    t = Table(title=title, box=box.SIMPLE_HEAD, show_header=headers is not None, title_justify="left",
+    from rich.markup import escape
+
+    t = Table(title=escape(title), box=box.SIMPLE_HEAD, show_header=headers is not None, title_justify="left",
               title_style="bold")
     for i, h in enumerate(headers or ["", ""]):
         numeric = bool(headers) and i > 0 and all(_numeric(str(row[i])) for row in rows if i < len(row) and row[i])
-        t.add_column(h, style="bold" if i == 0 else None, justify="right" if numeric else "left")
-    for row in rows:
-        t.add_row(*row)
+        t.add_column(escape(h), style="bold" if i == 0 else None, justify="right" if numeric else "left")
+    for row in rows:  # user text (preset names, paths) is never Rich markup
+        t.add_row(*(escape(str(cell)) for cell in row))
     return t
 
 
@@ -307,6 +309,8 @@ def tables_to_text(tables: list[Any]) -> str:
 
 def write_atomic(path: str, text: str) -> None:
     """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then rename."""
+    if not str(path).strip():
+        raise InputError("--output: empty file name")
     target = Path(path).expanduser()
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir():

@@ -28,7 +28,7 @@ def build_requests(opts: dict[str, Any]) -> list[Request]:
     extra = opts.get("presets")
     model = opts["model"] if isinstance(opts["model"], ModelSpec) else load_model(opts["model"], extra)
     cluster = load_cluster(opts["cluster"], extra)
-    if opts.get("gpu"):
+    if opts.get("gpu") is not None:
         gpu = load_gpu(opts["gpu"], extra)
         intra = gpu.intra_node_gb_s or cluster.intra_node_gb_s
         cluster = replace(cluster, gpu=gpu, intra_node_gb_s=intra)
@@ -39,6 +39,9 @@ def build_requests(opts: dict[str, Any]) -> list[Request]:
                                ("--max-gpu-hours", "max_gpu_hours", None), ("--max-cost", "max_cost", None)):
         check_positive(opts.get(key), flag, maximum=maximum, allow_zero=key == "price")
     check_positive(opts.get("reserved_gib", 0.0), "--reserved-gib", allow_zero=True)
+    if opts.get("reserved_gib", 0.0) >= cluster.gpu.memory_gib:
+        raise InputError(f"--reserved-gib {opts['reserved_gib']:g} leaves nothing of the {cluster.gpu.name}'s "
+                         f"{cluster.gpu.memory_gib:g} GiB", hint="the CUDA/NCCL reserve is usually 1-3 GiB")
     check_positive(opts.get("headroom", 0.0), "--headroom", maximum=0.9, allow_zero=True)
     if opts.get("tflops") is not None and opts.get("mfu") is not None:
         raise InputError("--tflops and --mfu both given", hint="give one: --tflops is hardware TFLOP/s per GPU, "
@@ -76,7 +79,7 @@ def _efficiency(opts: dict[str, Any], cluster) -> Efficiency:
     if opts.get("mfu") is not None:
         return Efficiency("mfu", opts["mfu"])
     calib = opts.get("calibration")
-    if calib:
+    if calib is not None:
         from .calibration import load_calibration
 
         ratio, path = load_calibration(calib)
@@ -110,4 +113,6 @@ def _check_layout(c: Constraints, model, counts: list[int]) -> None:
 
 
 def _divs(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    from .core.search import divisors
+
+    return divisors(n)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -86,7 +87,7 @@ def _metric(doc: dict[str, Any], name: str) -> Optional[float]:
         if not isinstance(x, dict):
             return None
         x = x.get(k)
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
 
 
 def load_against(path_text: str) -> dict[str, dict[str, Any]]:
@@ -103,15 +104,27 @@ def load_against(path_text: str) -> dict[str, dict[str, Any]]:
     if not isinstance(doc, dict) or "command" not in doc:
         raise InputError(f"--against {path}: not a JSON document written by mpg (no 'command' key)",
                          hint="save one with 'mpg estimate --format json -o FILE' or 'mpg compare --format json -o FILE'")
+    def label_of(d: Any) -> Optional[str]:
+        i = d.get("inputs") if isinstance(d, dict) else None
+        if not isinstance(i, dict) or not all(isinstance(i.get(k), (str, int)) for k in ("model", "cluster", "gpus")):
+            return None
+        return default_label(str(i["model"]), str(i["cluster"]), None, i["gpus"])
+
+    rows: dict[str, dict[str, Any]] = {}
     if doc["command"] == "compare" and isinstance(doc.get("rows"), list):
-        return {str(r.get("label")): r for r in doc["rows"] if isinstance(r, dict)}
-    if doc["command"] == "estimate" and isinstance(doc.get("inputs"), dict):
-        i = doc["inputs"]
-        return {default_label(i.get("model"), i.get("cluster"), None, i.get("gpus")): doc}
-    if doc["command"] == "estimate-scaling" and isinstance(doc.get("estimates"), list):
-        return {default_label(e["inputs"]["model"], e["inputs"]["cluster"], None, e["inputs"]["gpus"]): e
-                for e in doc["estimates"] if isinstance(e, dict) and isinstance(e.get("inputs"), dict)}
-    raise InputError(f"--against {path}: a '{doc['command']}' document has no rows to compare with",
+        rows = {str(r.get("label")): r for r in doc["rows"] if isinstance(r, dict)}
+    elif doc["command"] == "estimate" and label_of(doc):
+        rows = {str(label_of(doc)): doc}
+    elif doc["command"] == "estimate-scaling" and isinstance(doc.get("estimates"), list):
+        rows = {str(label_of(e)): e for e in doc["estimates"] if label_of(e)}
+    if rows:
+        for lbl, row in rows.items():
+            for k in ("days", "gpu_hours"):
+                if _metric(row, k) is None:
+                    raise InputError(f"--against {path}: row {lbl!r}: {k} is missing or not a finite number",
+                                     hint="regenerate the baseline with mpg --format json")
+        return rows
+    raise InputError(f"--against {path}: a {str(doc['command'])[:40]!r} document has no rows to compare with",
                      hint="use the JSON of 'mpg estimate' or 'mpg compare'")
 
 

@@ -123,6 +123,9 @@ def _min_gpus(req, fmt_name: str, output, opts: dict[str, Any]) -> int:
     if note:
         note("")
     if found is None:
+        if fmt_name == "json":
+            render.emit(render.to_json({"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__,
+                                        "command": "fit-min-gpus", "min_gpus": None, "nodes": None}), output)
         sys.stderr.write(f"ERROR: no GPU count up to 1,048,576 holds {req.model.name} on {req.cluster.gpu.name}\n")
         return int(ExitCode.GATE_FAILED)
     n, cand = found
