@@ -80,6 +80,8 @@ ZeroOpt = Annotated[Optional[int], typer.Option("--zero", min=0, max=3, help="Ze
 RecomputeOpt = Annotated[Optional[Recompute], typer.Option("--recompute", help="Activation recomputation.", rich_help_panel=H_LAYOUT)]
 SpOpt = Annotated[Optional[bool], typer.Option("--sequence-parallel/--no-sequence-parallel", help="Sequence parallelism (default: on when tp > 1).", rich_help_panel=H_LAYOUT, show_default=False)]
 FlashOpt = Annotated[bool, typer.Option("--flash-attention/--no-flash-attention", help="Fused FlashAttention-style attention.", rich_help_panel=H_LAYOUT)]
+OverlapDpOpt = Annotated[bool, typer.Option("--overlap-grad-reduce/--no-overlap-grad-reduce", help="Gradient reduction overlapped with the last micro-batch's backward (Megatron --overlap-grad-reduce, PyTorch DDP).", rich_help_panel=H_LAYOUT)]
+OverlapTpOpt = Annotated[bool, typer.Option("--tp-comm-overlap/--no-tp-comm-overlap", help="Tensor-parallel communication overlapped with GEMMs (Megatron/Transformer Engine --tp-comm-overlap).", rich_help_panel=H_LAYOUT)]
 
 TflopsOpt = Annotated[Optional[float], typer.Option("--tflops", help="Achieved hardware TFLOP/s per GPU (recompute counted, as Narayanan et al. 2021 report it).", rich_help_panel=H_EFF)]
 MfuOpt = Annotated[Optional[float], typer.Option("--mfu", help="Model FLOPs utilisation, 0-1 (e.g. 0.45).", rich_help_panel=H_EFF)]
@@ -116,7 +118,8 @@ GROUPS: dict[str, list[inspect.Parameter]] = {
         _p("tp", TpOpt, None), _p("pp", PpOpt, None), _p("dp", DpOpt, None), _p("ep", EpOpt, None),
         _p("cp", CpOpt, None), _p("micro_batch", MicroOpt, None), _p("virtual_stages", VirtualOpt, None),
         _p("zero", ZeroOpt, None), _p("recompute", RecomputeOpt, None), _p("sequence_parallel", SpOpt, None),
-        _p("flash_attention", FlashOpt, True),
+        _p("flash_attention", FlashOpt, True), _p("overlap_grad_reduce", OverlapDpOpt, True),
+        _p("tp_comm_overlap", OverlapTpOpt, False),
     ],
     "efficiency": [_p("tflops", TflopsOpt, None), _p("mfu", MfuOpt, None), _p("calibration", CalibOpt, None)],
     "memory": [_p("optimizer", OptimOpt, Optimizer.adam), _p("reserved_gib", ReservedOpt, 2.0),

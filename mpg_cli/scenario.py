@@ -64,7 +64,8 @@ def build_requests(opts: dict[str, Any]) -> list[Request]:
         Request(model=model, cluster=cluster, gpus=n, tokens=tokens, seq_length=seq, global_batch=gbs,
                 precision=_val(opts.get("precision", "bf16")), constraints=cons, efficiency=efficiency,
                 price_usd_per_gpu_hour=opts.get("price"), goodput=opts.get("goodput", 1.0), memory=mem,
-                perf=PerfOptions())
+                perf=PerfOptions(overlap_grad_reduce=opts.get("overlap_grad_reduce", True),
+                                 tp_comm_overlap=opts.get("tp_comm_overlap", False)))
         for n in counts
     ]
 

@@ -241,6 +241,14 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
         gen = req.cluster.gpu.generation
         assumptions.append("achieved throughput: predicted by the step-time model (fitted on published Megatron-LM "
                            "and llm-foundry runs; see mpg validate)")
+        po = req.perf
+        grads = "bf16 with ZeRO-3/FSDP, fp32 otherwise" if po.grad_reduce_bytes is None else f"{po.grad_reduce_bytes:g} B"
+        assumptions.append(
+            f"step-time model: {'FlashAttention' if lay.flash_attention else 'materialised attention scores'} "
+            f"(--[no-]flash-attention); gradient reduction {'overlapped with' if po.overlap_grad_reduce else 'after'} "
+            f"the last backward (--[no-]overlap-grad-reduce); TP communication "
+            f"{'overlapped' if po.tp_comm_overlap else 'not overlapped'} (--[no-]tp-comm-overlap); gradients "
+            f"reduced in {grads}")
         if gen not in CALIBRATED:
             warnings.append(f"no published run on a {gen} GPU calibrates the model: it uses the "
                             f"{STAND_IN.get(gen, 'hopper')} GEMM-efficiency curve; treat the throughput as rough "

@@ -248,7 +248,7 @@ def step_time(
     if lay.cp > 1:
         kv_bytes = 2.0 * tokens * kv / t * 2.0
         cp_comm = 3.0 * collective_time(kv_bytes * lay.cp, lay.cp, per_node_cp, 1.0, hw, c)
-        cp_mb = n_layers * max(cp_comm * (1.0 - c.overlap), cp_comm - c.overlap * 4.5 * core_fwd)
+        cp_mb = n_layers * max(cp_comm * (1.0 - c.overlap), cp_comm - c.overlap * (1.0 + core_bwd_ratio) * core_fwd)
 
     # expert parallel all-to-all: dispatch + combine, forward and backward (formulas.md A4.5)
     ep_mb = 0.0
