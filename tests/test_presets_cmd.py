@@ -100,3 +100,12 @@ def test_output_to_a_directory_is_bad_input(invoke, tmp_path):
     """--output naming a directory exits 2 with a clear message."""
     res = invoke("estimate", "-m", "gpt-1.7b", "-n", "8", "-f", "json", "-o", str(tmp_path))
     assert res.exit_code == 2 and "is a directory" in res.stderr
+
+
+def test_hugging_face_config_json_as_model(invoke_json):
+    """--model takes a local Hugging Face config.json: Llama-2-7B gives exactly 6,738,415,616 parameters."""
+    hf = Path(__file__).parent / "fixtures" / "hf"
+    doc = invoke_json("estimate", "-m", str(hf / "llama2-7b.json"), "-c", "dgx-a100", "-n", "8")
+    assert doc["params"]["total"] == 6_738_415_616
+    moe = invoke_json("estimate", "-m", str(hf / "deepseek-v3.json"), "-c", "dgx-h100", "-n", "2048")
+    assert 36e9 < moe["params"]["active"] < 39e9 and 660e9 < moe["params"]["total"] < 690e9
