@@ -17,7 +17,8 @@ The model follows formulas.md A3-A6 and modeling-notes.md:
 - Collectives use the nccl-tests bus-bandwidth model (formulas.md A4.0) with a link efficiency
   and latency (A4.6): TP all-reduce (or RS+AG with SP) 4 per layer per micro-batch, 6 with full
   recompute (A4.1); PP point-to-point b·s·h/t per boundary each way, ×v (A4.2); DP gradient
-  reduce 2(d−1)/d·Ψ·bytes (A4.3), ZeRO-3/FSDP gathers per micro-batch, 1.5× DP volume (A4.4);
+  reduce 2(d−1)/d·Ψ·bytes (A4.3), ZeRO-2 reduce-scatters gradients every micro-batch (it keeps only a
+  shard), ZeRO-3/FSDP also gathers weights every micro-batch, 1.5× DP volume (A4.4);
   MoE all-to-all k·b·s·h per dispatch/combine (A4.5). TP beyond one node uses the per-GPU
   inter-node bandwidth. DP overlaps with the last micro-batch's backward when enabled.
 - The optimizer step is memory bound: Adam reads and writes ~30 bytes per local parameter
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .params import param_breakdown
 from .specs import Layout, ModelSpec
@@ -146,19 +148,16 @@ def collective_time(bytes_: float, ranks: int, ranks_per_node: int, factor: floa
     return max(intra, inter) + c.latency_inter_s
 
 
-def step_time(
-    m: ModelSpec,
-    lay: Layout,
-    seq_length: int,
-    global_batch: int,
-    hw: Hardware,
-    opts: PerfOptions = PerfOptions(),
-    c: PerfConstants = DEFAULT_CONSTANTS,
-) -> StepTime:
-    """Predict one iteration of ``global_batch`` sequences on ``lay`` (see module docstring)."""
-    h, s, t, p, v = m.hidden_size, seq_length, lay.tp, lay.pp, max(1, lay.virtual_stages)
-    micro = max(1, global_batch // (lay.micro_batch * lay.dp))
-    tokens = lay.micro_batch * s / lay.cp  # M: tokens per GPU per micro-batch
+@lru_cache(maxsize=4096)
+def _kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequence_parallel: bool, flash: bool,
+             s: int, hw: Hardware, c: PerfConstants) -> tuple[float, ...]:
+    """Per-layer kernel times of one micro-batch (they depend on tp, cp, ep and the micro-batch only).
+
+    Returns (attention projections, dense MLP, MoE MLP, attention core forward, its backward/forward ratio,
+    element-wise forward, logits GEMM forward, logits element-wise) in seconds.
+    """
+    h = m.hidden_size
+    tokens = micro_batch * s / cp  # M: tokens per GPU per micro-batch
     eta_max = c.eta_max(hw.generation)
     peak = hw.peak_flops
 
@@ -188,39 +187,56 @@ def step_time(
     moe_mlp = 0.0
     if m.moe is not None:
         x = m.moe
-        per_expert_tokens = tokens * lay.ep * x.top_k / x.experts
-        # E/ep local experts, each a GEMM of per_expert_tokens rows; total work = tokens·k rows
-        local_experts = x.experts / lay.ep
-        moe_mlp = local_experts * mlp(per_expert_tokens, x.expert_ffn_hidden_size)
+        # E/ep local experts, each a GEMM of tokens·ep·k/E rows; total work = tokens·k rows
+        per_expert_tokens = tokens * ep * x.top_k / x.experts
+        moe_mlp = x.experts / ep * mlp(per_expert_tokens, x.expert_ffn_hidden_size)
         if x.shared_experts:
             moe_mlp += x.shared_experts * mlp(tokens, x.shared_ffn)
         moe_mlp += gemm(tokens, h, x.experts)  # router
     # attention core. FlashAttention: the causal half of the s² work is executed, at a lower efficiency
     # than GEMMs, and its backward is 2.5× its forward. Without it (Megatron before 2022): full s² batched
     # GEMMs, and the a·s² score matrix goes through softmax and dropout in memory (element-wise bytes).
-    sp_div = t if lay.sequence_parallel else 1
+    sp_div = t if sequence_parallel else 1
     f_eff = m.ffn_hidden_size if m.moe is None else m.moe.top_k * m.moe.expert_ffn_hidden_size
     elem_width = h / sp_div + up * f_eff / t
-    core_full = 2.0 * lay.micro_batch * s * (s / lay.cp) * core_dims / t
-    if lay.flash_attention:
+    core_full = 2.0 * micro_batch * s * (s / cp) * core_dims / t
+    if flash:
         attn_eff = eta_max * c.attention_ratio * _sat(s, c.gemm_m0) * _sat(m.d_head, c.gemm_k0)
         core_fwd = 0.5 * core_full / (peak * attn_eff)
         core_bwd_ratio = 2.5
     else:
         core_fwd = core_full / (peak * eta_max * _sat(s, c.gemm_m0) * _sat(m.d_head, c.gemm_k0))
         core_bwd_ratio = 2.0
-        elem_width += m.heads * s / lay.cp / t
+        elem_width += m.heads * s / cp / t
     # element-wise: bytes = passes·2·width per token, forward; backward twice that
     elem_fwd = c.elementwise_passes * 2.0 * tokens * elem_width / (hw.hbm_bytes_s * c.hbm_efficiency)
+    # logits on the last stage: GEMM M×h×V/t and an fp32 softmax (element-wise)
+    logits_fwd = gemm(tokens, h, m.vocab_size / t)
+    logits_elem = 3 * 4.0 * tokens * m.vocab_size / t / (hw.hbm_bytes_s * c.hbm_efficiency)
+    return attn_proj, dense_mlp, moe_mlp, core_fwd, core_bwd_ratio, elem_fwd, logits_fwd, logits_elem
+
+
+def step_time(
+    m: ModelSpec,
+    lay: Layout,
+    seq_length: int,
+    global_batch: int,
+    hw: Hardware,
+    opts: PerfOptions = PerfOptions(),
+    c: PerfConstants = DEFAULT_CONSTANTS,
+) -> StepTime:
+    """Predict one iteration of ``global_batch`` sequences on ``lay`` (see module docstring)."""
+    h, s, t, p, v = m.hidden_size, seq_length, lay.tp, lay.pp, max(1, lay.virtual_stages)
+    micro = max(1, global_batch // (lay.micro_batch * lay.dp))
+    tokens = lay.micro_batch * s / lay.cp  # M: tokens per GPU per micro-batch
+    kv = m.kv_size
+    attn_proj, dense_mlp, moe_mlp, core_fwd, core_bwd_ratio, elem_fwd, logits_fwd, logits_elem = _kernels(
+        m, t, lay.cp, lay.ep, lay.micro_batch, lay.sequence_parallel, lay.flash_attention, s, hw, c)
 
     n_layers = math.ceil(m.layers / p)
     moe_layers_stage = min(m.moe_layers, n_layers)
     dense_layers_stage = n_layers - moe_layers_stage
     gemm_fwd_stage = dense_layers_stage * (attn_proj + dense_mlp) + moe_layers_stage * (attn_proj + moe_mlp)
-    # logits on the last stage: GEMM M×h×V/t and an fp32 softmax (element-wise)
-    logits_fwd = gemm(tokens, h, m.vocab_size / t)
-    logits_elem = 3 * 4.0 * tokens * m.vocab_size / t / (hw.hbm_bytes_s * c.hbm_efficiency)
-
     fwd = gemm_fwd_stage + n_layers * (core_fwd + elem_fwd) + logits_fwd + logits_elem
     bwd = 2.0 * (gemm_fwd_stage + n_layers * elem_fwd + logits_fwd + logits_elem) + core_bwd_ratio * n_layers * core_fwd
     if lay.recompute == "full":
@@ -273,6 +289,12 @@ def step_time(
         fwd_compute = fwd + (rec if lay.recompute == "full" else 0.0)
         fsdp_mb = max(ag * (1.0 - c.overlap), ag - c.overlap * fwd_compute)
         fsdp_mb += max((ag + rs) * (1.0 - c.overlap), ag + rs - c.overlap * bwd)
+    elif lay.zero == 2 and micro > 1:
+        # ZeRO-2 keeps only its gradient shard, so every micro-batch's gradients are reduce-scattered during
+        # its backward (ZeRO §5.2); the updated 16-bit weights are all-gathered once per step
+        rs = collective_time(stage_params * grad_b, dp_group, dp_per_node, 1.0, hw, c)
+        fsdp_mb = max(rs * (1.0 - c.overlap), rs - c.overlap * bwd)
+        dp_total = collective_time(stage_params * 2.0, dp_group, dp_per_node, 1.0, hw, c)
     elif lay.zero >= 1:  # distributed optimizer: reduce-scatter grads + all-gather 16-bit weights
         dp_total = collective_time(stage_params * (grad_b + 2.0), dp_group, dp_per_node, 1.0, hw, c)
     else:

@@ -173,7 +173,7 @@ def search(
                     shaped = Layout(tp, pp, dp, ep, cp, mb, v, 1, rc, sp, fa)
                     acts = {st: stage_activations(m, shaped, st, seq_length, gbs, mem_opts) for st in stages}
                     fitted_here = False
-                    timed: dict[int, StepTime] = {}  # ZeRO 1 and 2 move the same bytes: one step time
+                    timed: dict[int, StepTime] = {}  # ZeRO 1 and 2 take the same time with one micro-batch
                     for z in zeros:
                         res.evaluated += 1
                         total, worst = max((state_sum[(z, st)] + acts[st] + overhead, st) for st in stages)
@@ -187,7 +187,7 @@ def search(
                         fitted_here = True
                         lay = Layout(tp, pp, dp, ep, cp, mb, v, z, rc, sp, fa)
                         mem = combine(states[(z, worst)], acts[worst], worst, memory_gib, mem_opts)
-                        key = 1 if z == 2 else z
+                        key = 1 if (z == 2 and micro == 1) else z
                         if key not in timed:
                             timed[key] = step_time(m, lay, seq_length, gbs, hw, perf_opts, consts)
                         found.append(Candidate(lay, mem, timed[key], gbs))
