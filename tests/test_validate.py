@@ -227,3 +227,18 @@ def test_validate_max_median_error_gate_passes_at_the_acceptance_bound(cli):
     doc = json.loads(res.stdout, parse_constant=_no_constant)
     assert doc["summary"]["runs"] == 10 == len(doc["runs"])
     assert all(r["group"].startswith("narayanan") for r in doc["runs"])
+
+
+def test_readme_states_the_memory_misses():
+    """The README's count of runs over the memory limit and the worst fraction match the code."""
+    import re
+    from pathlib import Path
+
+    from mpg_cli.validation import validate_all
+
+    text = " ".join(Path(__file__).resolve().parent.parent.joinpath("README.md").read_text().split())
+    m = re.search(r"for (\d+) llm-foundry runs it predicts more than the 90 % usable limit \(up to (\d+) %", text)
+    assert m, "README sentence about memory misses not found"
+    results = validate_all()
+    assert int(m.group(1)) == sum(not r.memory_fits for r in results)
+    assert int(m.group(2)) == round(100 * max(r.memory_fraction for r in results))
