@@ -74,6 +74,8 @@ class LogSummary:
     seq_length: int | None
     peak_memory_bytes: float | None
     notes: tuple[str, ...]
+    world_size: int | None = None  # GPUs, when the log prints it
+    layout: tuple[tuple[str, int], ...] = ()  # ('tp', 8), ('pp', 2), ('micro_batch', 1)… from the run's arguments
 
 
 # --------------------------------------------------------------------------- helpers
@@ -195,6 +197,7 @@ class _Parsed:
     global_batch: int | None = None
     seq_length: int | None = None
     world_size: int | None = None
+    layout: dict[str, int] = field(default_factory=dict)  # parallel layout from the run's arguments, if printed
     peak_memory_bytes: float | None = None  # memory reports not tied to one record
     tflops_single: float | None = None  # a one-off TFLOP/s figure (DeepSpeed profiler)
     tflops_single_step: int | None = None
@@ -212,7 +215,10 @@ def _set_once(current, value):
 _MEG_ITER = re.compile(r"\biteration\s+(\d+)\s*/\s*(\d+)\s*\|(.*)$")
 _PIPE_FIELD = re.compile(r"([^|:]+?):\s*([^|]*?)\s*(?=\||$)")
 _MEG_MEM = re.compile(r"memory \(([KMGT]i?B)\)\s*\|.*?\bmax allocated:\s*(" + _NUM + ")", re.I)
-_MEG_ARG = re.compile(r"^\s*(seq_length|world_size|global_batch_size)\s+\.{2,}\s*(\d+)\s*$")
+_MEG_ARG = re.compile(r"^\s*(seq_length|world_size|global_batch_size|tensor_model_parallel_size|"
+                      r"pipeline_model_parallel_size|context_parallel_size|micro_batch_size)\s+\.{2,}\s*(\d+)\s*$")
+_MEG_LAYOUT_ARGS = {"tensor_model_parallel_size": "tp", "pipeline_model_parallel_size": "pp",
+                    "context_parallel_size": "cp", "micro_batch_size": "micro_batch"}
 _MEG_WORLD = re.compile(r"using world size:\s*(\d+)")
 
 
@@ -254,6 +260,8 @@ def _parse_megatron(lines: list[str]) -> _Parsed:
                 p.seq_length = _set_once(p.seq_length, value)
             elif key == "world_size":
                 p.world_size = _set_once(p.world_size, value)
+            elif key in _MEG_LAYOUT_ARGS:
+                p.layout.setdefault(_MEG_LAYOUT_ARGS[key], value)
             else:
                 p.global_batch = _set_once(p.global_batch, value)
             continue
@@ -829,6 +837,8 @@ def _summarise(fmt: str, p: _Parsed, source: str, warmup: int | None, notes: lis
         seq_length=seq_length,
         peak_memory_bytes=peak,
         notes=tuple(notes),
+        world_size=p.world_size,
+        layout=tuple(sorted(p.layout.items())),
     )
 
 

@@ -140,3 +140,14 @@ def test_other_log_formats_calibrate_end_to_end(tmp_path, invoke):
         doc = json.loads(res.stdout)
         assert doc["log"]["format"] == name.split(".")[0]
         assert 0.1 < doc["ratio"] < 10 and doc["measured"]["steps_used"] >= 3
+
+
+def test_megatron_log_supplies_gpus_and_layout(invoke):
+    """A Megatron log's arguments give the GPU count and tp/pp/micro-batch; a contradicting flag is bad input."""
+    res = invoke("calibrate", str(LOGS / "megatron.log"), "-m", "llama3-70b", "-c", "dgx-h100", "-f", "json")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    i = doc["inputs"]
+    assert (i["gpus"], i["tp"], i["pp"], i["micro_batch"], i["global_batch"]) == (256, 8, 2, 1, 256)
+    bad = invoke("calibrate", str(LOGS / "megatron.log"), "-m", "llama3-70b", "-c", "dgx-h100", "--tp", "4")
+    assert bad.exit_code == 2 and "--tp 8" in bad.stderr

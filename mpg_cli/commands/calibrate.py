@@ -38,6 +38,7 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
                     "tflops": None, "mfu": summary.mfu}
         if summary.tokens_per_second is None and summary.tokens_per_second_per_gpu is not None:
             measured["tokens_per_second"] = summary.tokens_per_second_per_gpu * _gpus(opts)
+        opts = _from_log(opts, summary, log)
         if summary.global_batch and not opts.get("global_batch"):
             opts = {**opts, "global_batch": summary.global_batch}
         if summary.seq_length and not opts.get("seq_length"):
@@ -99,6 +100,27 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
     else:
         render.show_tables(tables, output)
     return int(ExitCode.OK)
+
+
+def _from_log(opts: dict[str, Any], summary: Any, log: str) -> dict[str, Any]:
+    """Fill the GPU count and the layout from what the log printed, unless the flags give them; they must agree."""
+    from ..parsing import parse_gpus
+
+    out = dict(opts)
+    if summary.world_size:
+        given = parse_gpus(opts.get("gpus"))
+        if given and given[0] != summary.world_size:
+            raise InputError(f"{log}: the run used {summary.world_size} GPUs (world size) but --gpus is {given[0]}",
+                             hint=f"use --gpus {summary.world_size}, or the log of the run you mean")
+        out["gpus"] = str(summary.world_size)
+    for key, value in summary.layout:
+        flag = "--" + key.replace("_", "-")
+        if opts.get(key) is None:
+            out[key] = value
+        elif opts[key] != value:
+            raise InputError(f"{log}: the run used {flag} {value} but {flag} {opts[key]} was given",
+                             hint=f"drop {flag}: the log's value is used")
+    return out
 
 
 def _gpus(opts: dict[str, Any]) -> int:
