@@ -156,3 +156,13 @@ def test_full_recompute_hardware_flops_equal_narayanan_eq3(gpt3):
 
     per_iter = narayanan_eq3_flops_per_iteration(1536, 2048, 96, 12288, 51200)
     assert token_flops(gpt3).hardware("full") * 1536 * 2048 == pytest.approx(per_iter, rel=1e-12)
+
+
+def test_six_n_per_token_and_chinchilla_default(gpt3):
+    """6N per token for GPT-3 is 1.0477e12 (formulas.md E), and the default tokens are 20 per parameter (Chinchilla)."""
+    from mpg_cli.core.estimate import TOKENS_PER_PARAM
+    from mpg_cli.core.params import total_params
+
+    n = total_params(gpt3)
+    assert 6 * n == pytest.approx(1.0477e12, rel=1e-3)
+    assert TOKENS_PER_PARAM * 1e9 * 6 * 1e9 == pytest.approx(1.2e20, rel=0.02)  # Table 3: 1B -> 20.2B, 6ND = 1.21e20
