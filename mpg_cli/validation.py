@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Optional
 
 from .core.flops import token_flops
-from .core.perf import DEFAULT_CONSTANTS, Hardware, PerfConstants, PerfOptions
-from .core.search import Constraints, search
-from .core.specs import GpuSpec
+from .core.estimate import Request, run_search
+from .core.perf import DEFAULT_CONSTANTS, PerfConstants, PerfOptions
+from .core.search import Constraints
+from .core.specs import ClusterSpec, GpuSpec
 from .errors import PresetError
 from .presets import load_gpu, load_yaml_file, model_from_dict
 
@@ -58,9 +59,8 @@ def predict_run(run: dict, consts: PerfConstants = DEFAULT_CONSTANTS, gpu_cache:
     gpu: GpuSpec = cache.get(run["gpu"]) or cache.setdefault(run["gpu"], load_gpu(run["gpu"]))
     lay = run["layout"]
     peak = gpu.peak("bf16") or 0.0
-    hw = Hardware(peak_flops=peak * 1e12, hbm_bytes_s=gpu.memory_bandwidth_tb_s * 1e12, generation=gpu.generation,
-                  gpus_per_node=run["gpus_per_node"], intra_bytes_s=run["intra_node_gb_s"] * 1e9,
-                  inter_bytes_s=run["inter_node_gb_s"] * 1e9)
+    cluster = ClusterSpec(name=run["id"], gpu=gpu, gpus_per_node=run["gpus_per_node"], nodes=1,
+                          intra_node_gb_s=run["intra_node_gb_s"], inter_node_gb_s=run["inter_node_gb_s"])
     cons = Constraints(tp=lay["tp"], pp=lay["pp"], dp=lay.get("dp"), micro_batch=lay.get("micro_batch"),
                        virtual_stages=lay.get("virtual_stages"), zero=lay.get("zero"), recompute=lay.get("recompute"),
                        sequence_parallel=lay.get("sequence_parallel"), flash_attention=lay.get("flash_attention", True))
@@ -69,11 +69,11 @@ def predict_run(run: dict, consts: PerfConstants = DEFAULT_CONSTANTS, gpu_cache:
                         overlap_grad_reduce=fw.get("overlap_grad_reduce", True),
                         tp_comm_overlap=fw.get("tp_comm_overlap", False))
     s = model.seq_length
-    res = search(model, hw, run["gpus"], s, run["global_batch"], "bf16", gpu.memory_gib, cons,
-                 perf_opts=popts, consts=consts, keep=1)
+    req = Request(model=model, cluster=cluster, gpus=run["gpus"], global_batch=run["global_batch"], precision="bf16",
+                  constraints=cons, perf=popts, constants=consts)
+    res = run_search(req, keep=1)
     if not res.candidates:  # the run happened: time its layout even where the memory model disagrees
-        res = search(model, hw, run["gpus"], s, run["global_batch"], "bf16", gpu.memory_gib, cons,
-                     perf_opts=popts, consts=consts, keep=1, require_fit=False)
+        res = run_search(req, keep=1, require_fit=False)
     measured = run["measured"]["tokens_per_s_per_gpu"]
     per_token = token_flops(model, s).model
     measured_mfu = measured * per_token / (peak * 1e12) if peak else None

@@ -96,7 +96,6 @@ class Result:
     memory: MemoryBreakdown
     step: Optional[StepTime]
     peak_tflops: float
-    search: Optional[SearchResult] = None
     assumptions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
@@ -138,24 +137,27 @@ def hardware_of(cluster: ClusterSpec, precision: str) -> Hardware:
                     inter_bytes_s=cluster.inter_node_gb_s * 1e9)
 
 
+def run_search(req: Request, gpus: Optional[int] = None, keep: int = 50, require_fit: bool = True) -> SearchResult:
+    """The layout search for a request (optionally at another GPU count)."""
+    seq = req.seq_length or req.model.seq_length
+    return search(req.model, hardware_of(req.cluster, req.precision), gpus or req.gpus, seq, req.global_batch,
+                  req.precision, req.cluster.gpu.memory_gib, req.constraints, req.memory, req.perf, req.constants,
+                  keep=keep, require_fit=require_fit)
+
+
 def choose_layout(req: Request, seq: int) -> tuple[Candidate, str, SearchResult]:
-    """The layout to use: the fastest fitting one under the user's constraints (or the given one)."""
-    hw = hardware_of(req.cluster, req.precision)
+    """The layout to use: the fastest fitting one under the user's constraints (or the given one).
+
+    When nothing fits, the layout that comes closest (least memory) is returned; the result says it does not fit.
+    """
     c = req.constraints
     full = all(getattr(c, k) is not None for k in ("tp", "pp", "micro_batch", "zero", "recompute"))
-    kwargs = dict(constraints=c, mem_opts=req.memory, perf_opts=req.perf, consts=req.constants)
-    res = search(req.model, hw, req.gpus, seq, req.global_batch, req.precision, req.cluster.gpu.memory_gib, **kwargs)
+    res = run_search(req)
     source = "given" if full else ("searched" if c.is_empty else "partly searched")
-    if res.candidates:
-        return res.candidates[0], source, res
-    # nothing fits: report the layout that comes closest (the caller says it does not fit)
-    loose = search(req.model, hw, req.gpus, seq, req.global_batch, req.precision, req.cluster.gpu.memory_gib,
-                   require_fit=False, keep=100000, **kwargs)
-    if not loose.candidates:
+    best = res.candidates[0] if res.candidates else res.smallest_misfit
+    if best is None:
         raise EstimateError(_no_layout_message(req, seq), hint=_no_layout_hint(req))
-    closest = min(loose.candidates, key=lambda cand: cand.memory.total)
-    res.smallest_misfit = closest
-    return closest, source, res
+    return best, source, res
 
 
 def _no_layout_message(req: Request, seq: int) -> str:
@@ -235,8 +237,7 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
                                 hint="lower --mfu, or set --recompute none/selective")
         assumptions.append(f"achieved throughput: MFU {eff.value:.1%} of the dense {req.precision} peak (given)")
     else:
-        step = cand.step if cand.step.total > 0 else step_time(m, lay, seq, gbs, hardware_of(req.cluster, req.precision),
-                                                               req.perf, req.constants)
+        step = cand.step or step_time(m, lay, seq, gbs, hardware_of(req.cluster, req.precision), req.perf, req.constants)
         tps = tokens_per_step / step.total * eff.calibration_ratio
         gen = req.cluster.gpu.generation
         assumptions.append("achieved throughput: predicted by the step-time model (fitted on published Megatron-LM "
@@ -300,7 +301,7 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
         flops_per_token_hardware=per_tok_hw, step_time_s=step_s, tokens_per_second=tps,
         tflops_per_gpu=hw_tflops / 1e12, model_tflops_per_gpu=model_tflops / 1e12, mfu=model_tflops / peak,
         hfu=hw_tflops / peak, time_s=time_s, gpu_hours=gpu_hours, cost_usd=cost, price_usd_per_gpu_hour=price,
-        energy_kwh=energy, memory=mem, step=step, peak_tflops=peak / 1e12, search=res, assumptions=assumptions,
+        energy_kwh=energy, memory=mem, step=step, peak_tflops=peak / 1e12, assumptions=assumptions,
         warnings=warnings,
     )
 

@@ -31,7 +31,7 @@ in ``mpg_cli/data/runs.yaml`` (``scripts/fit_perf.py``), never per run.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from .params import param_breakdown
@@ -103,8 +103,6 @@ class StepTime:
     optimizer: float
     other: float
     microbatches: int
-    breakdown_note: str = ""
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def total(self) -> float:
@@ -210,7 +208,8 @@ def _kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequence_
         elem_width += m.heads * s / cp / t
     # element-wise: bytes = passes·2·width per token, forward; backward twice that
     elem_fwd = c.elementwise_passes * 2.0 * tokens * elem_width / (hw.hbm_bytes_s * c.hbm_efficiency)
-    # logits on the last stage: GEMM M×h×V/t and an fp32 softmax (element-wise)
+    # logits on the last stage: GEMM M×h×V/t and an fp32 softmax cross-entropy, three passes over M×V/t fp32
+    # values (read the logits, write the probabilities, read them for the gradient)
     logits_fwd = gemm(tokens, h, m.vocab_size / t)
     logits_elem = 3 * 4.0 * tokens * m.vocab_size / t / (hw.hbm_bytes_s * c.hbm_efficiency)
     return attn_proj, dense_mlp, moe_mlp, core_fwd, core_bwd_ratio, elem_fwd, logits_fwd, logits_elem

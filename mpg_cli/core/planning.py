@@ -5,26 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Optional
 
-from .estimate import EstimateError, Request, Result, estimate, hardware_of
-from .search import Candidate, SearchResult, search
+from .estimate import EstimateError, Request, Result, estimate, run_search
+from .search import Candidate
 from .specs import GpuSpec, ModelSpec
-
-
-def run_search(req: Request, gpus: Optional[int] = None, keep: int = 50, require_fit: bool = True) -> SearchResult:
-    """The layout search for a request (optionally at another GPU count)."""
-    seq = req.seq_length or req.model.seq_length
-    return search(req.model, hardware_of(req.cluster, req.precision), gpus or req.gpus, seq, req.global_batch,
-                  req.precision, req.cluster.gpu.memory_gib, req.constraints, req.memory, req.perf, req.constants,
-                  keep=keep, require_fit=require_fit)
-
-
-def gpu_counts(gpus_per_node: int, limit: int) -> Iterable[int]:
-    """Single GPUs below a node (1, 2, … gpus_per_node − 1), then whole nodes."""
-    yield from range(1, min(gpus_per_node, limit + 1))
-    k = 1
-    while k * gpus_per_node <= limit:
-        yield k * gpus_per_node
-        k += 1
 
 
 def min_gpus(req: Request, limit: int = 1 << 20,

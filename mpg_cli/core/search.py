@@ -18,7 +18,7 @@ when the lighter policy does not fit, because the heavier policy is never faster
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from .memory import MemoryBreakdown, combine, stage_activations, stage_states, stages_of
@@ -57,12 +57,12 @@ class Constraints:
 class Candidate:
     layout: Layout
     memory: MemoryBreakdown
-    step: StepTime
+    step: Optional[StepTime]  # None for a layout that does not fit (not timed)
     global_batch: int
 
     @property
     def seconds_per_sequence(self) -> float:
-        return self.step.total / self.global_batch
+        return self.step.total / self.global_batch if self.step else float("inf")
 
 
 def default_global_batch(dp: int, seq_length: int, target_tokens: int = DEFAULT_BATCH_TOKENS) -> int:
@@ -75,8 +75,7 @@ class SearchResult:
     candidates: list[Candidate]  # fitting layouts, fastest first
     evaluated: int = 0  # layouts whose memory was computed
     shapes: int = 0  # structural layouts enumerated
-    smallest_misfit: Optional[Candidate] = None  # the non-fitting layout closest to fitting
-    notes: list[str] = field(default_factory=list)
+    smallest_misfit: Optional[Candidate] = None  # the non-fitting layout closest to fitting (not timed)
 
 
 def divisors(n: int) -> list[int]:
@@ -182,7 +181,7 @@ def search(
                             if misfit is None or total < misfit.memory.total:
                                 lay = Layout(tp, pp, dp, ep, cp, mb, v, z, rc, sp, fa)
                                 mem = combine(states[(z, worst)], acts[worst], worst, memory_gib, mem_opts)
-                                misfit = Candidate(lay, mem, StepTime(0, 0, 0, 0, 0, 0, 0, 0, 0, micro), gbs)
+                                misfit = Candidate(lay, mem, None, gbs)
                             continue
                         fitted_here = True
                         lay = Layout(tp, pp, dp, ep, cp, mb, v, z, rc, sp, fa)

@@ -7,7 +7,7 @@ them as arguments and nothing else. Units are in the field names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Optional
 
 PRECISIONS = ("bf16", "fp16", "fp8")
@@ -121,10 +121,6 @@ class GpuSpec:
         alias = {"bf16": "fp16", "fp16": "bf16"}.get(precision)
         return table.get(alias) if alias else None
 
-    @property
-    def memory_bytes(self) -> float:
-        return self.memory_gib * GiB
-
 
 @dataclass(frozen=True)
 class ClusterSpec:
@@ -148,9 +144,6 @@ class ClusterSpec:
     def total_gpus(self) -> int:
         return self.gpus_per_node * self.nodes
 
-    def with_gpu(self, gpu: GpuSpec) -> "ClusterSpec":
-        return replace(self, gpu=gpu)
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -171,10 +164,6 @@ class Layout:
     @property
     def gpus(self) -> int:
         return self.tp * self.pp * self.dp * self.cp
-
-    @property
-    def model_parallel(self) -> int:
-        return self.tp * self.pp * self.cp
 
 
 @dataclass(frozen=True)
