@@ -278,6 +278,7 @@ MODEL_FIELDS: dict[str, Field] = {
     "vocab_size": (_int(), True), "seq_length": (_int(), True),
     "tied_embeddings": (_bool, False), "position_embedding": (_choice("learned", "rope", "alibi", "none"), False),
     "linear_biases": (_bool, False), "norm": (_choice("layernorm", "rmsnorm"), False),
+    "dropout": (_bool, False), "batch_tokens": (_float(), False),
     "moe": (None, False), "mla": (None, False), "params": (_float(), False),  # type: ignore[dict-item]
 }
 PEAK_FIELDS: dict[str, Field] = {k: (_float(), False) for k in ("bf16", "fp16", "fp8", "tf32")}
@@ -294,6 +295,7 @@ CLUSTER_FIELDS: dict[str, Field] = {
     "intra_node_gb_s": (_float(), True), "inter_node_gb_s": (_float(), True),
     "price_usd_per_gpu_hour": (_float(), False), "price_as_of": _TEXT, "price_source": _TEXT,
     "pue": (_float(1.0, strict=False), False),
+    "intra_node_topology": (_choice("switch", "mesh"), False),
 }
 
 
@@ -349,7 +351,7 @@ def model_from_dict(d: Any, where: str, origin: str = "") -> ModelSpec:
         head_dim=v.get("head_dim"), ffn_hidden_size=ffn, ffn_type=ffn_type, vocab_size=v["vocab_size"],
         seq_length=v["seq_length"], tied_embeddings=v.get("tied_embeddings", False),
         position_embedding=v.get("position_embedding", "rope"), linear_biases=v.get("linear_biases", False),
-        norm=v.get("norm", "layernorm"), moe=moe, mla=mla, declared_params=v.get("params"),
+        norm=v.get("norm", "layernorm"), dropout=v.get("dropout", False), moe=moe, mla=mla, declared_params=v.get("params"), batch_tokens=v.get("batch_tokens"),
         description=v.get("description", ""), source=v.get("source", ""), origin=origin or where,
     )
 
@@ -382,7 +384,7 @@ def cluster_from_dict(d: Any, where: str, gpu_loader: Callable[[str], GpuSpec], 
         intra_node_gb_s=v["intra_node_gb_s"], inter_node_gb_s=v["inter_node_gb_s"],
         price_usd_per_gpu_hour=v.get("price_usd_per_gpu_hour"), price_as_of=v.get("price_as_of", ""),
         price_source=v.get("price_source", ""), pue=v.get("pue"), description=v.get("description", ""),
-        source=v.get("source", ""), origin=origin or where,
+        intra_node_topology=v.get("intra_node_topology", "switch"), source=v.get("source", ""), origin=origin or where,
     )
 
 

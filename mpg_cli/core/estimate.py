@@ -15,7 +15,7 @@ from typing import Optional
 from .flops import narayanan_eq4_time_s, token_flops
 from .memory import OPTIMIZER_BYTES, MemoryBreakdown, grad_bytes
 from .params import param_breakdown
-from .perf import CALIBRATED, DEFAULT_CONSTANTS, STAND_IN, Hardware, PerfConstants, PerfOptions, StepTime, step_time
+from .perf import Hardware, PerfConstants, PerfOptions, StepTime, load_default_constants, step_time
 from .search import Candidate, Constraints, SearchResult, search
 from .specs import ClusterSpec, Layout, MemoryOptions, ModelSpec
 
@@ -59,7 +59,7 @@ class Request:
     goodput: float = 1.0
     memory: MemoryOptions = MemoryOptions()
     perf: PerfOptions = PerfOptions()
-    constants: PerfConstants = DEFAULT_CONSTANTS
+    constants: Optional[PerfConstants] = None  # None: the shipped fitted constants
 
 
 @dataclass(frozen=True)
@@ -132,9 +132,11 @@ def hardware_of(cluster: ClusterSpec, precision: str) -> Hardware:
         have = ", ".join(k for k, _ in gpu.peak_tflops)
         raise EstimateError(f"{gpu.name} has no {precision} peak in its preset (it has: {have})",
                             hint=f"use --precision with one of: {have}")
+    bf16 = gpu.peak("bf16") or peak
     return Hardware(peak_flops=peak * 1e12, hbm_bytes_s=gpu.memory_bandwidth_tb_s * 1e12, generation=gpu.generation,
                     gpus_per_node=cluster.gpus_per_node, intra_bytes_s=cluster.intra_node_gb_s * 1e9,
-                    inter_bytes_s=cluster.inter_node_gb_s * 1e9)
+                    inter_bytes_s=cluster.inter_node_gb_s * 1e9, bf16_peak_flops=bf16 * 1e12,
+                    fp8=precision == "fp8", intra_topology=cluster.intra_node_topology)
 
 
 def run_search(req: Request, gpus: Optional[int] = None, keep: int = 50, require_fit: bool = True) -> SearchResult:
@@ -151,13 +153,27 @@ def choose_layout(req: Request, seq: int) -> tuple[Candidate, str, SearchResult]
     When nothing fits, the layout that comes closest (least memory) is returned; the result says it does not fit.
     """
     c = req.constraints
-    full = all(getattr(c, k) is not None for k in ("tp", "pp", "micro_batch", "zero", "recompute"))
     res = run_search(req)
-    source = "given" if full else ("searched" if c.is_empty else "partly searched")
+    missing = searched_dimensions(req, res.candidates[0].layout if res.candidates else None)
+    source = "given" if not missing else ("searched" if c.is_empty else "partly searched")
     best = res.candidates[0] if res.candidates else res.smallest_misfit
     if best is None:
         raise EstimateError(_no_layout_message(req, seq), hint=_no_layout_hint(req))
     return best, source, res
+
+
+def searched_dimensions(req: Request, lay: Optional[Layout]) -> list[str]:
+    """The layout dimensions the search filled (not given by the user) that matter for this model and layout."""
+    c = req.constraints
+    dims = ["tp", "pp", "micro_batch", "zero", "recompute"]
+    if req.model.moe is not None:
+        dims.append("ep")
+    seq = req.seq_length or req.model.seq_length
+    if seq >= 16384:
+        dims.append("cp")
+    if lay is None or lay.pp > 1 or (c.pp or 1) > 1:
+        dims.append("virtual_stages")
+    return [d for d in dims if getattr(c, d) is None]
 
 
 def _no_layout_message(req: Request, seq: int) -> str:
@@ -198,12 +214,15 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
         tokens = req.tokens
     lay, gbs = cand.layout, cand.global_batch
     if req.global_batch is None:
-        assumptions.append(f"global batch: {gbs} sequences (~4M tokens, a multiple of dp={lay.dp}); set --global-batch")
+        basis = (f"{m.name}'s published batch" if m.batch_tokens else "the default ~4M tokens")
+        assumptions.append(f"global batch: {gbs:,} sequences = {gbs * seq / 1e6:.2f}M tokens ({basis}, the same for "
+                           "every layout and GPU count); set --global-batch")
     if layout_source != "given" and res is not None:
         what = "chosen" if layout_source == "searched" else "completed"
-        assumptions.append(f"layout {what} by search: fastest fitting of {res.evaluated:,} evaluated "
-                           f"(tp {lay.tp}, pp {lay.pp}, dp {lay.dp}, micro-batch {lay.micro_batch}, ZeRO {lay.zero}, "
-                           f"recompute {lay.recompute}); fix any with --tp/--pp/--zero/...")
+        names = {"micro_batch": "micro-batch", "virtual_stages": "virtual stages", "zero": "ZeRO"}
+        filled = ", ".join(f"{names.get(d, d)} {getattr(lay, d)}" for d in searched_dimensions(req, lay))
+        assumptions.append(f"layout {what} by search: fastest fitting of {res.evaluated:,} evaluated; searched: "
+                           f"{filled}; fix any with --tp/--pp/--zero/...")
     if m.layers % lay.pp:
         assumptions.append(f"uneven pipeline split: {m.layers} layers over {lay.pp} stages, at most "
                            f"{-(-m.layers // lay.pp)} per stage (the fullest stage sets time and memory)")
@@ -250,10 +269,11 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
             f"the last backward (--[no-]overlap-grad-reduce); TP communication "
             f"{'overlapped' if po.tp_comm_overlap else 'not overlapped'} (--[no-]tp-comm-overlap); gradients "
             f"reduced in {grads}")
-        if gen not in CALIBRATED:
+        consts = req.constants or load_default_constants()
+        used = consts.fitted_generation(gen)
+        if used != gen:
             warnings.append(f"no published run on a {gen} GPU calibrates the model: it uses the "
-                            f"{STAND_IN.get(gen, 'hopper')} GEMM-efficiency curve; treat the throughput as rough "
-                            "or calibrate it (mpg calibrate)")
+                            f"{used} curves (stand-in); treat the throughput as rough or calibrate it (mpg calibrate)")
         if eff.calibration_ratio != 1.0:
             assumptions.append(f"calibration applied: measured/predicted = {eff.calibration_ratio:.3f} "
                                f"({eff.calibration_file})")

@@ -6,49 +6,80 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Optional
 
 from .estimate import EstimateError, Request, Result, estimate, run_search
-from .search import Candidate
+from .search import CP_MIN_SEQ, Candidate, default_global_batch, divisors
 from .specs import GpuSpec, ModelSpec
+
+
+def candidate_gpu_counts(req: Request, limit: int = 1 << 20) -> list[int]:
+    """The GPU counts that have at least one layout for this model and batch, in order.
+
+    A count is tp·pp·cp·dp with tp dividing the heads and KV heads, pp dividing the layers or a power of
+    two, cp from the searched set, and dp dividing the global batch (the default batch when none is given,
+    the same for every count); only whole nodes, or single GPUs below one node. Other counts have no
+    layout at this batch: the solvers never answer one, so more GPUs never means a worse layout.
+    """
+    m, c = req.model, req.constraints
+    seq = req.seq_length or m.seq_length
+    gbs = req.global_batch or default_global_batch(seq, m.batch_tokens)
+    gpn = req.cluster.gpus_per_node
+    tps = [c.tp] if c.tp else [d for d in divisors(m.heads) if m.n_kv % d == 0]
+    pps = [c.pp] if c.pp else sorted(set(divisors(m.layers)) | {1 << k for k in range(1, 11) if (1 << k) < m.layers})
+    cps = [c.cp] if c.cp else [d for d in (1, 2, 4, 8, 16) if seq % d == 0 and (d == 1 or seq >= CP_MIN_SEQ)]
+    dps = [c.dp] if c.dp else divisors(gbs)
+    counts: set[int] = set()
+    for tp in tps:
+        for pp in pps:
+            for cp in cps:
+                mp = tp * pp * cp
+                if mp > limit:
+                    continue
+                for dp in dps:
+                    n = mp * dp
+                    if n <= limit and (n < gpn or n % gpn == 0):
+                        counts.add(n)
+    return sorted(counts)
+
+
+def _first(counts: list[int], ok: Callable[[int], bool]) -> Optional[int]:
+    """Index of the first count where ``ok`` holds, by bisection (``ok`` is monotone in the count)."""
+    lo, hi = 0, len(counts)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ok(counts[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo if lo < len(counts) else None
 
 
 def min_gpus(req: Request, limit: int = 1 << 20,
              progress: Optional[Callable[[str], None]] = None) -> Optional[tuple[int, Candidate]]:
-    """The smallest GPU count (whole nodes, or single GPUs below a node) with a fitting layout.
+    """The smallest GPU count with a fitting layout, among the counts that have a layout at this batch.
 
-    Scans single GPUs, then finds the node count by doubling and bisection (assumes that adding
-    nodes never stops a model from fitting, which holds for the memory model: every state shrinks
-    or stays as dp grows), then steps back to catch divisibility gaps.
+    Bisection over ``candidate_gpu_counts`` (adding GPUs never stops a model from fitting: every state
+    shrinks or stays as dp grows), then a look at the few counts just below for divisibility gaps.
     """
-    gpn = req.cluster.gpus_per_node
-    for n in range(1, gpn):
-        res = run_search(req, n, keep=1)
-        if res.candidates:
-            return n, res.candidates[0]
+    counts = candidate_gpu_counts(req, limit)
+    found: dict[int, Optional[Candidate]] = {}
 
-    def at(nodes: int) -> Optional[Candidate]:
-        if progress:
-            progress(f"trying {nodes * gpn:,} GPUs…")
-        r = run_search(req, nodes * gpn, keep=1)
-        return r.candidates[0] if r.candidates else None
+    def at(n: int) -> Optional[Candidate]:
+        if n not in found:
+            if progress:
+                progress(f"trying {n:,} GPUs…")
+            r = run_search(req, n, keep=1)
+            found[n] = r.candidates[0] if r.candidates else None
+        return found[n]
 
-    hi, found = 1, at(1)
-    while found is None:
-        hi *= 2
-        if hi * gpn > limit:
-            return None
-        found = at(hi)
-    lo = hi // 2  # nodes=lo did not fit (or lo == 0)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        cand = at(mid)
+    i = _first(counts, lambda n: at(n) is not None)
+    if i is None:
+        return None
+    for j in range(max(0, i - 3), i):
+        cand = at(counts[j])
         if cand is not None:
-            hi, found = mid, cand
-        else:
-            lo = mid
-    for nodes in range(max(1, hi - 3), hi):  # divisibility can make a smaller count fit
-        cand = at(nodes)
-        if cand is not None:
-            return nodes * gpn, cand
-    return hi * gpn, found
+            return counts[j], cand
+    cand = at(counts[i])
+    assert cand is not None
+    return counts[i], cand
 
 
 @dataclass(frozen=True)
@@ -100,48 +131,57 @@ def changes_that_fit(req: Request, other_gpus: Iterable[GpuSpec] = ()) -> list[C
 
 # ---------------------------------------------------------------- solving for the unknown
 
+@dataclass
+class DaysSolution:
+    """The answer of ``gpus_for_days`` with what the solver looked at."""
+
+    result: Optional[Result]
+    evaluated: dict[int, float]  # GPU count → days (inf: no fitting layout) for every count evaluated
+    candidates: int  # counts with a layout at this batch, up to the limit
+
+
 def gpus_for_days(req: Request, days: float, limit: int = 1 << 20,
                   progress: Optional[Callable[[str], None]] = None) -> Optional[Result]:
-    """The fewest GPUs (whole nodes; single GPUs below a node) whose estimate finishes within ``days``.
+    """The fewest GPUs whose estimate finishes within ``days`` (see ``solve_days``)."""
+    return solve_days(req, days, limit, progress).result
 
-    Time falls as GPUs are added (at fixed efficiency exactly as 1/n; with the step-time model
-    nearly so), so the count is found by doubling and bisection over node counts, then a short
-    step back for divisibility gaps. Returns None when even ``limit`` GPUs are too slow.
+
+def solve_days(req: Request, days: float, limit: int = 1 << 20,
+               progress: Optional[Callable[[str], None]] = None) -> DaysSolution:
+    """The fewest GPUs whose estimate finishes within ``days``, among counts that have a layout at this batch.
+
+    At fixed efficiency time falls exactly as 1/n; with the step-time model nearly so, at one global batch.
+    The solver bisects over ``candidate_gpu_counts`` (never a count whose batch has no layout, so a larger
+    count it considers never has a poorer search space), then looks at the few counts just below.
     """
-    gpn = req.cluster.gpus_per_node
+    counts = candidate_gpu_counts(req, limit)
+    seen: dict[int, Optional[Result]] = {}
 
     def at(n: int) -> Optional[Result]:
-        if progress:
-            progress(f"trying {n:,} GPUs…")
-        try:
-            r = estimate(replace(req, gpus=n))
-        except EstimateError:
-            return None
-        return r if (r.days <= days and r.memory.fits) else None
+        if n not in seen:
+            if progress:
+                progress(f"trying {n:,} GPUs…")
+            try:
+                r = estimate(replace(req, gpus=n))
+            except EstimateError:
+                r = None
+            seen[n] = r if (r is not None and r.memory.fits) else None
+        return seen[n]
 
-    for n in range(1, gpn):
+    def ok(n: int) -> bool:
         r = at(n)
-        if r is not None:
-            return r
-    hi, found = 1, at(gpn)
-    while found is None:
-        hi *= 2
-        if hi * gpn > limit:
-            return None
-        found = at(hi * gpn)
-    lo = hi // 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        r = at(mid * gpn)
-        if r is not None:
-            hi, found = mid, r
-        else:
-            lo = mid
-    for nodes in range(max(1, hi - 3), hi):
-        r = at(nodes * gpn)
-        if r is not None:
-            return r
-    return found
+        return r is not None and r.days <= days
+
+    i = _first(counts, ok)
+    answer = None
+    if i is not None:
+        answer = at(counts[i])
+        for j in range(max(0, i - 3), i):
+            if ok(counts[j]):
+                answer = at(counts[j])
+                break
+    evaluated = {n: (r.days if r is not None else float("inf")) for n, r in seen.items()}
+    return DaysSolution(answer, evaluated, len(counts))
 
 
 def tokens_for_budget(req: Request, gpu_hours: float) -> Result:
