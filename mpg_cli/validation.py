@@ -45,6 +45,7 @@ class PublishedRun:
     measured_tokens_s_gpu: float
     unmodelled: tuple[str, ...]
     source: str
+    search_space: tuple[tuple[str, Any], ...] = ()  # what the source's framework can do (fixed for the layout check)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,8 @@ def build_run(run: dict) -> PublishedRun:
     return PublishedRun(id=run["id"], group=run["group"], family=run.get("family", run["group"]),
                         classes=_classes(model, precision, cluster.gpu.generation, lay.get("zero")), request=req,
                         measured_tokens_s_gpu=float(run["measured"]["tokens_per_s_per_gpu"]),
-                        unmodelled=tuple(run.get("unmodelled") or ()), source=run.get("source", ""))
+                        unmodelled=tuple(run.get("unmodelled") or ()), source=run.get("source", ""),
+                        search_space=tuple(sorted((run.get("search_space") or {}).items())))
 
 
 @lru_cache(maxsize=1)
@@ -172,6 +174,40 @@ def predict(run: PublishedRun, consts: PerfConstants) -> RunResult:
     return RunResult(run.id, run.group, run.family, run.classes, req.gpus, run.measured_tokens_s_gpu, pred,
                      pred * per_token / (peak * 1e12), measured_mfu, desc, run.source,
                      best.memory.fraction_of_capacity, fits and best.memory.fits, run.unmodelled)
+
+
+@dataclass(frozen=True)
+class LayoutGap:
+    """How much faster the best layout ``mpg fit`` finds is than mpg's prediction of the published one."""
+
+    id: str
+    gain: Optional[float]  # best / published predicted throughput − 1 (None: the search found no fitting layout)
+    best: str
+
+
+def layout_gap(run: PublishedRun, consts: Optional[PerfConstants] = None) -> LayoutGap:
+    """Search the run's GPUs and global batch within what its framework can do (``search_space``).
+
+    Vendors tune their recipes: a model that finds layouts much faster than the published one is too
+    cheap about some cost (the issue's check: at most 15 % faster for 90 % of runs).
+    """
+    c = consts or load_default_constants()
+    req = run.request
+    published = predict(run, c)
+    space = dict(run.search_space)
+    free = replace(req, constraints=Constraints(flash_attention=req.constraints.flash_attention, **space),
+                   constants=c)
+    res = search(req.model, hardware_of(req.cluster, req.precision), req.gpus, req.model.seq_length,
+                 req.global_batch, req.precision, req.cluster.gpu.memory_gib, free.constraints, req.memory, req.perf,
+                 c, keep=1)
+    if not res.candidates or published.predicted_tokens_s_gpu is None:
+        return LayoutGap(run.id, None, "nothing fits")
+    best = res.candidates[0]
+    assert best.step is not None
+    tps = (req.global_batch or 1) * req.model.seq_length / (best.step.total * req.gpus)
+    b = best.layout
+    desc = f"tp{b.tp} pp{b.pp} dp{b.dp} cp{b.cp} ep{b.ep} mb{b.micro_batch} v{b.virtual_stages} z{b.zero} {b.recompute}"
+    return LayoutGap(run.id, tps / published.predicted_tokens_s_gpu - 1.0, desc)
 
 
 def load_constants_document(path: Path = CONSTANTS_FILE) -> dict[str, Any]:

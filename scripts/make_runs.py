@@ -20,7 +20,9 @@ GROUPS = {
         gpu="a100-80gb", gpus_per_node=8, intra_node_gb_s=300, inter_node_gb_s=25,
         zero=0, recompute="full", sequence_parallel=False, grad_reduce_bytes=4,
         overlap_grad_reduce=False, tp_comm_overlap=False, flash_attention=False,
-        model=dict(ffn_type="gelu", tied_embeddings=True, position_embedding="learned", linear_biases=True, norm="layernorm"),
+        model=dict(ffn_type="gelu", tied_embeddings=True, position_embedding="learned", linear_biases=True, norm="layernorm",
+                   dropout=True),
+        search_space=dict(zero=0, recompute="full", sequence_parallel=False),
         assumptions=["micro-batch and virtual stages not published: searched", "no distributed optimizer (2021)",
                      "no sequence parallelism (2021)",
                      "gradient all-reduce after the backward pass, not overlapped (Megatron-LM 2021)",
@@ -30,7 +32,9 @@ GROUPS = {
         gpu="a100-80gb", gpus_per_node=8, intra_node_gb_s=300, inter_node_gb_s=25,
         zero=0, recompute="selective", sequence_parallel=True, grad_reduce_bytes=4,
         overlap_grad_reduce=False, tp_comm_overlap=False, flash_attention=False,
-        model=dict(ffn_type="gelu", tied_embeddings=True, position_embedding="learned", linear_biases=True, norm="layernorm"),
+        model=dict(ffn_type="gelu", tied_embeddings=True, position_embedding="learned", linear_biases=True, norm="layernorm",
+                   dropout=True),
+        search_space=dict(zero=0, recompute="selective"),
         assumptions=["virtual stages: 3 for 175B and 530B (paper), searched for 1T",
                      "no FlashAttention (the paper's Megatron-LM materialises the attention scores)"],
     ),
@@ -38,7 +42,9 @@ GROUPS = {
         gpu="h100-sxm", gpus_per_node=8, intra_node_gb_s=450, inter_node_gb_s=50,
         zero=1, recompute=None, sequence_parallel=True, grad_reduce_bytes=4,
         overlap_grad_reduce=True, tp_comm_overlap=True, flash_attention=True,
-        model=dict(ffn_type="gelu", tied_embeddings=False, position_embedding="rope", linear_biases=False, norm="layernorm"),
+        model=dict(ffn_type="gelu", tied_embeddings=False, position_embedding="rope", linear_biases=False, norm="layernorm",
+                   dropout=True),
+        search_space={},
         assumptions=["FFN 4h GeLU and MHA assumed (README gives neither)", "distributed optimizer (--overlap-param-gather implies it)",
                      "micro-batch, virtual stages and recompute not published: searched"],
     ),
@@ -48,6 +54,7 @@ FOUNDRY = dict(
     zero=3, sequence_parallel=False, grad_reduce_bytes=4, overlap_grad_reduce=True, tp_comm_overlap=False, flash_attention=True,
     model=dict(ffn_type="gelu", tied_embeddings=True, position_embedding="alibi", linear_biases=False, norm="layernorm"),
     attention_kernel="fa2",
+    search_space=dict(tp=1, pp=1, cp=1, zero=3),
     assumptions=["PyTorch FSDP FULL_SHARD = ZeRO-3 (sharded_impl fsdp)",
                  "gradients reduced in fp32: Composer's default FSDP mixed precision (param bf16, reduce fp32)",
                  "FlashAttention-2 (the flash-attn package llm-foundry uses)"],
@@ -98,18 +105,23 @@ def convert(run: dict) -> dict | None:
         ),
         framework=dict(overlap_grad_reduce=rules["overlap_grad_reduce"], tp_comm_overlap=rules["tp_comm_overlap"],
                        sharded_impl="fsdp", attention_kernel=rules.get("attention_kernel", "auto")),
+        search_space=dict(rules["search_space"]),
         measured=dict(tokens_per_s_per_gpu=float(tps), tflops_per_gpu=rep.get("tflops_per_gpu"),
                       mfu=rep.get("mfu"), hfu=rep.get("hfu"), tflops_definition=rep.get("tflops_definition")),
         assumptions=list(rules["assumptions"]),
     )
 
 
+# search_space: what the source's framework can do, for 'mpg fit' on the same GPUs and batch (validation's
+# layout check): Megatron-LM 2021 had no ZeRO and only full recompute, 2022 added selective recompute; llm-foundry
+# (Composer) trains with FSDP only; Megatron-Core can do everything mpg searches.
 # runs-public-2.yaml: benchmark points already in mpg's input shape (Megatron-Bridge pages, llm-foundry H100 FP8).
 # The cluster keys there name mpg presets with the same numbers (h100-ib is dgx-h100's 8x 400 Gb/s NDR).
 CLUSTERS_2 = {"h100-ib": "dgx-h100", "dgx-b200": "dgx-b200", "dgx-b300": "dgx-b300", "gb200-nvl72": "gb200-nvl72",
               "gb300-nvl72": "gb300-nvl72"}
 MBRIDGE = dict(
     overlap_grad_reduce=True, tp_comm_overlap=True, sharded_impl="fsdp", grad_reduce_bytes=2, flash_attention=True,
+    search_space={},
     assumptions=["Megatron-Core: distributed optimizer (zero 1) or Megatron-FSDP (zero 3), overlapped grad reduce and "
                  "param gather, TP comm overlap (recipe defaults)",
                  "gradients reduced in bf16 (Megatron-Bridge performance recipes)",
@@ -117,7 +129,7 @@ MBRIDGE = dict(
 )
 FOUNDRY_2 = dict(
     overlap_grad_reduce=True, tp_comm_overlap=False, sharded_impl="fsdp", grad_reduce_bytes=4, flash_attention=True,
-    attention_kernel="fa2",
+    attention_kernel="fa2", search_space=dict(tp=1, pp=1, cp=1, zero=3),
     assumptions=["PyTorch FSDP FULL_SHARD = ZeRO-3 (sharded_impl fsdp)", "FlashAttention-2 (flash-attn)",
                  "gradients reduced in fp32: Composer's default FSDP mixed precision (param bf16, reduce fp32)",
                  "Transformer Engine FP8 GEMMs (amp_fp8)"],
@@ -157,6 +169,7 @@ def convert2(run: dict) -> dict:
         measured=dict(tokens_per_s_per_gpu=float(run["expect_tokens_per_s_per_gpu"]),
                       model_tflops_per_gpu=run.get("published_model_tflops_per_gpu")),
         unmodelled=unmodelled,
+        search_space=dict(rules["search_space"]),
         notes=notes,
         assumptions=list(rules["assumptions"]),
     )

@@ -38,6 +38,9 @@ class LayerKernels(NamedTuple):
     logits_elem: float  # cross-entropy passes (last stage)
 
 
+REFERENCE_BALANCE = 312e12 / 2.039e12  # A100 80GB bf16: FLOP per HBM byte; gemm_m0/k0 are in A100 units
+
+
 def _sat(x: float, x0: float) -> float:
     return x / (x + x0)
 
@@ -52,11 +55,17 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
     eta_max = c.eta(hw.generation, fp8=hw.fp8)
     peak = hw.peak_flops
     hbm = hw.hbm_bytes_s * HBM_EFFICIENCY
+    # the saturation sizes scale with the machine balance (FLOP per HBM byte): a GEMM of a given shape is as
+    # far from its roofline ridge on any GPU and precision when its dimensions are in units of peak/bandwidth
+    balance = peak / hw.hbm_bytes_s / REFERENCE_BALANCE
+    m0, k0 = c.gemm_m0 * balance, c.gemm_k0 * balance
+    balance16 = hw.attention_peak_flops / hw.hbm_bytes_s / REFERENCE_BALANCE
+    m0_16, k0_16 = c.gemm_m0 * balance16, c.gemm_k0 * balance16
 
     def gemm(M: float, K: float, N: float) -> float:
         """One GEMM's time; in FP8 with the cast of its activation input (the backward, 2× the time, casts its
         output gradient alike). Weights are cast once per step and cached across micro-batches (TE)."""
-        eff = eta_max * _sat(M, c.gemm_m0) * _sat(K, c.gemm_k0) * _sat(N, c.gemm_k0)
+        eff = eta_max * _sat(M, m0) * _sat(K, k0) * _sat(N, k0)
         cast = FP8_CAST_BYTES * M * K / hbm if hw.fp8 else 0.0
         return 2.0 * M * K * N / (peak * eff) + cast
 
@@ -98,16 +107,16 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
     core_full = 2.0 * micro_batch * s * (s / cp) * core_dims / t
     attn_peak = hw.attention_peak_flops
     if flash:
-        attn_eff = c.attention(hw.generation, attention_kernel) * _sat(s, c.gemm_m0) * _sat(d_head, c.gemm_k0)
+        attn_eff = c.attention(hw.generation, attention_kernel) * _sat(s, m0_16) * _sat(d_head, k0_16)
         core_fwd = 0.5 * core_full / (attn_peak * attn_eff)
         core_bwd_ratio = FLASH_BACKWARD_RATIO
     else:
         eta16 = c.eta(hw.generation)
-        core_fwd = core_full / (attn_peak * eta16 * _sat(s, c.gemm_m0) * _sat(d_head, c.gemm_k0))
+        core_fwd = core_full / (attn_peak * eta16 * _sat(s, m0_16) * _sat(d_head, k0_16))
         core_bwd_ratio = MATERIALISED_BACKWARD_RATIO
         elem_width += m.heads * s / cp / t
     elem_fwd = c.elementwise_passes * 2.0 * tokens * elem_width / hbm
-    logits_fwd = 2.0 * tokens * h * m.vocab_size / t / (peak * eta_max * _sat(tokens, c.gemm_m0)
-                                                       * _sat(h, c.gemm_k0) * _sat(m.vocab_size / t, c.gemm_k0))
+    logits_fwd = 2.0 * tokens * h * m.vocab_size / t / (peak * eta_max * _sat(tokens, m0)
+                                                       * _sat(h, k0) * _sat(m.vocab_size / t, k0))
     logits_elem = 3 * 4.0 * tokens * m.vocab_size / t / hbm
     return LayerKernels(attn_proj, dense_mlp, moe_mlp, core_fwd, core_bwd_ratio, elem_fwd, logits_fwd, logits_elem)
