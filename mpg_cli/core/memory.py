@@ -16,7 +16,9 @@ Sources (formulas.md section B):
 - Parameter placement: ``params.stage_params`` (Megatron-LM ``theoretical_memory_usage.py``).
 - Activations: Korthikanti et al. 2022 (arXiv 2205.05198) §4, Eq. (1) and Table 2, generalised
   to GQA and SwiGLU as formulas.md B2 derives; dropout masks only when the model uses dropout;
-  FlashAttention (Dao et al. 2022) removes the 5·a·s²·b score term; the first 1F1B stage holds
+  FlashAttention (Dao et al. 2022) removes the 5·a·s²·b score term, and with it selective recompute
+  re-runs the norms and the activation function (Megatron-Core recompute_modules core_attn, layernorm,
+  act: transformer_config.py) instead of storing their outputs; the first 1F1B stage holds
   min(p, m) micro-batches (×(1+(p−1)/(p·v)) when interleaved, Korthikanti §4.2.3); the logits and
   cross-entropy buffer on the last stage: ~4 B per logit fused, ~12 B with an fp32 softmax.
 - FP8 (Transformer Engine): 16-bit weights stay; each local weight also has a cached FP8 copy
@@ -150,17 +152,22 @@ def activation_bytes_per_layer(m: ModelSpec, lay: Layout, micro_batch: int, seq_
         return 2.0 * s * b * h / sp_div
     q, kv = m.q_size, m.kv_size
     gin = 1.0 if fp8 else 2.0  # bytes of a saved GEMM input
-    replicated = s * b * (4.0 * h + 2.0 * gin * h + (2.0 * h if m.dropout else 0.0))
+    # selective recompute with FlashAttention (Megatron-Core --recompute-modules core_attn layernorm act): the
+    # norm outputs (QKV and FC1 inputs) and the activation's output (FC2 input) are re-run in the backward
+    light = lay.recompute == "selective" and lay.flash_attention
+    norm_out = 0.0 if light else 2.0 * gin * h
+    replicated = s * b * (4.0 * h + norm_out + (2.0 * h if m.dropout else 0.0))
     attn = s * b * (2.0 * (q + kv) + 2.0 * kv + gin * q)
     if not lay.flash_attention and lay.recompute == "none":
         attn += (5.0 if m.dropout else 4.0) * m.heads * s * s * b
     act = 4.0 if m.ffn_type == "swiglu" else 2.0
+    fc2_in = 0.0 if light else gin
     if moe_layer and m.moe is not None:
         x = m.moe
-        mlp = s * b * (act + gin) * (x.top_k * x.expert_ffn_hidden_size + x.shared_experts * x.shared_ffn)
+        mlp = s * b * (act + fc2_in) * (x.top_k * x.expert_ffn_hidden_size + x.shared_experts * x.shared_ffn)
         permuted = s * b * gin * x.top_k * h  # permuted expert inputs, one copy per routed token (EP, not TP)
     else:
-        mlp = s * b * (act + gin) * m.ffn_hidden_size
+        mlp = s * b * (act + fc2_in) * m.ffn_hidden_size
         permuted = 0.0
     return replicated / sp_div + (attn + mlp) / tp + permuted
 

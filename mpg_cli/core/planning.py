@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Optional
 
-from .estimate import EstimateError, Request, Result, estimate, run_search
+from .estimate import SECONDS_PER_DAY, TOKENS_PER_PARAM, EstimateError, Request, Result, estimate, run_search
+from .flops import token_flops
+from .params import param_breakdown
 from .search import CP_MIN_SEQ, Candidate, default_global_batch, divisors
 from .specs import GpuSpec, ModelSpec
 
@@ -147,15 +149,22 @@ def gpus_for_days(req: Request, days: float, limit: int = 1 << 20,
 
 
 def solve_days(req: Request, days: float, limit: int = 1 << 20,
-               progress: Optional[Callable[[str], None]] = None) -> DaysSolution:
+               progress: Optional[Callable[[str], None]] = None, look_past: int = 2) -> DaysSolution:
     """The fewest GPUs whose estimate finishes within ``days``, among counts that have a layout at this batch.
 
-    At fixed efficiency time falls exactly as 1/n; with the step-time model nearly so, at one global batch.
-    The solver bisects over ``candidate_gpu_counts`` (never a count whose batch has no layout, so a larger
-    count it considers never has a poorer search space), then looks at the few counts just below.
+    At one global batch the best time is not monotone in the GPU count: a count whose layouts leave few
+    micro-batches per pipeline can be slower than a smaller one. So the solver scans the candidate counts in
+    order, skipping those that could not finish even at 100 % of the peak (a lower bound, no search), and
+    answers the first that finishes: every smaller count it looked at takes longer. It also times the next
+    ``look_past`` counts, so the answer can say when more GPUs would not help.
     """
     counts = candidate_gpu_counts(req, limit)
     seen: dict[int, Optional[Result]] = {}
+    m = req.model
+    seq = req.seq_length or m.seq_length
+    tokens = req.tokens if req.tokens is not None else TOKENS_PER_PARAM * param_breakdown(m).total
+    peak = (req.cluster.gpu.peak(req.precision) or 0.0) * 1e12
+    work = token_flops(m, seq).model * tokens
 
     def at(n: int) -> Optional[Result]:
         if n not in seen:
@@ -168,17 +177,18 @@ def solve_days(req: Request, days: float, limit: int = 1 << 20,
             seen[n] = r if (r is not None and r.memory.fits) else None
         return seen[n]
 
-    def ok(n: int) -> bool:
+    answer: Optional[Result] = None
+    past = 0
+    for n in counts:
+        if answer is None and peak > 0 and work / (n * peak) / SECONDS_PER_DAY > days * req.goodput:
+            continue  # not even at 100 % of the peak
         r = at(n)
-        return r is not None and r.days <= days
-
-    i = _first(counts, ok)
-    answer = None
-    if i is not None:
-        answer = at(counts[i])
-        for j in range(max(0, i - 3), i):
-            if ok(counts[j]):
-                answer = at(counts[j])
+        if answer is None:
+            if r is not None and r.days <= days:
+                answer = r
+        else:
+            past += 1
+            if past >= look_past:
                 break
     evaluated = {n: (r.days if r is not None else float("inf")) for n, r in seen.items()}
     return DaysSolution(answer, evaluated, len(counts))

@@ -97,7 +97,7 @@ class Compute:
     moe_fwd: float  # the routed-expert part of fwd (the window expert all-to-all can overlap with)
 
 
-def compute_times(k: LayerKernels, sp: StageParams, recompute: str) -> Compute:
+def compute_times(k: LayerKernels, sp: StageParams, recompute: str, flash: bool = True) -> Compute:
     """Forward, backward (2× forward for GEMMs and element-wise work) and recomputation of one micro-batch."""
     n, moe_l = sp.layers, sp.moe_layers
     dense_l = n - moe_l
@@ -106,6 +106,8 @@ def compute_times(k: LayerKernels, sp: StageParams, recompute: str) -> Compute:
     bwd = 2.0 * (gemm_fwd + n * k.elem_fwd + k.logits_fwd + k.logits_elem) + k.core_bwd_ratio * n * k.core_fwd
     if recompute == "full":
         rec = gemm_fwd + n * (k.core_fwd + k.elem_fwd)
+    elif recompute == "selective" and flash:  # norms and activation re-run (memory.py); attention is flash
+        rec = n * k.elem_fwd
     elif recompute == "selective":  # Korthikanti 2022 §5: only the attention core is recomputed
         rec = n * k.core_fwd
     else:
@@ -256,7 +258,7 @@ def step_time(
     k = layer_kernels(m, lay.tp, lay.cp, lay.ep, lay.micro_batch, lay.sequence_parallel, lay.flash_attention,
                       seq_length, hw, c, opts.expert_imbalance, opts.attention_kernel)
     sp = slowest_stage(m, lay)
-    cmp = compute_times(k, sp, lay.recompute)
+    cmp = compute_times(k, sp, lay.recompute, lay.flash_attention)
     g = groups_of(lay, hw.gpus_per_node)
 
     tp_mb = tp_comm(m, lay, tokens, sp, cmp, g, hw, opts, c)
