@@ -61,12 +61,15 @@ class ModelSpec:
     position_embedding: str = "rope"
     linear_biases: bool = False
     norm: str = "layernorm"
+    qkv_bias: bool = False  # biases on Q, K, V only (Qwen2); implied by linear_biases
     moe: Optional[MoESpec] = None
     mla: Optional[MLASpec] = None
     declared_params: Optional[float] = None
     description: str = ""
     source: str = ""
     origin: str = ""
+    seq_source: str = ""  # where seq_length came from (e.g. a config.json key), for the assumptions
+    notes: tuple[str, ...] = ()  # approximations the model's source implies, for the assumptions
 
     @property
     def n_kv(self) -> int:
