@@ -80,6 +80,8 @@ def root(
         'mpg estimate -m gpt3-175b -c dgx-a100 -n 1024 --tokens 300B --tflops 140 --recompute full',
         'mpg estimate -m llama3-70b -c dgx-h100 -n 512 --tokens 15T --explain',
         'mpg estimate -m llama3-8b -c dgx-h100 -n 64 --format json --max-gpu-hours 50000',
+        'mpg estimate --from train_gpt3_175b.sh -c dgx-h100    # model, layout, batch from a Megatron-LM script',
+        'mpg estimate --from ds_config.json --from ./Llama-2-7b-hf -n 64   # DeepSpeed JSON + HF model directory',
     )
 )
 @shared(*ESTIMATE_GROUPS)

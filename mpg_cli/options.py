@@ -56,7 +56,7 @@ def _complete(kind: str) -> Callable[[str], list[str]]:
     return names
 
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model preset name, a YAML file, or a Hugging Face config.json.", rich_help_panel=H_MODEL, autocompletion=_complete("models"))]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model preset name, a YAML file, a Hugging Face config.json or a model directory holding one.", rich_help_panel=H_MODEL, autocompletion=_complete("models"))]
 ClusterOpt = Annotated[str, typer.Option("--cluster", "-c", help="Cluster preset name or YAML file.", rich_help_panel=H_MODEL, autocompletion=_complete("clusters"))]
 GpuOpt = Annotated[Optional[str], typer.Option("--gpu", help="GPU preset or YAML file; overrides the cluster's GPU type.", rich_help_panel=H_MODEL, autocompletion=_complete("gpus"))]
 GpusOpt = Annotated[Optional[str], typer.Option("--gpus", "-n", help="GPU count (default: the whole cluster); a list such as 64,128,256 gives a scaling table.", rich_help_panel=H_MODEL)]

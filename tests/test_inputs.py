@@ -235,12 +235,19 @@ def test_plan_takes_the_gpus_from_the_file(invoke_json):
     assert any("not used (mpg plan chooses the model)" in a for a in doc["assumptions"])
 
 
-def test_calibrate_takes_the_layout_from_the_config(invoke_json):
-    """calibrate LOG --from CONFIG takes the layout from the config for a log that prints none (torchtitan)."""
-    doc = invoke_json("calibrate", LOGS / "torchtitan.log", "--from", CONFIGS / "torchtitan/llama3_8b.toml",
-                      "-c", "dgx-h100", "-n", "8")
+def test_calibrate_takes_the_layout_from_the_config(invoke, invoke_json, tmp_path):
+    """calibrate LOG --from CONFIG takes the layout from the config for a log that prints none (torchtitan);
+    a config whose batch contradicts the log is refused."""
+    toml = tmp_path / "run.toml"
+    toml.write_text((CONFIGS / "torchtitan/llama3_8b.toml").read_text().replace("local_batch_size = 1",
+                                                                              "local_batch_size = 2"))
+    doc = invoke_json("calibrate", LOGS / "torchtitan.log", "--from", toml, "-c", "dgx-h100", "-n", "8")
     i = doc["inputs"]
-    assert (i["model"], i["tp"], i["zero"], i["recompute"], i["seq_length"]) == ("llama3-8b", 1, 3, "selective", 8192)
+    assert (i["model"], i["tp"], i["zero"], i["recompute"], i["seq_length"], i["global_batch"]) == (
+        "llama3-8b", 1, 3, "selective", 8192, 16)
+    bad = invoke("calibrate", LOGS / "torchtitan.log", "--from", CONFIGS / "torchtitan/llama3_8b.toml",
+                 "-c", "dgx-h100", "-n", "8")
+    assert bad.exit_code == 2 and "the training config says global batch 8" in bad.stderr
 
 
 # ---------------------------------------------------------------- bad files

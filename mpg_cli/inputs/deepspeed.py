@@ -64,9 +64,11 @@ def from_dict(data: dict, source: str) -> TrainConfig:
     col = Collector(NAME, source)
     col.unknown([k for k in data if k not in TOP])
 
+    autos: list[str] = []
+
     def count(key: str, value: Any) -> Any:
         if value == "auto":
-            col.ignored(f"{key} \"auto\"", "the Hugging Face Trainer fills it in at run time; mpg's default applies")
+            autos.append(key)
             return None
         return col.integer(key, value)
 
@@ -123,7 +125,7 @@ def from_dict(data: dict, source: str) -> TrainConfig:
         if not isinstance(sec, dict):
             raise col.fail(name, f"expected an object like {{\"enabled\": true}}, got {sec!r}")
     if bf.get("enabled") == "auto" or fp.get("enabled") == "auto":
-        col.ignored("bf16/fp16 enabled \"auto\"", "set by the Hugging Face Trainer (--bf16/--fp16); mpg's --precision applies")
+        autos.append("bf16/fp16.enabled")
     elif bf.get("enabled") is True:
         col.take("precision", "bf16", "bf16.enabled")
     elif fp.get("enabled") is True:
@@ -139,6 +141,9 @@ def from_dict(data: dict, source: str) -> TrainConfig:
                  "recompute full from activation_checkpointing (assumes the model calls deepspeed.checkpointing)")
         if act.get("cpu_checkpointing"):
             col.warn("activation_checkpointing.cpu_checkpointing: offload is not modelled")
+    if autos:
+        col.ignored(", ".join(autos) + " \"auto\"", "the Hugging Face Trainer fills them in at run time; mpg's "
+                    "flags and defaults apply")
     quiet = [k for k in ("optimizer", "scheduler", "gradient_clipping", "steps_per_print", "wall_clock_breakdown")
              if k in data]
     if quiet:

@@ -25,6 +25,5 @@ def read(path: Path, data: Optional[Any] = None) -> TrainConfig:
         raise col.fail("top level", "expected a JSON object (a Hugging Face config.json)")
     preset = convert_hf_config(raw, str(path))
     col.values["model"] = preset
-    col.notes.append(Note("from", f"model {preset['name']} from the Hugging Face config ({preset['description']})",
-                          "model"))
+    col.notes.append(Note("from", f"model {preset['name']} {preset['description']}", "model"))
     return col.build()

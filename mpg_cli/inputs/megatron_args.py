@@ -271,7 +271,9 @@ def from_arguments(args: dict[str, Any], col: Collector, gpu_flags: Optional[dic
     per_stage = num("num_layers_per_virtual_pipeline_stage")
     if vpp is not None:
         col.take("virtual_stages", vpp, flag("virtual_pipeline_model_parallel_size"))
-    elif per_stage is not None:
+    elif per_stage is None:
+        col.default("virtual_stages", 1, "Megatron-LM default: no interleaved pipeline schedule")
+    else:
         if layers is None or layers % (pp * per_stage):
             raise col.fail(flag("num_layers_per_virtual_pipeline_stage"),
                            f"{per_stage} does not divide the {layers} layers per pipeline stage evenly")
@@ -325,6 +327,8 @@ def from_arguments(args: dict[str, Any], col: Collector, gpu_flags: Optional[dic
                    "only, so bf16 is used", "precision")
         col.values["precision"] = "bf16"
     seq = num("seq_length")
+    if seq is not None:
+        col.take("seq_length", seq, "--seq-length")
     iters = num("train_iters")
     samples = num("train_samples")
     if iters is not None:

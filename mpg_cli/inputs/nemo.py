@@ -88,6 +88,8 @@ def from_dict(raw: dict, source: str) -> TrainConfig:
         v = get(key)
         if v is not None:
             col.take(field, v, f"model.{key}")
+    if model.get("virtual_pipeline_model_parallel_size") is None:
+        col.default("virtual_stages", 1, "NeMo default (virtual_pipeline_model_parallel_size null: no interleaving)")
     sp = model.get("sequence_parallel")
     if sp is not None:
         col.take("sequence_parallel", col.boolean("model.sequence_parallel", sp), "model.sequence_parallel")

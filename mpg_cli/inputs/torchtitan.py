@@ -170,6 +170,9 @@ def from_dict(data: dict, source: str) -> TrainConfig:
     if shard != -1:
         n = rep * max(shard, 1) * tp * pp * cp
         col.derived("gpus", n, f"GPUs {n:,} = replicate {rep} × shard {max(shard, 1)} × tp {tp} × pp {pp} × cp {cp}")
+    sched = str(par.get("pipeline_parallel_schedule", "1F1B"))
+    if pp > 1 and "interleaved" not in sched.lower() and "looped" not in sched.lower() and "zb" not in sched.lower():
+        col.default("virtual_stages", 1, f"pipeline schedule {sched} (one stage per GPU)")
     if tp > 1:
         col.default("sequence_parallel", True, "torchtitan's tensor-parallel plan shards the sequence (on with tp > 1)")
     ac = sect("activation_checkpoint")
