@@ -66,6 +66,8 @@ def _scenario_opts(entry: Any, where: str, base: dict[str, Any]) -> dict[str, An
 def scenarios(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types: list[str],
               gpus: list[str], scenario_file: Optional[str]) -> list[tuple[str, dict[str, Any]]]:
     """(label, estimate options) for each scenario: a file's list, or the cross product of repeated flags."""
+    from ..inputs.merge import apply_from
+
     if scenario_file:
         from ..presets import load_yaml_file
 
@@ -77,8 +79,6 @@ def scenarios(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_
             raise PresetError(f"{path}: expected a list of scenarios (or 'scenarios: [...]')",
                               hint="each item: label, model, cluster, gpus, tokens, … (the estimate options)")
         out = []
-        from ..inputs.merge import apply_from
-
         for i, entry in enumerate(data):
             o = _scenario_opts(entry, f"{path}: scenarios[{i}]", opts)
             given = {str(k).replace("-", "_") for k in entry} if isinstance(entry, dict) else set()
@@ -91,11 +91,11 @@ def scenarios(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_
         if dupes:
             raise PresetError(f"{path}: duplicate labels: {', '.join(sorted(dupes))}", hint="give each scenario a unique label")
         return out
+    from ..inputs.merge import apply_from
+
     out = []
     for m, c, g, n in itertools.product(models or [opts["model"]], clusters or [opts["cluster"]],
                                         gpu_types or [opts.get("gpu")], gpus or [opts.get("gpus")]):
-        from ..inputs.merge import apply_from
-
         o = apply_from({**opts, "model": m, "cluster": c, "gpu": g, "gpus": n})
         out.append((default_label(_name(o["model"]), c, g, o.get("gpus") or "all"), o))
     return out

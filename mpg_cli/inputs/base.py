@@ -11,7 +11,7 @@ and the key. Only the standard library is used.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..errors import PresetError

@@ -55,6 +55,12 @@ def from_dict(raw: dict, source: str) -> TrainConfig:
     col = Collector(NAME, source)
     data = resolve(raw)
     col.unknown([k for k in data if k not in TOP])
+    used = {"model", "max_seq_len", "global_train_batch_size", "device_train_microbatch_size", "max_duration",
+            "fsdp_config", "precision", "tp_config", "variables"}
+    unused = [k for k in data if k in TOP and k not in used]
+    if unused:
+        col.ignored(", ".join(unused[:8]) + (f" and {len(unused) - 8} more" if len(unused) > 8 else ""),
+                    "no effect on time or memory in mpg")
     model = data.get("model")
     if not isinstance(model, dict):
         raise col.fail("model", "missing or not a mapping", hint="an llm-foundry YAML has a model: section")

@@ -183,6 +183,8 @@ def script_tokens(text: str, source: str) -> tuple[list[str], dict[str, int]]:
             args.extend(after)
     else:
         args = loose
+        if not any(t.startswith("--") for t in args):  # only NAME=( ... ) arrays, never launched: use them all
+            args = [t for v in variables.values() if isinstance(v, list) for t in v]
     return args, gpu_flags
 
 

@@ -112,6 +112,10 @@ def from_dict(data: dict, source: str) -> TrainConfig:
         else:
             raise col.fail(sec, f"expected a [{sec}] table, got {body!r}")
     col.unknown(unknown)
+    unused = [f"[{sec}]" for sec in data if sec in KNOWN and sec not in (
+        "model", "training", "parallelism", "experimental", "activation_checkpoint", "float8")]
+    if unused:
+        col.ignored(", ".join(unused), "no effect on time or memory in mpg")
 
     def sect(name: str) -> dict:
         return data.get(name) or {}
