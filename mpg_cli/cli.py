@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .errors import MpgError
-from .options import ESTIMATE_GROUPS, H_PLAN, Fmt, PresetsOpt, shared
+from .options import ESTIMATE_GROUPS, H_PLAN, Fmt, PresetsOpt, explicit_options, shared
 
 
 def report_error(exc: MpgError) -> None:
@@ -80,6 +80,8 @@ def root(
         'mpg estimate -m gpt3-175b -c dgx-a100 -n 1024 --tokens 300B --tflops 140 --recompute full',
         'mpg estimate -m llama3-70b -c dgx-h100 -n 512 --tokens 15T --explain',
         'mpg estimate -m llama3-8b -c dgx-h100 -n 64 --format json --max-gpu-hours 50000',
+        'mpg estimate --from train_gpt3_175b.sh -c dgx-h100    # model, layout, batch from a Megatron-LM script',
+        'mpg estimate --from ds_config.json --from ./Llama-2-7b-hf -n 64   # DeepSpeed JSON + HF model directory',
     )
 )
 @shared(*ESTIMATE_GROUPS)
@@ -99,6 +101,7 @@ def estimate(
     """How long, how many GPU-hours, what cost, and does it fit?"""
     from .commands.estimate import run
 
+    opts["_explicit"] = explicit_options()
     raise typer.Exit(run(opts, explain=explain, days=days, budget_gpu_hours=budget_gpu_hours, budget_usd=budget_usd))
 
 
@@ -109,7 +112,7 @@ def estimate(
         'mpg compare --scenarios plan.yaml --against budget.json --fail-on-increase 10% --format markdown',
     )
 )
-@shared("run", "layout", "efficiency", "memory", "output", "gates")
+@shared("inputs", "run", "layout", "efficiency", "memory", "output", "gates")
 def compare(
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model preset or file; repeat for "
                                                        "several.", rich_help_panel="Model and hardware")] = None,
@@ -139,6 +142,7 @@ def compare(
     """Scenarios side by side: models × clusters × GPU counts, or a scenarios file."""
     from .commands.compare import run
 
+    opts["_explicit"] = explicit_options()
     opts.update(model="gpt3-175b", cluster="dgx-a100", gpu=None, gpus=None, presets=presets)
     raise typer.Exit(run(opts, model or [], cluster or [], gpu or [], gpus or [], scenarios, sort, baseline, against,
                          fail_on_increase, metric or []))
@@ -150,7 +154,7 @@ def compare(
         'mpg plan --days 90 -c dgx-a100 -n 512 --template gpt --format json',
     )
 )
-@shared("run", "efficiency", "memory", "output")
+@shared("inputs", "run", "efficiency", "memory", "output")
 def plan(
     days: Annotated[Optional[float], typer.Option("--days", help="Wall-clock days available (required).",
                                                   rich_help_panel=H_PLAN)] = None,
@@ -168,6 +172,7 @@ def plan(
     """The largest compute-optimal dense model (20 tokens per parameter) trainable in D days."""
     from .commands.plan import run
 
+    opts["_explicit"] = explicit_options()
     opts.update(cluster=cluster, gpus=None if gpus is None else str(gpus), gpu=gpu, presets=presets)
     raise typer.Exit(run(opts, days, template))
 
@@ -180,7 +185,7 @@ def plan(
         'mpg fit -m gpt3-175b -c dgx-a100 -n 1024 --tp 8 --pp 8 --format json',
     )
 )
-@shared("model", "run", "layout", "efficiency", "memory", "output")
+@shared("model", "inputs", "run", "layout", "efficiency", "memory", "output")
 def fit(
     top: Annotated[int, typer.Option("--top", min=1, max=1000, help="How many layouts to show.",
                                      rich_help_panel="Output")] = 10,
@@ -191,6 +196,7 @@ def fit(
     """Does it fit in GPU memory, and which parallel layout trains fastest?"""
     from .commands.fit import run
 
+    opts["_explicit"] = explicit_options()
     raise typer.Exit(run(opts, top, min_gpus))
 
 
@@ -202,7 +208,7 @@ def fit(
         'Logs: Megatron-LM, NeMo/Lightning, torchtitan, Hugging Face Trainer, DeepSpeed (detected).',
     )
 )
-@shared("model", "run", "layout", "memory", "output")
+@shared("model", "inputs", "run", "layout", "memory", "output")
 def calibrate(
     log: Annotated[Optional[str], typer.Argument(help="Training log of a short run (optional: or give a measured "
                                                  "figure).", show_default=False)] = None,
@@ -228,6 +234,7 @@ def calibrate(
     """Measured miles per gallon from a short partial run: the ratio to the step-time model, and the full run."""
     from .commands.calibrate import run
 
+    opts["_explicit"] = explicit_options()
     measured = {"step_time": step_time, "tokens_per_second": tokens_per_second, "tflops": tflops, "mfu": mfu}
     raise typer.Exit(run(opts, log, measured, warmup, log_format, save, force))
 

@@ -56,7 +56,7 @@ def _complete(kind: str) -> Callable[[str], list[str]]:
     return names
 
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model preset name, a YAML file, or a Hugging Face config.json.", rich_help_panel=H_MODEL, autocompletion=_complete("models"))]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model preset name, a YAML file, a Hugging Face config.json or a model directory holding one.", rich_help_panel=H_MODEL, autocompletion=_complete("models"))]
 ClusterOpt = Annotated[str, typer.Option("--cluster", "-c", help="Cluster preset name or YAML file.", rich_help_panel=H_MODEL, autocompletion=_complete("clusters"))]
 GpuOpt = Annotated[Optional[str], typer.Option("--gpu", help="GPU preset or YAML file; overrides the cluster's GPU type.", rich_help_panel=H_MODEL, autocompletion=_complete("gpus"))]
 GpusOpt = Annotated[Optional[str], typer.Option("--gpus", "-n", help="GPU count (default: the whole cluster); a list such as 64,128,256 gives a scaling table.", rich_help_panel=H_MODEL)]
@@ -93,6 +93,8 @@ HeadroomOpt = Annotated[float, typer.Option("--headroom", help="Fraction of GPU 
 
 FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.", rich_help_panel=H_OUT)]
 OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write the output to FILE (atomically) instead of stdout.", rich_help_panel=H_OUT)]
+FromOpt = Annotated[Optional[list[str]], typer.Option("--from", help="Training config to read the model, layout, batch, precision, tokens and GPUs from: a Megatron-LM script or argument list, torchtitan TOML, llm-foundry YAML, DeepSpeed JSON, NeMo YAML, or a Hugging Face config.json/model directory; repeat to combine (flags override).", rich_help_panel="Training config", show_default=False, metavar="FILE")]
+FromFormatOpt = Annotated[Optional[str], typer.Option("--from-format", help="Force the --from format: megatron, torchtitan, composer, deepspeed, nemo or hf (default: detected).", rich_help_panel="Training config", metavar="FORMAT")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No warnings on stderr.", rich_help_panel=H_OUT)]
 
 MaxDaysOpt = Annotated[Optional[float], typer.Option("--max-days", help="Fail when training takes more days.", rich_help_panel=H_GATE)]
@@ -124,6 +126,7 @@ GROUPS: dict[str, list[inspect.Parameter]] = {
     "efficiency": [_p("tflops", TflopsOpt, None), _p("mfu", MfuOpt, None), _p("calibration", CalibOpt, None)],
     "memory": [_p("optimizer", OptimOpt, Optimizer.adam), _p("reserved_gib", ReservedOpt, 2.0),
                _p("headroom", HeadroomOpt, 0.10)],
+    "inputs": [_p("from_", FromOpt, None), _p("from_format", FromFormatOpt, None)],
     "output": [_p("format", FormatOpt, Fmt.table), _p("output", OutputOpt, None), _p("quiet", QuietOpt, False)],
     "gates": [_p("max_days", MaxDaysOpt, None), _p("max_gpu_hours", MaxGpuHOpt, None),
               _p("max_cost", MaxCostOpt, None), _p("require_fit", RequireFitOpt, False)],
@@ -144,4 +147,22 @@ def shared(*groups: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return deco
 
 
-ESTIMATE_GROUPS = ("model", "run", "layout", "efficiency", "memory", "output", "gates")
+ESTIMATE_GROUPS = ("model", "inputs", "run", "layout", "efficiency", "memory", "output", "gates")
+
+
+def explicit_options() -> set[str]:
+    """Names of the options the user gave (command line or environment), not left at their defaults."""
+    try:  # Typer >= 0.29 vendors Click as typer._click; older Typer uses Click itself
+        from typer._click.globals import get_current_context  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - depends on the installed Typer
+        from click import get_current_context  # type: ignore[no-redef]
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return set()
+    out = set()
+    for name in ctx.params:
+        src = ctx.get_parameter_source(name)
+        if src is not None and src.name in ("COMMANDLINE", "ENVIRONMENT"):
+            out.add(name)
+    return out

@@ -247,6 +247,12 @@ def _bool(where: str, key: str, value: Any) -> bool:
 Field = tuple[Callable[[str, str, Any], Any], bool]  # (validator, required)
 
 
+def _texts(where: str, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise PresetError(f"{where}: {key}: expected a list of text lines, got {_show(value)}")
+    return tuple(value)
+
+
 def _int(minimum: float = 0.0, strict: bool = True) -> Callable[[str, str, Any], Any]:
     return lambda w, k, v: _num(w, k, v, integer=True, minimum=minimum, strict=strict)
 
@@ -279,6 +285,7 @@ MODEL_FIELDS: dict[str, Field] = {
     "tied_embeddings": (_bool, False), "position_embedding": (_choice("learned", "rope", "alibi", "none"), False),
     "linear_biases": (_bool, False), "norm": (_choice("layernorm", "rmsnorm"), False),
     "dropout": (_bool, False), "batch_tokens": (_float(), False),
+    "qkv_bias": (_bool, False), "seq_length_source": _TEXT, "assumptions": (_texts, False),
     "moe": (None, False), "mla": (None, False), "params": (_float(), False),  # type: ignore[dict-item]
 }
 PEAK_FIELDS: dict[str, Field] = {k: (_float(), False) for k in ("bf16", "fp16", "fp8", "tf32")}
@@ -351,7 +358,9 @@ def model_from_dict(d: Any, where: str, origin: str = "") -> ModelSpec:
         head_dim=v.get("head_dim"), ffn_hidden_size=ffn, ffn_type=ffn_type, vocab_size=v["vocab_size"],
         seq_length=v["seq_length"], tied_embeddings=v.get("tied_embeddings", False),
         position_embedding=v.get("position_embedding", "rope"), linear_biases=v.get("linear_biases", False),
-        norm=v.get("norm", "layernorm"), dropout=v.get("dropout", False), moe=moe, mla=mla, declared_params=v.get("params"), batch_tokens=v.get("batch_tokens"),
+        norm=v.get("norm", "layernorm"), qkv_bias=v.get("qkv_bias", False), moe=moe, mla=mla,
+        declared_params=v.get("params"), seq_source=v.get("seq_length_source", ""), notes=v.get("assumptions", ()),
+        dropout=v.get(\"dropout\", False), batch_tokens=v.get(\"batch_tokens\"),
         description=v.get("description", ""), source=v.get("source", ""), origin=origin or where,
     )
 
@@ -399,6 +408,8 @@ def find(kind: str, ref: str, extra_dir: Optional[str] = None) -> PresetRef:
     if not isinstance(ref, str) or not ref.strip():
         raise PresetError(f"{kind[:-1]}: empty name", hint=f"run 'mpg presets list {kind}'")
     path = Path(ref).expanduser()
+    if kind == "models" and path.is_dir() and (path / "config.json").is_file():
+        return PresetRef(path.name, kind, path / "config.json", "path")  # a Hugging Face model directory
     if _looks_like_path(ref) or path.is_file():
         if not path.exists():
             raise PresetError(f"{ref}: file not found", hint=f"or use a built-in {kind[:-1]} name (mpg presets list {kind})")

@@ -26,7 +26,9 @@ def _other_gpus(extra_dir):
 
 def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
     from .. import __version__, render
+    from ..inputs.merge import annotate, apply_from
 
+    opts = apply_from(opts)
     reqs = build_requests(opts)
     if len(reqs) > 1:
         raise InputError("mpg fit takes one --gpus count", hint="use 'mpg estimate --gpus 64,128,…' for a scaling table")
@@ -38,6 +40,7 @@ def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
             return _min_gpus(req, fmt_name, output, opts)
         res = run_search(req, keep=max(top, 1))
         results: list[Result] = [evaluate(req, cand, "searched", res) for cand in res.candidates[:top]]
+        annotate(results, opts)
     except EstimateError as exc:
         raise InputError(exc.message, exc.hint) from None
     changes = [] if results else changes_that_fit(req, _other_gpus(opts.get("presets")))
@@ -130,6 +133,9 @@ def _min_gpus(req, fmt_name: str, output, opts: dict[str, Any]) -> int:
         return int(ExitCode.GATE_FAILED)
     n, cand = found
     r = evaluate(req.__class__(**{**req.__dict__, "gpus": n}), cand, "searched")
+    from ..inputs.merge import annotate
+
+    annotate([r], opts)
     nodes = n / req.cluster.gpus_per_node
     if fmt_name == "json":
         doc = {"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__, "command": "fit-min-gpus",

@@ -12,8 +12,10 @@ from ..parsing import check_positive
 
 def run(opts: dict[str, Any], days: float | None, template: str) -> int:
     from .. import render
+    from ..inputs.merge import annotate, apply_from
     from ..scenario import build_requests
 
+    opts = apply_from(opts, use_model=False, skip=("tokens", "train_steps"), command="mpg plan")
     if days is None:
         raise InputError("mpg plan needs --days", hint="e.g. mpg plan --days 30 -c dgx-h100 -n 1024")
     check_positive(days, "--days")
@@ -38,6 +40,7 @@ def run(opts: dict[str, Any], days: float | None, template: str) -> int:
                          f"days on {req.gpus:,} × {req.cluster.gpu.name}\n")
         return int(ExitCode.GATE_FAILED)
     m = best.request.model
+    annotate([best], opts)
     best.assumptions.insert(0, f"model: the largest {template}-style dense shape ({t.source}; hidden a multiple of "
                                f"1024, {t.hidden_per_layer:g} hidden per layer, FFN {t.ffn_ratio:g}×) that trains "
                                f"compute-optimally within {days:g} days")

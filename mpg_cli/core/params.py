@@ -86,7 +86,8 @@ def attention_params(m: ModelSpec) -> float:
     """Attention projection parameters of one layer (GQA/MQA aware, MLA when given).
 
     GQA: h·a·d_h (Q) + 2·h·n_kv·d_h (K, V) + a·d_h·h (O) (formulas.md A5);
-    biases add a·d_h + 2·n_kv·d_h + h when ``linear_biases``.
+    biases add a·d_h + 2·n_kv·d_h + h when ``linear_biases``, and a·d_h + 2·n_kv·d_h with
+    ``qkv_bias`` alone (Qwen2: bias=True on q/k/v_proj, none on o_proj; transformers modeling_qwen2.py).
     """
     h = m.hidden_size
     if m.mla is not None:
@@ -102,7 +103,7 @@ def attention_params(m: ModelSpec) -> float:
         return float(q + kv + out)
     q, kv = m.q_size, m.kv_size
     weights = h * q + 2 * h * kv + q * h
-    biases = (q + 2 * kv + h) if m.linear_biases else 0
+    biases = (q + 2 * kv + h) if m.linear_biases else ((q + 2 * kv) if m.qkv_bias else 0)
     return float(weights + biases)
 
 

@@ -62,6 +62,7 @@ class ModelSpec:
     linear_biases: bool = False
     norm: str = "layernorm"
     dropout: bool = False  # dropout layers in training (GPT-2/3-era models: yes; Llama-era: none) — stores masks
+    qkv_bias: bool = False  # biases on Q, K, V only (Qwen2); implied by linear_biases
     moe: Optional[MoESpec] = None
     mla: Optional[MLASpec] = None
     declared_params: Optional[float] = None
@@ -69,6 +70,8 @@ class ModelSpec:
     description: str = ""
     source: str = ""
     origin: str = ""
+    seq_source: str = ""  # where seq_length came from (e.g. a config.json key), for the assumptions
+    notes: tuple[str, ...] = ()  # approximations the model's source implies, for the assumptions
 
     @property
     def n_kv(self) -> int:
