@@ -145,3 +145,10 @@ def shared(*groups: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 ESTIMATE_GROUPS = ("model", "run", "layout", "efficiency", "memory", "output", "gates")
+
+
+class ReportFmt(str, Enum):
+    """mpg report's formats: the HTML page, or the JSON data behind its charts."""
+
+    html = "html"
+    json = "json"
