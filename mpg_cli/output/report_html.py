@@ -38,6 +38,7 @@ section { border-top: 1px solid #ddd; padding: 18px 0 8px; break-inside: avoid; 
 .card.bad { border-color: #D55E00; background: #fff4ec; } .card.good .v { color: #006e50; } .card.bad .v { color: #a33f00; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 svg.chart { max-width: 100%; height: auto; background: #fff; }
+svg .value-label, svg .chosen-label { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
 .note { color: #555; font-size: 13px; margin: 6px 0; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 th, td { border-bottom: 1px solid #e2e2e2; padding: 4px 10px; text-align: left; }
