@@ -231,3 +231,22 @@ def test_report_refuses_to_print_html_on_a_terminal(monkeypatch):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     with pytest.raises(InputError, match="give -o FILE.html"):
         report.run({"model": "llama3-8b", "cluster": "dgx-h100"}, None, None, None, None, "html", None, False)
+
+
+@pytest.mark.parametrize("opts", [
+    {"model": "llama3-70b", "cluster": "dgx-h100", "gpus": "512"},
+    {"model": "gpt3-175b", "cluster": "dgx-a100", "gpus": "8"},  # nothing fits
+    {"model": "llama3-8b", "cluster": "dgx-h100", "gpus": "64", "recompute": "selective"},
+])
+def test_frontier_holds_exactly_the_layouts_the_search_evaluates(opts):
+    """evaluated_layouts: as many layouts as the fit search evaluates, and its fitting ones are the search's."""
+    from mpg_cli.core.estimate import run_search
+    from mpg_cli.output.report_data import evaluated_layouts
+    from mpg_cli.scenario import build_requests
+
+    req = build_requests(opts)[0]
+    ev = evaluated_layouts(req)
+    res = run_search(req, keep=10 ** 7)
+    assert len(ev) == res.evaluated
+    assert {c.layout for c in ev if c.memory.fits} == {c.layout for c in res.candidates}
+    assert all(c.step is not None for c in ev)  # every point has a predicted step time (an MFU)

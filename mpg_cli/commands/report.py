@@ -58,7 +58,5 @@ def run(opts: dict[str, Any], scenario_file: Optional[str], days: Optional[float
         html = page(doc)
         render.emit(html, output)
         if output and not quiet:
-            charts = html.count("<svg ")
-            sys.stdout.write(f"Wrote {output} ({len(html.encode('utf-8')) / 1024:,.0f} KiB, {charts} charts): "
-                             f"{doc['title']}; open it in a browser\n")
+            sys.stdout.write(f"Wrote {output}: {html.count('<svg ')} charts for {doc['title']}; open it in a browser\n")
     return finish([r for _, r in rows], quiet)

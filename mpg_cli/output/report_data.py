@@ -8,8 +8,8 @@ What each section computes (all through public functions, nothing cached on disk
   the alternatives are the next fastest fitting layouts of the same search (``core.estimate.run_search``);
 - scaling: ``core.estimate.estimate`` at GPU counts ×¼ … ×4 around the chosen one (or the ``--gpus`` list),
   with the global batch held at the chosen estimate's (strong scaling, Narayanan et al. 2021 §5.1);
-- frontier: every layout of the fit search, fitting ones from ``run_search(require_fit=True)`` and the
-  rest from ``run_search(require_fit=False)`` (which times the layouts the memory model rejects), with
+- frontier: every layout the fit search evaluates (``evaluated_layouts``: ``run_search(require_fit=False)``
+  per recompute policy, which times the layouts the memory model rejects too), with
   MFU = model FLOPs per step / (step time × GPUs × dense peak) (README: FLOP and MFU conventions);
 - accuracy: ``mpg_cli.validation.validate_all`` and ``summary`` over the shipped published runs, overall
   and for the runs of the same GPU generation and dense/MoE class as this estimate.
@@ -24,7 +24,7 @@ from typing import Any, Optional
 from .. import __version__
 from ..core.estimate import EstimateError, Request, Result, estimate, run_search
 from ..core.flops import token_flops
-from ..core.search import Candidate, Constraints
+from ..core.search import RECOMPUTE_ORDER, Candidate, Constraints
 from ..core.specs import Layout
 
 SCHEMA_VERSION = 1
@@ -90,11 +90,9 @@ def search_sections(r: Result) -> tuple[dict[str, Any], dict[str, Any]]:
     if relaxed:  # a fully given layout has no alternatives under its own constraints: search them all
         sreq = replace(req, constraints=Constraints(flash_attention=req.constraints.flash_attention,
                                                     sequence_parallel=req.constraints.sequence_parallel))
-    fitting = run_search(sreq, keep=FRONTIER_KEEP).candidates
-    others = run_search(sreq, keep=FRONTIER_KEEP, require_fit=False).candidates
-    seen: dict[Layout, Candidate] = {c.layout: c for c in fitting}
-    for c in others:
-        seen.setdefault(c.layout, c)
+    evaluated = evaluated_layouts(sreq)
+    fitting = sorted((c for c in evaluated if c.memory.fits), key=lambda c: (c.seconds_per_sequence, c.memory.total))
+    seen: dict[Layout, Candidate] = {c.layout: c for c in evaluated}
     chosen_mfu = None
     chosen_step = r.step_time_s
     if r.layout in seen:
@@ -127,6 +125,31 @@ def search_sections(r: Result) -> tuple[dict[str, Any], dict[str, Any]]:
         "mfu_source": "step-time model" + (" (calibrated)" if req.efficiency.calibration_ratio != 1.0 else ""),
     }
     return memory, frontier
+
+
+def evaluated_layouts(req: Request) -> list[Candidate]:
+    """Every layout the fit search evaluates, each timed, fitting or not.
+
+    ``run_search(require_fit=False)`` per recompute policy times every layout; the search itself tries
+    a heavier policy for a shape only when no ZeRO stage fits with the lighter one (core/search.py), so
+    the same rule picks the evaluated set: per shape, the policies up to and including the first that fits.
+    """
+    cons = req.constraints
+    policies = [cons.recompute] if cons.recompute else list(RECOMPUTE_ORDER)
+    groups: dict[Layout, dict[str, list[Candidate]]] = {}
+    for rc in policies:
+        res = run_search(replace(req, constraints=replace(cons, recompute=rc)), keep=FRONTIER_KEEP, require_fit=False)
+        for c in res.candidates:
+            key = replace(c.layout, recompute="none", zero=0)
+            groups.setdefault(key, {}).setdefault(rc, []).append(c)
+    out: list[Candidate] = []
+    for by_policy in groups.values():
+        for rc in policies:
+            tried = by_policy.get(rc, [])
+            out += tried
+            if any(c.memory.fits for c in tried):
+                break
+    return out
 
 
 def _thin_points(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
