@@ -429,7 +429,7 @@ def scatter_chart(title: str, series: Sequence[Series], xlabel: str, ylabel: str
     return c.svg()
 
 
-def thin(points: Sequence[tuple[float, float]], ax: Axis, ay: Axis, cells: int = 240) -> list[int]:
+def thin(points: Sequence[tuple[float, float]], ax: Axis, ay: Axis, cells: int = 120) -> list[int]:
     """Indices of the points to draw so that at most one falls in each cell of a ``cells``-wide grid
     (the picture is unchanged at screen resolution; thousands of layouts stay a small file)."""
     seen: set[tuple[int, int]] = set()
