@@ -260,7 +260,7 @@ def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str
         numeric = bool(headers) and i > 0 and all(_numeric(str(row[i])) for row in rows if i < len(row) and row[i])
         t.add_column(escape(h), style="bold" if i == 0 else None, justify="right" if numeric else "left")
     for row in rows:  # user text (preset names, paths) is never Rich markup; bars are renderables
-        t.add_row(*(escape(str(cell)) if isinstance(cell, (str, int, float)) else cell for cell in row))
+        t.add_row(*(cell if hasattr(cell, "__rich_console__") else escape(str(cell)) for cell in row))
     return t
 
 

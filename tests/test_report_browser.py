@@ -129,3 +129,17 @@ def test_report_dom_has_every_chart(report_file, tmp_path):
     for sid in ("memory", "step-time", "scaling", "frontier", "accuracy", "assumptions"):
         assert f'id="{sid}"' in dom, sid
     assert dom.count("<svg ") == 6 and "Training plan: llama3-70b" in dom
+
+
+def test_report_prints_to_a_few_pdf_pages(report_file, tmp_path):
+    """--print-to-pdf (the @media print / @page A4 rules): a PDF of 2-8 pages, no console message."""
+    import re
+
+    pdf = tmp_path / "plan.pdf"
+    res = chromium(report_file.as_uri(), tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    assert pdf.exists(), res.stderr[-3000:]
+    assert console_lines(res.stderr) == []
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-")
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
+    assert 2 <= pages <= 8, pages

@@ -27,7 +27,6 @@ from ..core.flops import token_flops
 from ..core.search import RECOMPUTE_ORDER, Candidate, Constraints
 from ..core.specs import Layout
 
-SCHEMA_VERSION = 1
 MEMORY_PARTS = ("weights", "gradients", "optimizer", "activations", "overhead")
 ALTERNATIVES = 3
 SCALING_FACTORS = (0.25, 0.5, 1, 2, 4)
@@ -275,6 +274,8 @@ def calibration_section(path: Optional[str], r: Result) -> Optional[dict[str, An
 def build(rows: list[tuple[str, Result]], chosen: int = 0, calibration: Optional[str] = None,
           scaling_counts: Optional[list[int]] = None) -> dict[str, Any]:
     """The report document for scenarios ``rows`` (label, result); the ``chosen`` one gets the detail."""
+    from ..render import SCHEMA_VERSION
+
     label, r = rows[chosen]
     memory, frontier = search_sections(r)
     step = r.step_breakdown_s()
