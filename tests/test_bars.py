@@ -64,6 +64,8 @@ def test_colour_terminal_gets_blocks_and_colour(result):
     assert "█" in fancy and "\x1b[38;2;" in fancy
     plain = _render(tables, force_terminal=True, color_system="truecolor", no_color=True)
     assert "█" not in plain and "CCCC" in plain
+    mono = _render(tables, force_terminal=True, color_system=None)  # a terminal without colours (TERM=dumb)
+    assert "█" not in mono and "CCCC" in mono
 
 
 def test_no_color_env_gives_ascii_on_a_terminal(monkeypatch, result):

@@ -2,7 +2,8 @@
 
 A bar decides how to draw itself when Rich renders it: coloured blocks (Okabe-Ito colours, as the HTML
 report) on a colour terminal; plain ASCII when ``NO_COLOR`` is set, when the output is not a terminal
-(a pipe, a file, ``--output``) or when the encoding cannot show block characters. In ASCII each part is a
+(a pipe, a file, ``--output``), when the terminal has no colours (TERM=dumb) or when the encoding cannot
+show block characters. In ASCII each part is a
 letter (W weights, G gradients, O optimizer, A activations, R reserve; C compute, T TP communication, …),
 so the stacked total reads without colour. JSON and CSV never contain bars: they are written directly.
 """
@@ -29,7 +30,8 @@ def fancy(console: Any, options: Any = None) -> bool:
     """Blocks and colour only on a colour terminal that can encode them (else ASCII)."""
     if getattr(options, "ascii_only", False):
         return False
-    return bool(console.is_terminal) and not console.no_color and not getattr(console, "legacy_windows", False)
+    return (bool(console.is_terminal) and not console.no_color and console.color_system is not None
+            and not getattr(console, "legacy_windows", False))
 
 
 class Bar:
