@@ -42,13 +42,15 @@ def run(opts: dict[str, Any], scenario_file: Optional[str], days: Optional[float
     if fmt_name == "html" and not output and sys.stdout.isatty():
         raise InputError("mpg report writes an HTML page: give -o FILE.html",
                          hint="or --format json for the data, or redirect: mpg report ... > plan.html")
-    hours = planning(opts, days, budget_gpu_hours, budget_usd)
-    rows, origin = _rows(opts, scenario_file, days, hours)
     from ..parsing import parse_gpus
 
-    counts = None if scenario_file or len(rows) == 1 else parse_gpus(opts.get("gpus"))
-    if counts:
-        rows, origin = rows[:1], origin[:1]  # a --gpus list is the scaling curve of the first count
+    hours = planning(opts, days, budget_gpu_hours, budget_usd)
+    counts = None if scenario_file else parse_gpus(opts.get("gpus"))
+    if counts and len(counts) > 1:  # a --gpus list is the scaling curve; the first count is detailed
+        opts = {**opts, "gpus": str(counts[0])}
+    else:
+        counts = None
+    rows, origin = _rows(opts, scenario_file, days, hours)
     doc = report_data.build(rows, 0, origin[0].get("calibration"), counts)
     if fmt_name == "json":
         render.emit(render.to_json(doc), output)
