@@ -149,7 +149,8 @@ def test_nice_ticks_cover_the_range_with_1_2_5_steps(lo, hi):
 
 @pytest.mark.parametrize("lo,hi,base2,want", [
     (8, 1400, False, [5, 10, 20, 50, 100, 200, 500, 1000, 2000]),
-    (30, 100000, False, [20, 100, 1000, 10000, 100000]),
+    (30, 100000, False, [10, 100, 1000, 10000, 100000]),
+    (20, 200000, False, [10, 100, 1000, 10000, 100000, 1000000]),
     (128, 2048, True, [128, 256, 512, 1024, 2048]),
     (1, 2 ** 20, True, [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576][:9]),
 ])
@@ -177,3 +178,14 @@ def test_thin_keeps_one_point_per_cell():
     pts = [(50.0, 0.5)] * 100 + [(10.0, 0.1), (90.0, 0.9)]
     keep = svg.thin(pts, ax, ay)
     assert keep == [0, 100, 101]
+
+
+def test_labels_are_clipped_only_when_longer_than_the_label_column():
+    """Bar labels that fit are shown whole; one longer than ~42 % of the width ends in an ellipsis."""
+    root = parse(svg.hbar_chart("t", ["measured", "predicted"], [1.0, 2.0], "x", width=380))
+    assert [t.text for t in root.iter("{http://www.w3.org/2000/svg}text") if t.get("class") == "bar-label"] == \
+        ["measured", "predicted"]
+    long = "a very long scenario label that cannot possibly fit in the label column"
+    root = parse(svg.hbar_chart("t", [long], [1.0], "x", width=380))
+    shown = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text") if t.get("class") == "bar-label"][0]
+    assert shown.endswith("…") and long.startswith(shown[:-1])

@@ -87,7 +87,8 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 def log_ticks(lo: float, hi: float, base2: bool = False) -> list[float]:
     """Ticks for a log axis covering [lo, hi] (both > 0): powers of two (``base2``); else the axis ends on
-    1-2-5 values and every 1-2-5 value between is a tick, or only the powers of ten when that is over ten."""
+    1-2-5 values and every 1-2-5 value between is a tick, or, when that is over ten ticks, the axis spans
+    whole decades ticked at the powers of ten."""
     if lo <= 0 or hi <= 0 or not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError("log axis limits must be positive and finite")
     if hi < lo:
@@ -107,7 +108,7 @@ def log_ticks(lo: float, hi: float, base2: bool = False) -> list[float]:
     inside = [t for t in ticks if lo_t <= t <= hi_t]
     if len(inside) <= 10:
         return inside
-    return sorted({lo_t, hi_t} | {t for t in inside if abs(math.log10(t) - round(math.log10(t))) < 1e-9})
+    return [10.0 ** k for k in range(a, b + 1)]
 
 
 @dataclass
@@ -276,7 +277,7 @@ class Canvas:
 
 
 def _clip_label(s: str, size: float, max_px: float) -> str:
-    if text_width(s, size) <= max_px:
+    if text_width(s, size) <= max_px + 0.5:
         return s
     keep = max(3, int(max_px / (0.58 * size)) - 1)
     return s[:keep] + "…"
@@ -290,7 +291,7 @@ def hbar_chart(title: str, labels: Sequence[str], values: Sequence[float], xlabe
     """Horizontal bars, one per label, from zero; ``value_text`` printed at each bar's end."""
     if len(labels) != len(values):
         raise ValueError("labels and values differ in length")
-    label_px = min(width * 0.42, max([text_width(str(s), 12) for s in labels] + [40]) + 12)
+    label_px = min(width * 0.42, max([text_width(str(s), 12) for s in labels] + [40]) + 16)
     row = 26
     height = int(44 + 14 + row * max(1, len(labels)) + 48)
     c = Canvas(width, height, title, desc, left=label_px, right=90, top=50, chart_id=chart_id)
@@ -315,7 +316,7 @@ def stacked_hbar_chart(title: str, labels: Sequence[str], parts: Sequence[str], 
     """One horizontal bar per label, stacked by part; ``markers`` are vertical lines (name, value, colour, dash)."""
     if any(len(v) != len(parts) for v in values) or len(values) != len(labels):
         raise ValueError("values must be one row per label and one column per part")
-    label_px = min(width * 0.35, max([text_width(str(s), 12) for s in labels] + [40]) + 12)
+    label_px = min(width * 0.35, max([text_width(str(s), 12) for s in labels] + [40]) + 16)
     row = 30
     height = int(70 + row * max(1, len(labels)) + 50)
     c = Canvas(width, height, title, desc, left=label_px, right=80, top=66, chart_id=chart_id)
