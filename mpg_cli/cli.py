@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .errors import MpgError
-from .options import ESTIMATE_GROUPS, H_PLAN, Fmt, PresetsOpt, explicit_options, shared
+from .options import ESTIMATE_GROUPS, H_OUT, H_PLAN, Fmt, PresetsOpt, ReportFmt, explicit_options, shared
 
 
 def report_error(exc: MpgError) -> None:
@@ -237,6 +237,39 @@ def calibrate(
     opts["_explicit"] = explicit_options()
     measured = {"step_time": step_time, "tokens_per_second": tokens_per_second, "tflops": tflops, "mfu": mfu}
     raise typer.Exit(run(opts, log, measured, warmup, log_format, save, force))
+
+
+@app.command(
+    epilog=examples(
+        'mpg report -m llama3-70b -c dgx-h100 -n 512 --tokens 15T -o plan.html',
+        'mpg report --scenarios plan.yaml -o plan.html',
+        'mpg report -m llama3-8b -c dgx-h100 -n 64 --calibration calib.yaml --format json -o plan.json',
+    )
+)
+@shared("model", "run", "layout", "efficiency", "memory", "gates")
+def report(
+    scenarios: Annotated[Optional[str], typer.Option("--scenarios", help="YAML file of scenarios (as for compare): "
+                                                     "side-by-side bars; the first is detailed.",
+                                                     rich_help_panel="Scenarios")] = None,
+    days: Annotated[Optional[float], typer.Option("--days", help="Solve for the fewest GPUs that finish within this "
+                                                  "many days (as estimate).", rich_help_panel=H_PLAN)] = None,
+    budget_gpu_hours: Annotated[Optional[float], typer.Option("--budget-gpu-hours", help="Solve for the tokens this "
+                                                              "many GPU-hours buy.", rich_help_panel=H_PLAN)] = None,
+    budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="Solve for the tokens this many dollars "
+                                                        "buy.", rich_help_panel=H_PLAN)] = None,
+    format: Annotated[ReportFmt, typer.Option("--format", "-f", help="html (the page) or json (the data behind its "
+                                              "charts).", rich_help_panel=H_OUT)] = ReportFmt.html,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to FILE (atomically), e.g. plan.html.",
+                                                  rich_help_panel=H_OUT)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No warnings or confirmation line.",
+                                        rich_help_panel=H_OUT)] = False,
+    **opts: Any,
+) -> None:
+    """One self-contained HTML page of charts: summary, memory, step time, scaling, layout frontier, accuracy."""
+    from .commands.report import run
+
+    opts.update(quiet=quiet)
+    raise typer.Exit(run(opts, scenarios, days, budget_gpu_hours, budget_usd, format.value, output, quiet))
 
 
 @app.command()

@@ -166,3 +166,10 @@ def explicit_options() -> set[str]:
         if src is not None and src.name in ("COMMANDLINE", "ENVIRONMENT"):
             out.add(name)
     return out
+
+
+class ReportFmt(str, Enum):
+    """mpg report's formats: the HTML page, or the JSON data behind its charts."""
+
+    html = "html"
+    json = "json"

@@ -360,7 +360,7 @@ def model_from_dict(d: Any, where: str, origin: str = "") -> ModelSpec:
         position_embedding=v.get("position_embedding", "rope"), linear_biases=v.get("linear_biases", False),
         norm=v.get("norm", "layernorm"), qkv_bias=v.get("qkv_bias", False), moe=moe, mla=mla,
         declared_params=v.get("params"), seq_source=v.get("seq_length_source", ""), notes=v.get("assumptions", ()),
-        dropout=v.get(\"dropout\", False), batch_tokens=v.get(\"batch_tokens\"),
+        dropout=v.get("dropout", False), batch_tokens=v.get("batch_tokens"),
         description=v.get("description", ""), source=v.get("source", ""), origin=origin or where,
     )
 

@@ -256,19 +256,35 @@ def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str
 
     t = Table(title=escape(title), box=box.SIMPLE_HEAD, show_header=headers is not None, title_justify="left",
               title_style="bold")
-    for i, h in enumerate(headers or ["", ""]):
+    for i, h in enumerate(headers or [""] * max([2] + [len(row) for row in rows])):
         numeric = bool(headers) and i > 0 and all(_numeric(str(row[i])) for row in rows if i < len(row) and row[i])
         t.add_column(escape(h), style="bold" if i == 0 else None, justify="right" if numeric else "left")
-    for row in rows:  # user text (preset names, paths) is never Rich markup
-        t.add_row(*(escape(str(cell)) for cell in row))
+    for row in rows:  # user text (preset names, paths) is never Rich markup; bars are renderables
+        t.add_row(*(cell if hasattr(cell, "__rich_console__") else escape(str(cell)) for cell in row))
     return t
 
 
+def memory_table(r: Result, title: str = "Memory per GPU"):
+    """The memory rows with proportional bars (stacked total against capacity; ``output.bars``)."""
+    from .output.bars import memory_bars
+
+    return kv_table(title, [(*row, bar) for row, bar in zip(memory_rows(r), memory_bars(r.memory))])
+
+
+def breakdown_table(r: Result):
+    """Where one iteration's time goes, with a bar per part and the stacked iteration."""
+    from .output.bars import step_bars
+
+    rows = breakdown_rows(r)
+    bars = step_bars(r.step_breakdown_s() or {}, r.step_time_s)
+    return kv_table("Where one iteration's time goes", [(*row, bar) for row, bar in zip(rows, bars)],
+                    ["part", "time", "share", ""])
+
+
 def estimate_tables(r: Result, explain: bool = False) -> list[Any]:
-    tables = [kv_table("Inputs", input_rows(r)), kv_table("Results", result_rows(r)),
-              kv_table("Memory per GPU", memory_rows(r))]
+    tables = [kv_table("Inputs", input_rows(r)), kv_table("Results", result_rows(r)), memory_table(r)]
     if explain and r.step:
-        tables.append(kv_table("Where one iteration's time goes", breakdown_rows(r), ["part", "time", "share"]))
+        tables.append(breakdown_table(r))
     tables.append(kv_table("Assumptions (override with the flags named)", [("•", a) for a in r.assumptions]))
     return tables
 

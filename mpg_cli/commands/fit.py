@@ -107,7 +107,7 @@ def _human(req, res, results, changes, fmt_name, output) -> None:
     tables: list[Any] = []
     if results:
         tables.append(render.kv_table(title, [tuple(r) for r in _rows(results)], HEADERS))
-        tables.append(render.kv_table("Memory per GPU of the best layout", render.memory_rows(results[0])))
+        tables.append(render.memory_table(results[0], "Memory per GPU of the best layout"))
         tables.append(render.kv_table("Assumptions", [("•", a) for a in results[0].assumptions]))
     else:
         rows = [(c.flag, c.description, fmt(c.candidate.memory.total, "bytes")) for c in changes]
