@@ -68,6 +68,9 @@ def throughput_dict(r: Result) -> dict[str, Any]:
         "hfu": r.hfu, "tokens_per_second": r.tokens_per_second,
         "tokens_per_second_per_gpu": r.tokens_per_second / r.request.gpus, "step_time_s": r.step_time_s,
         "peak_tflops_per_gpu": r.peak_tflops, "source": r.request.efficiency.source,
+        "mfu_bf16": r.mfu_bf16, "bf16_peak_tflops_per_gpu": r.bf16_peak_tflops,
+        "mfu_definition": "model FLOPs / dense peak at the training precision (mfu); mfu_bf16 against the dense "
+                          "bf16 peak, so FP8 and bf16 runs compare",
     }
 
 

@@ -101,6 +101,16 @@ class Result:
     checks: list[Check] = field(default_factory=list)
 
     @property
+    def bf16_peak_tflops(self) -> float:
+        """The GPU's dense 16-bit peak: the common yardstick for FP8 and bf16 runs."""
+        return self.request.cluster.gpu.peak("bf16") or self.peak_tflops
+
+    @property
+    def mfu_bf16(self) -> float:
+        """Model FLOPs utilisation against the dense bf16 peak (equals ``mfu`` for 16-bit training)."""
+        return self.model_tflops_per_gpu / self.bf16_peak_tflops if self.bf16_peak_tflops else self.mfu
+
+    @property
     def days(self) -> float:
         return self.time_s / SECONDS_PER_DAY
 
