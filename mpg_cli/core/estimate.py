@@ -17,7 +17,7 @@ from .memory import OPTIMIZER_BYTES, MemoryBreakdown, grad_bytes
 from .params import param_breakdown
 from .perf import Hardware, PerfConstants, PerfOptions, StepTime, load_default_constants, step_time
 from .search import Candidate, Constraints, SearchResult, search
-from .specs import ClusterSpec, Layout, MemoryOptions, ModelSpec
+from .specs import LOSS_IMPLS, ClusterSpec, Layout, MemoryOptions, ModelSpec
 
 SECONDS_PER_DAY = 86400.0
 TOKENS_PER_PARAM = 20.0  # Chinchilla (Hoffmann et al. 2022) Table 3, ≈20 tokens per parameter
@@ -132,6 +132,19 @@ class Result:
             return None
         scale = self.step_time_s / self.step.total
         return {k: v * scale for k, v in self.step.as_dict().items()}
+
+
+def accuracy_note(consts: PerfConstants, m: ModelSpec, req: Request) -> str:
+    """How well the model predicts runs of this class it was not fitted on (leave-one-source-out, mpg validate)."""
+    prov = consts.provenance or {}
+    cv = prov.get("cross_validated", {})
+    cls = "moe" if m.moe is not None else ("dense-fp8" if req.precision == "fp8" else "dense-bf16")
+    gen = req.cluster.gpu.generation
+    parts = [f"{k} {cv[k]['median_abs_error']:.0%}" for k in (cls, gen) if k in cv]
+    fitted = f"fitted on {prov['runs']} published runs" if "runs" in prov else "fitted on published runs"
+    if not parts:
+        return f"({fitted}; see mpg validate)"
+    return f"({fitted}; median error on unseen sources: {', '.join(parts)}; see mpg validate)"
 
 
 def hardware_of(cluster: ClusterSpec, precision: str) -> Hardware:
@@ -269,8 +282,8 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
         step = cand.step or step_time(m, lay, seq, gbs, hardware_of(req.cluster, req.precision), req.perf, req.constants)
         tps = tokens_per_step / step.total * eff.calibration_ratio
         gen = req.cluster.gpu.generation
-        assumptions.append("achieved throughput: predicted by the step-time model (fitted on published Megatron-LM "
-                           "and llm-foundry runs; see mpg validate)")
+        consts = req.constants or load_default_constants()
+        assumptions.append("achieved throughput: predicted by the step-time model " + accuracy_note(consts, m, req))
         po = req.perf
         grads = "bf16 with ZeRO-3/FSDP, fp32 otherwise" if po.grad_reduce_bytes is None else f"{po.grad_reduce_bytes:g} B"
         assumptions.append(
@@ -278,7 +291,11 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
             f"(--[no-]flash-attention); gradient reduction {'overlapped with' if po.overlap_grad_reduce else 'after'} "
             f"the last backward (--[no-]overlap-grad-reduce); TP communication "
             f"{'overlapped' if po.tp_comm_overlap else 'not overlapped'} (--[no-]tp-comm-overlap); gradients "
-            f"reduced in {grads}")
+            f"reduced in {grads}; attention kernel {po.attention_kernel} (--attention-kernel)"
+            + (f"; ZeRO-3 as {po.sharded_impl} (--sharded-impl)" if lay.zero >= 3 else "")
+            + (f"; MoE all-to-all {po.a2a_overlap:.0%} overlapped (--a2a-overlap), expert imbalance "
+               f"{po.expert_imbalance:g} (--expert-imbalance), node-limited routing "
+               f"{po.node_limited_routing or 'off'} (--node-limited-routing)" if m.moe is not None else ""))
         consts = req.constants or load_default_constants()
         used = consts.fitted_generation(gen)
         if used != gen:
@@ -308,11 +325,21 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
         assumptions.append(f"energy: GPUs at TDP {tdp:g} W × PUE {pue:g}"
                            + ("" if req.cluster.pue else " (not in the cluster preset)") + "; excludes CPUs and network")
     mem = cand.memory
-    assumptions.append(f"memory: 2 B/param 16-bit weights, {grad_bytes(req.precision):g} B/param gradients, "
-                       f"{OPTIMIZER_BYTES[req.memory.optimizer]:g} B/param {req.memory.optimizer} states with fp32 "
-                       f"master weights; {req.memory.reserved_gib:g} GiB CUDA/NCCL reserve, "
-                       f"×{req.memory.activation_buffer:g} activation buffer, {req.memory.headroom_fraction:.0%} "
-                       "allocator headroom (--optimizer, --reserved-gib, --headroom)")
+    mo = req.memory
+    if lay.zero >= 3 and mo.sharded_impl == "fsdp":
+        states = (f"FSDP: fp32 parameter shard (the master copy), fp32 gradient shard and "
+                  f"{OPTIMIZER_BYTES[mo.optimizer] - 4:g} B/param {mo.optimizer} moments, all sharded, plus two live "
+                  "bf16 units and one unit's gradient")
+    else:
+        states = (f"2 B/param 16-bit weights, {grad_bytes(req.precision, mo.grad_reduce_bytes):g} B/param gradients, "
+                  f"{OPTIMIZER_BYTES[mo.optimizer]:g} B/param {mo.optimizer} states with fp32 master weights"
+                  + (" (DeepSpeed ZeRO-3 accounting)" if lay.zero >= 3 else ""))
+    fp8_note = "; FP8: +1 B/param FP8 weight copy, GEMM inputs saved in FP8" if req.precision == "fp8" else ""
+    assumptions.append(f"memory: {states}{fp8_note}; {'dropout masks' if m.dropout else 'no dropout masks'}; "
+                       f"{mo.loss_impl} cross-entropy ({LOSS_IMPLS[mo.loss_impl]:g} B per logit); "
+                       f"{mo.reserved_gib:g} GiB CUDA/NCCL in use; one margin: {mo.headroom_fraction:.0%} of capacity "
+                       "kept free for the allocator (--optimizer, --sharded-impl, --loss-impl, --reserved-gib, "
+                       "--headroom)")
     if m.position_embedding == "learned" and seq > m.seq_length:
         warnings.append(f"{m.name} has learned position embeddings for {m.seq_length:,} tokens; --seq-length "
                         f"{seq:,} needs more (the parameter count assumes {m.seq_length:,})")
