@@ -270,3 +270,32 @@ def by_class(results: list[RunResult]) -> dict[str, dict[str, float]]:
         if sel:
             out[cls] = summary(sel)
     return out
+
+
+CLASS_LABELS = {"all": "**all**", "dense-bf16": "dense bf16", "dense-fp8": "dense FP8", "moe": "MoE",
+                "fp8": "FP8 (dense and MoE)", "fsdp": "FSDP / ZeRO-3", "ampere": "Ampere (A100)",
+                "hopper": "Hopper (H100)", "blackwell": "Blackwell (B200, B300, GB200, GB300)"}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def accuracy_tables(ins: list[RunResult], cv: list[RunResult]) -> str:
+    """The README's accuracy tables (Markdown): cross-validated first, by class and by left-out family."""
+    ci, cc = by_class(ins), by_class(cv)
+    lines = ["| class | runs | CV median | CV p90 | CV within ±20 % | in-sample median | in-sample p90 |",
+             "|---|---|---|---|---|---|---|"]
+    for k, st in cc.items():
+        lines.append(f"| {CLASS_LABELS.get(k, k)} | {st['runs']} | {_pct(st['median_abs_error'])} | "
+                     f"{_pct(st['p90_abs_error'])} | {_pct(st['within_20pct'])} | "
+                     f"{_pct(ci[k]['median_abs_error'])} | {_pct(ci[k]['p90_abs_error'])} |")
+    lines += ["", "| benchmark family (left out in its fold) | runs | CV median | CV p90 | in-sample median | "
+                  "worst CV miss |", "|---|---|---|---|---|---|"]
+    for fam in sorted({r.family for r in cv}):
+        sel = [r for r in cv if r.family == fam]
+        s, si = summary(sel), summary([r for r in ins if r.family == fam])
+        worst = max(sel, key=lambda r: abs(r.error or 0.0))
+        lines.append(f"| {fam} | {s['runs']} | {_pct(s['median_abs_error'])} | {_pct(s['p90_abs_error'])} | "
+                     f"{_pct(si['median_abs_error'])} | {worst.id}: {100 * (worst.error or 0.0):+.1f} % |")
+    return "\n".join(lines) + "\n"
