@@ -123,7 +123,8 @@ def build_run(run: dict) -> PublishedRun:
                         classes=_classes(model, precision, cluster.gpu.generation, lay.get("zero")), request=req,
                         measured_tokens_s_gpu=float(run["measured"]["tokens_per_s_per_gpu"]),
                         unmodelled=tuple(run.get("unmodelled") or ()), source=run.get("source", ""),
-                        search_space=tuple(sorted((run.get("search_space") or {}).items())))
+                        search_space=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                                  for k, v in (run.get("search_space") or {}).items())))
 
 
 @lru_cache(maxsize=1)
@@ -195,14 +196,18 @@ def layout_gap(run: PublishedRun, consts: Optional[PerfConstants] = None) -> Lay
     req = run.request
     published = predict(run, c)
     space = dict(run.search_space)
-    free = replace(req, constraints=Constraints(flash_attention=req.constraints.flash_attention, **space),
-                   constants=c)
-    res = search(req.model, hardware_of(req.cluster, req.precision), req.gpus, req.model.seq_length,
-                 req.global_batch, req.precision, req.cluster.gpu.memory_gib, free.constraints, req.memory, req.perf,
-                 c, keep=1)
-    if not res.candidates or published.predicted_tokens_s_gpu is None:
+    choices = space.pop("recompute", None)
+    policies = choices if isinstance(choices, (list, tuple)) else [choices]
+    found = []
+    for rc in policies:  # a list in search_space is the framework's set of choices
+        cons = Constraints(flash_attention=req.constraints.flash_attention, recompute=rc, **space)
+        res = search(req.model, hardware_of(req.cluster, req.precision), req.gpus, req.model.seq_length,
+                     req.global_batch, req.precision, req.cluster.gpu.memory_gib, cons, req.memory, req.perf,
+                     c, keep=1)
+        found += res.candidates
+    if not found or published.predicted_tokens_s_gpu is None:
         return LayoutGap(run.id, None, "nothing fits")
-    best = res.candidates[0]
+    best = min(found, key=lambda cand: cand.seconds_per_sequence)
     assert best.step is not None
     tps = (req.global_batch or 1) * req.model.seq_length / (best.step.total * req.gpus)
     b = best.layout

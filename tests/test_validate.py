@@ -265,3 +265,14 @@ def test_readme_states_the_memory_misses(results):
     for r in results:
         if not r.memory_fits:
             assert r.id in text, r.id
+
+
+def test_fit_finds_no_much_faster_layout_than_the_published_one():
+    """For ≥ 90 % of published runs, the best layout 'mpg fit' finds (same GPUs, batch and framework) is ≤ 15 % faster."""
+    from mpg_cli.validation import layout_gap
+
+    gaps = [layout_gap(r) for r in published_runs()]
+    over = [(g.id, g.gain, g.best) for g in gaps if g.gain is None or g.gain > 0.15]
+    for row in over:
+        print(row)
+    assert 1 - len(over) / len(gaps) >= 0.90, over
