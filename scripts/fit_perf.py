@@ -30,6 +30,7 @@ from scipy.optimize import least_squares  # noqa: E402
 
 from mpg_cli.core.perf import PerfConstants  # noqa: E402
 from mpg_cli.validation import (  # noqa: E402
+    CLASSES,
     CONSTANTS_FILE,
     PublishedRun,
     by_class,
@@ -148,6 +149,11 @@ def main() -> None:
             "cross_validated": by_class(cv),
             "per_family": per_family,
             "informed_by": informed,
+            # log(predicted / measured) of every run under its leave-one-out fold, per class: the empirical
+            # error distribution an estimate's uncertainty range is drawn from (mpg_cli/validation.py CLASSES)
+            "cv_log_residuals": {cls: sorted(round(math.log(x.predicted_tokens_s_gpu / x.measured_tokens_s_gpu), 5)
+                                             for x in cv if x.predicted_tokens_s_gpu and (cls == "all" or cls in x.classes))
+                                 for cls in ("all",) + CLASSES},
             "date": datetime.date.today().isoformat(),
         },
     }
