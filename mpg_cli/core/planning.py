@@ -141,6 +141,24 @@ class DaysSolution:
     evaluated: dict[int, float]  # GPU count → days (inf: no fitting layout) for every count evaluated
     candidates: int  # counts with a layout at this batch, up to the limit
 
+    def envelope(self) -> dict[int, float]:
+        """Days with at most k GPUs: a cluster of k GPUs can always run the fastest smaller count it looked at.
+
+        This is what the solver treats as the time of a count, so a larger count never takes longer; where a
+        count's own best layout is slower than a smaller count's (few micro-batches per pipeline at this batch),
+        ``dominated`` lists it."""
+        out, best = {}, float("inf")
+        for k in sorted(self.evaluated):
+            best = min(best, self.evaluated[k])
+            out[k] = best
+        return out
+
+    @property
+    def dominated(self) -> list[int]:
+        """Evaluated counts slower than a smaller evaluated count: more GPUs that would not help at this batch."""
+        env = self.envelope()
+        return [k for k in sorted(self.evaluated) if self.evaluated[k] > env[k]]
+
 
 def gpus_for_days(req: Request, days: float, limit: int = 1 << 20,
                   progress: Optional[Callable[[str], None]] = None) -> Optional[Result]:
@@ -191,7 +209,17 @@ def solve_days(req: Request, days: float, limit: int = 1 << 20,
             if past >= look_past:
                 break
     evaluated = {n: (r.days if r is not None else float("inf")) for n, r in seen.items()}
-    return DaysSolution(answer, evaluated, len(counts))
+    sol = DaysSolution(answer, evaluated, len(counts))
+    if answer is not None:
+        worse = [k for k in sol.dominated if k > answer.request.gpus and evaluated[k] != float("inf")]
+        if worse:
+            answer.warnings.append("more GPUs would not help at this global batch: " + ", ".join(
+                f"{k:,} GPUs take {evaluated[k]:.1f} days" for k in worse) + " (too few micro-batches per "
+                "pipeline for their layouts); set --global-batch to scale further")
+        answer.assumptions.append(f"GPU count solved for {days:g} days: the fewest of {sol.candidates} counts "
+                                  "whose dp divides the global batch, scanned in order (the smaller ones take "
+                                  "longer)")
+    return sol
 
 
 def tokens_for_budget(req: Request, gpu_hours: float) -> Result:
