@@ -128,16 +128,14 @@ def to_document(cal: Calibration, req: Request, log_path: Optional[str]) -> dict
 
 
 def save(doc: dict[str, Any], path: str, force: bool) -> None:
-    """Write the calibration file atomically; never overwrite without ``force``."""
+    """Write the calibration file; without ``force`` the name is created exclusively (of several
+    concurrent runs exactly one succeeds), with ``force`` it is replaced atomically."""
     import yaml
 
-    from .render import write_atomic
+    from .safeio import write_output
 
-    target = Path(path)
-    if target.exists() and not force:
-        raise InputError(f"--save {path}: file exists", hint="pass --force to overwrite it")
-    write_atomic(path, "# mpg calibration file: the step-time model is scaled by 'ratio'\n"
-                 + yaml.safe_dump(doc, sort_keys=False))
+    write_output(path, "# mpg calibration file: the step-time model is scaled by 'ratio'\n"
+                 + yaml.safe_dump(doc, sort_keys=False), "--save", exclusive=not force)
 
 
 def load_calibration(path: str) -> tuple[float, str]:

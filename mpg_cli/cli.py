@@ -19,14 +19,23 @@ from .options import ESTIMATE_GROUPS, H_PLAN, Fmt, PresetsOpt, shared
 
 def report_error(exc: MpgError) -> None:
     """Print one clear message (and a tip) to stderr; never a traceback."""
-    out = sys.stderr
-    out.write(f"ERROR: {exc.message}\n")
-    if exc.hint:
-        out.write(f"TIP: {exc.hint}\n")
+    from .boundary import report
+
+    report(exc.message, exc.hint)
 
 
 class MpgGroup(TyperGroup):
-    """Typer group with the tool's single error boundary."""
+    """Typer group with the tool's single error boundary (see mpg_cli/boundary.py)."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        from .boundary import run
+
+        code = run(lambda: super(MpgGroup, self).main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                                      standalone_mode=False, **extra))
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -35,8 +44,17 @@ class MpgGroup(TyperGroup):
             report_error(exc)
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
-            sys.stderr.write("Interrupted.\n")
-            raise typer.Exit(130) from None
+            from .boundary import EXIT_INTERRUPTED, _interrupted
+
+            _interrupted()
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except OSError as exc:  # stdout gone or full (Typer would turn a broken pipe into exit 1)
+            from .boundary import stream_error
+
+            code = stream_error(exc)
+            if code is None:
+                raise
+            raise typer.Exit(code) from None
 
 
 app = typer.Typer(
@@ -59,7 +77,16 @@ def examples(*lines: str) -> str:
 
 def _version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"mpg {__version__}\n")
+        from .boundary import stream_error
+
+        try:
+            sys.stdout.write(f"mpg {__version__}\n")
+            sys.stdout.flush()
+        except OSError as exc:
+            code = stream_error(exc)
+            if code is None:
+                raise
+            raise typer.Exit(code) from None
         raise typer.Exit(0)
 
 

@@ -53,6 +53,7 @@ _ALIASES = {
 }
 
 _MIN_STEADY = 3
+MAX_LINE = 8192  # characters kept of one log line: a Megatron/NeMo/torchtitan record is under 1,000
 _WARMUP_RATIO = 1.5
 
 
@@ -138,13 +139,12 @@ def _clean(text: str) -> tuple[list[str], bool]:
     Returns the lines and whether the text ended with a line terminator.
     """
     text = text.lstrip("\ufeff")
-    text = _ANSI.sub("", text)
-    text = _BARE_SGR.sub("", text)
     terminated = text.endswith(("\n", "\r"))
     lines = _NEWLINES.split(text)
     if terminated:
         lines.pop()  # the empty piece after the final terminator
-    return lines, terminated
+    # per line, cut at MAX_LINE characters first: every pattern then runs on bounded input (linear time)
+    return [_BARE_SGR.sub("", _ANSI.sub("", line[:MAX_LINE])) for line in lines], terminated
 
 
 def _looks_binary(text: str) -> bool:
@@ -842,7 +842,8 @@ def _summarise(fmt: str, p: _Parsed, source: str, warmup: int | None, notes: lis
     )
 
 
-def parse_log(text: str, source: str, *, warmup: int | None = None, fmt: str | None = None) -> LogSummary:
+def parse_log(text: str, source: str, *, warmup: int | None = None, fmt: str | None = None,
+              notes: tuple[str, ...] = ()) -> LogSummary:
     """Parse a training log's text; ``source`` names it in messages (usually the path).
 
     ``warmup`` skips exactly that many leading throughput records instead of the
@@ -863,7 +864,8 @@ def parse_log(text: str, source: str, *, warmup: int | None = None, fmt: str | N
             f"{source}: looks like a binary file, not a text training log; supported formats: {_formats_list()}"
         )
     lines, terminated = _clean(text)
-    notes: list[str] = []
+    extra_notes = list(notes)
+    notes: list[str] = extra_notes  # type: ignore[no-redef]
     if forced is None:
         found, others = _detect("\n".join(lines))
         if found is None:

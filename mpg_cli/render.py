@@ -20,6 +20,7 @@ from . import __version__
 from .core.estimate import Result
 from .errors import InputError
 from .humanize import fmt
+from .sanitize import clean_line, csv_cell
 
 SCHEMA_VERSION = 1
 
@@ -122,19 +123,23 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def to_csv(rows: list[dict[str, Any]]) -> str:
     flat = [flatten(r) for r in rows]
     fields: list[str] = []
+    seen: set[str] = set()
     for f in flat:
-        fields += [k for k in f if k not in fields]
+        for k in f:
+            if k not in seen:
+                seen.add(k)
+                fields.append(k)
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([csv_cell(k) for k in fields])  # user text is escaped and formula-guarded (mpg_cli/sanitize.py)
     for f in flat:
-        w.writerow({k: ("" if v is None else v) for k, v in f.items()})
+        w.writerow([("" if f.get(k) is None else csv_cell(f[k])) for k in fields])
     return buf.getvalue()
 
 
 def md_table(headers: list[str], rows: Iterable[list[str]]) -> str:
     def esc(s: str) -> str:
-        return str(s).replace("|", "\\|")
+        return clean_line(s).replace("|", "\\|")
 
     lines = ["| " + " | ".join(esc(h) for h in headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
@@ -225,9 +230,9 @@ def estimate_markdown(r: Result, explain: bool = False) -> str:
              "\n## Memory per GPU\n", md_table(["", ""], [list(x) for x in memory_rows(r)])]
     if explain and r.step:
         parts += ["\n## Step time\n", md_table(["part", "time", "share"], [list(x) for x in breakdown_rows(r)])]
-    parts += ["\n## Assumptions\n", "".join(f"- {a}\n" for a in r.assumptions)]
+    parts += ["\n## Assumptions\n", "".join(f"- {clean_line(a)}\n" for a in r.assumptions)]
     if r.warnings:
-        parts += ["\n## Warnings\n", "".join(f"- {w}\n" for w in r.warnings)]
+        parts += ["\n## Warnings\n", "".join(f"- {clean_line(w)}\n" for w in r.warnings)]
     return "".join(parts)
 
 
@@ -241,7 +246,13 @@ def console(file: Any = None, width: Optional[int] = None):
     stream = file if file is not None else sys.stdout
     if width is None and not os.environ.get("COLUMNS") and not getattr(stream, "isatty", lambda: False)():
         width = 160  # piped or redirected: don't squeeze tables into 80 columns
-    return Console(file=stream, width=width, no_color=no_color, highlight=False, soft_wrap=False)
+    c = Console(file=stream, width=width, no_color=no_color, highlight=False, soft_wrap=False)
+
+    def broken_pipe() -> None:  # Rich would exit 1 (the gate-failed code); the CLI boundary exits quietly
+        raise BrokenPipeError(32, "Broken pipe")
+
+    c.on_broken_pipe = broken_pipe  # type: ignore[method-assign]
+    return c
 
 
 def _numeric(cell: str) -> bool:
@@ -254,13 +265,13 @@ def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str
 
     from rich.markup import escape
 
-    t = Table(title=escape(title), box=box.SIMPLE_HEAD, show_header=headers is not None, title_justify="left",
+    t = Table(title=escape(clean_line(title)), box=box.SIMPLE_HEAD, show_header=headers is not None, title_justify="left",
               title_style="bold")
     for i, h in enumerate(headers or ["", ""]):
         numeric = bool(headers) and i > 0 and all(_numeric(str(row[i])) for row in rows if i < len(row) and row[i])
-        t.add_column(escape(h), style="bold" if i == 0 else None, justify="right" if numeric else "left")
+        t.add_column(escape(clean_line(h)), style="bold" if i == 0 else None, justify="right" if numeric else "left")
     for row in rows:  # user text (preset names, paths) is never Rich markup
-        t.add_row(*(escape(str(cell)) for cell in row))
+        t.add_row(*(escape(clean_line(cell)) for cell in row))
     return t
 
 
@@ -283,14 +294,14 @@ def print_tables(tables: list[Any]) -> None:
 def titled_table(title: str, headers: list[str], body: list[list[str]], fmt_name: str, output: Optional[str]) -> None:
     """One table with a title, as Markdown (``--format markdown``) or a Rich table."""
     if fmt_name == "markdown":
-        emit(f"## {title}\n\n" + md_table(headers, body), output)
+        emit(f"## {clean_line(title)}\n\n" + md_table(headers, body), output)
     else:
         show_tables([kv_table(title, [tuple(row) for row in body], headers)], output)
 
 
 def show_tables(tables: list[Any], output: Optional[str] = None) -> None:
     """Tables to the terminal, or as plain text to --output (atomically)."""
-    if output:
+    if output is not None:
         write_atomic(output, tables_to_text(tables))
     else:
         print_tables(tables)
@@ -307,28 +318,17 @@ def tables_to_text(tables: list[Any]) -> str:
 
 # ---------------------------------------------------------------- writing
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then rename."""
-    if not str(path).strip():
-        raise InputError("--output: empty file name")
-    target = Path(path).expanduser()
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise InputError(f"--output {path}: is a directory", hint="give a file name")
-    if not folder.is_dir():
-        raise InputError(f"--output {path}: folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise InputError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
+def write_atomic(path: str, text: str, flag: str = "--output") -> None:
+    """Write ``text`` to ``path`` with the one safe writer (mpg_cli/safeio.py): atomic for regular files,
+    through special files and symlinks, never onto one of the command's inputs, no temp file left behind."""
+    from .safeio import write_output
+
+    write_output(path, text, flag)
 
 
 def emit(text: str, output: Optional[str]) -> None:
     """Machine-format text to stdout (directly, not through Rich) or to --output."""
-    if output:
+    if output is not None:
         write_atomic(output, text)
     else:
         sys.stdout.write(text)

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 from ..errors import ExitCode, InputError
 from ..humanize import fmt
+from ..sanitize import clean_line
 
 
 def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[float]], warmup: Optional[int],
@@ -25,15 +26,24 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
     if len(given) > 1:
         raise InputError(f"several measurements given ({', '.join('--' + g.replace('_', '-') for g in given)})",
                          hint="give one: the others follow from it")
-    if save and Path(save).exists() and not force:  # fail before any work: nothing is written
-        raise InputError(f"--save {save}: file exists", hint="pass --force to overwrite it")
+    if save is not None:  # fail before any work: nothing is written
+        from ..safeio import same_file, user_path
+
+        target = user_path(save, "--save")
+        if target.exists() and not force:
+            raise InputError(f"--save {clean_line(save)}: file exists", hint="pass --force to overwrite it")
+        out = opts.get("output")
+        if out is not None and str(out).strip() and same_file(save, out):
+            raise InputError("--save and --output name the same file", hint="give the report and the calibration "
+                             "different files")
     summary = None
     steps_used = None
     if log:
         from ..logparse import parse_log
-        from ..presets import read_text
+        from ..safeio import read_log
 
-        summary = parse_log(read_text(Path(log), "training log", max_bytes=1 << 30), log, warmup=warmup, fmt=log_format)
+        log_text, log_notes = read_log(log)
+        summary = parse_log(log_text, log, warmup=warmup, fmt=log_format, notes=log_notes)
         measured = {"step_time": summary.step_time_s, "tokens_per_second": summary.tokens_per_second,
                     "tflops": None, "mfu": summary.mfu}
         if summary.tokens_per_second is None and summary.tokens_per_second_per_gpu is not None:
@@ -53,7 +63,7 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
         cal.peak_memory_bytes = summary.peak_memory_bytes
         cal.log_summary = summary
     doc = to_document(cal, req, log)
-    if save:
+    if save is not None:
         save_file(doc, save, force)
     fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
     output = opts.get("output")

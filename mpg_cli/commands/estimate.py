@@ -8,6 +8,7 @@ from typing import Any, Optional
 from ..core.estimate import EstimateError, Result, apply_gates, estimate
 from ..errors import ExitCode, InputError
 from ..humanize import fmt, signed_percent
+from ..sanitize import clean_line
 from ..scenario import build_requests
 
 
@@ -81,13 +82,13 @@ def finish(results: list[Result], quiet: bool) -> int:
             for w in r.warnings:
                 if w not in seen:
                     seen.add(w)
-                    sys.stderr.write(f"WARNING: {w}\n")
+                    sys.stderr.write(f"WARNING: {clean_line(w)}\n")
             if not r.memory.fits and not any(c.name == "memory_bytes_per_gpu" for c in r.checks):
-                sys.stderr.write(f"WARNING: does not fit: {fmt(r.memory.total, 'bytes')} per GPU > "
+                sys.stderr.write("WARNING: does not fit: " + f"{fmt(r.memory.total, 'bytes')} per GPU > "
                                  f"{fmt(r.memory.usable, 'bytes')} usable; try 'mpg fit' for a layout that does\n")
     failures = gate_lines(results)
     for line in failures:
-        sys.stderr.write(f"GATE FAILED: {line}\n")
+        sys.stderr.write(f"GATE FAILED: {clean_line(line)}\n")
     return int(ExitCode.GATE_FAILED if failures else ExitCode.OK)
 
 

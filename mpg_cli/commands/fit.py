@@ -55,12 +55,12 @@ def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
     else:
         _human(req, res, results, changes, fmt_name, output)
     if not results:
-        sys.stderr.write(f"ERROR: {req.model.name} does not fit on {req.gpus:,} × {req.cluster.gpu.name} "
-                         f"with any layout searched\n")
-        if changes:
-            best = changes[0]
-            sys.stderr.write(f"TIP: smallest change that fits: {best.flag} ({best.description}; "
-                             f"{fmt(best.candidate.memory.total, 'bytes')} per GPU)\n")
+        from ..boundary import report
+
+        best = changes[0] if changes else None
+        report(f"{req.model.name} does not fit on {req.gpus:,} × {req.cluster.gpu.name} with any layout searched",
+               None if best is None else f"smallest change that fits: {best.flag} ({best.description}; "
+                                         f"{fmt(best.candidate.memory.total, 'bytes')} per GPU)")
         return int(ExitCode.GATE_FAILED)
     return int(ExitCode.OK)
 
@@ -126,7 +126,9 @@ def _min_gpus(req, fmt_name: str, output, opts: dict[str, Any]) -> int:
         if fmt_name == "json":
             render.emit(render.to_json({"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__,
                                         "command": "fit-min-gpus", "min_gpus": None, "nodes": None}), output)
-        sys.stderr.write(f"ERROR: no GPU count up to 1,048,576 holds {req.model.name} on {req.cluster.gpu.name}\n")
+        from ..boundary import report
+
+        report(f"no GPU count up to 1,048,576 holds {req.model.name} on {req.cluster.gpu.name}")
         return int(ExitCode.GATE_FAILED)
     n, cand = found
     r = evaluate(req.__class__(**{**req.__dict__, "gpus": n}), cand, "searched")

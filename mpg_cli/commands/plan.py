@@ -34,8 +34,10 @@ def run(opts: dict[str, Any], days: float | None, template: str) -> int:
     fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
     output = opts.get("output")
     if best is None:
-        sys.stderr.write(f"ERROR: not even the smallest {template}-style model (hidden 1024) trains within {days:g} "
-                         f"days on {req.gpus:,} × {req.cluster.gpu.name}\n")
+        from ..boundary import report
+
+        report(f"not even the smallest {template}-style model (hidden 1024) trains within {days:g} "
+               f"days on {req.gpus:,} × {req.cluster.gpu.name}")
         return int(ExitCode.GATE_FAILED)
     m = best.request.model
     best.assumptions.insert(0, f"model: the largest {template}-style dense shape ({t.source}; hidden a multiple of "

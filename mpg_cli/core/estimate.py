@@ -18,18 +18,17 @@ from .params import param_breakdown
 from .perf import CALIBRATED, DEFAULT_CONSTANTS, STAND_IN, Hardware, PerfConstants, PerfOptions, StepTime, step_time
 from .search import Candidate, Constraints, SearchResult, search
 from .specs import ClusterSpec, Layout, MemoryOptions, ModelSpec
+from ..errors import InputError
 
 SECONDS_PER_DAY = 86400.0
 TOKENS_PER_PARAM = 20.0  # Chinchilla (Hoffmann et al. 2022) Table 3, ≈20 tokens per parameter
 
 
-class EstimateError(Exception):
-    """A scenario the core cannot evaluate (the CLI turns it into an input error)."""
+class EstimateError(InputError):
+    """A scenario the core cannot evaluate: part of the MpgError family (exit 2 at the CLI boundary).
 
-    def __init__(self, message: str, hint: Optional[str] = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+    ``mpg_cli.errors`` imports only the standard library, so the core stays free of typer/rich/yaml.
+    """
 
 
 @dataclass(frozen=True)
