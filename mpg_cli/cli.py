@@ -156,11 +156,16 @@ def compare(
     against: Annotated[Optional[str], typer.Option("--against", help="JSON from an earlier estimate or compare: "
                                                    "show the change per scenario.", rich_help_panel="Budget check")] = None,
     fail_on_increase: Annotated[Optional[str], typer.Option("--fail-on-increase", help="Exit 1 when a metric rises "
-                                                            "by more than this vs --against (e.g. 10%).",
+                                                            "by more than this vs --against: 10% or 0.10 (a bare 10 is refused).",
                                                             rich_help_panel="Budget check")] = None,
     metric: Annotated[Optional[list[str]], typer.Option("--metric", help="Metric(s) for --fail-on-increase: days, "
                                                         "gpu_hours, cost, energy (default: days, gpu_hours, cost).",
                                                         rich_help_panel="Budget check")] = None,
+    allow_new: Annotated[bool, typer.Option("--allow-new", help="With --fail-on-increase: scenarios missing from "
+                                            "--against pass (default: exit 1).", rich_help_panel="Budget check")] = False,
+    allow_missing: Annotated[bool, typer.Option("--allow-missing", help="With --fail-on-increase: --against "
+                                                "scenarios no longer compared pass (default: exit 1).",
+                                                rich_help_panel="Budget check")] = False,
     **opts: Any,
 ) -> None:
     """Scenarios side by side: models × clusters × GPU counts, or a scenarios file."""
@@ -168,7 +173,7 @@ def compare(
 
     opts.update(model="gpt3-175b", cluster="dgx-a100", gpu=None, gpus=None, presets=presets)
     raise typer.Exit(run(opts, model or [], cluster or [], gpu or [], gpus or [], scenarios, sort, baseline, against,
-                         fail_on_increase, metric or []))
+                         fail_on_increase, metric or [], allow_new, allow_missing))
 
 
 @app.command(

@@ -73,8 +73,9 @@ def check_positive(value: float | None, flag: str, *, maximum: float | None = No
         raise InputError(f"{flag}: must be at most {maximum:g}, got {value:g}")
 
 
-def parse_percent(text: str, flag: str) -> float:
-    """'10%' or '0.1' -> 0.1."""
+def parse_percent(text: str, flag: str, *, strict: bool = False) -> float:
+    """'10%' or '0.1' -> 0.1. With ``strict``, a bare number above 1 ('10') is refused as ambiguous
+    (10 % or 1,000 %?): write '10%' or '0.10'."""
     s = str(text).strip()
     try:
         value = float(s[:-1]) / 100.0 if s.endswith("%") else float(s)
@@ -82,4 +83,7 @@ def parse_percent(text: str, flag: str) -> float:
         raise InputError(f"{flag}: cannot read {text!r} as a percentage", hint=f"write e.g. {flag} 10%") from None
     if not math.isfinite(value) or value < 0:
         raise InputError(f"{flag}: must be a finite, non-negative percentage, got {text!r}")
+    if strict and not s.endswith("%") and value > 1:
+        raise InputError(f"{flag} {s}: ambiguous (a fraction above 1 means more than 100%)",
+                         hint=f"write {flag} {s}% for {s} percent, or {flag} {value / 100:g} as a fraction")
     return value

@@ -117,6 +117,7 @@ def _from_log(opts: dict[str, Any], summary: Any, log: str) -> dict[str, Any]:
     from ..parsing import parse_gpus
 
     out = dict(opts)
+    _check_log_values(summary, log)
     if summary.world_size:
         given = parse_gpus(opts.get("gpus"))
         if given and given[0] != summary.world_size:
@@ -140,3 +141,23 @@ def _gpus(opts: dict[str, Any]) -> int:
     if not counts:
         raise InputError("the log gives tokens/s per GPU: give the run's GPU count with --gpus")
     return counts[0]
+
+
+# what the log may say, with the same bounds as the flags (tp/pp/... at least 1, zero 0-3)
+_LOG_LIMITS = {"world_size": (1, 10_000_000), "global_batch": (1, 100_000_000), "seq_length": (1, 10_000_000),
+               "zero": (0, 3)}
+
+
+def _check_log_values(summary: Any, log: str) -> None:
+    """Values read from the log go through the same validation as flags (the message names the log)."""
+    items = [("world_size", summary.world_size), ("global_batch", summary.global_batch),
+             ("seq_length", summary.seq_length)] + list(summary.layout)
+    for key, value in items:
+        if value is None:
+            continue
+        lo, hi = _LOG_LIMITS.get(key, (1, 1_000_000))
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise InputError(f"{clean_line(log)}: the log gives {key.replace('_', ' ')} {value!r}, which is not "
+                             f"between {lo:,} and {hi:,}",
+                             hint=f"give --{key.replace('_', '-')} explicitly or check the log" if key != "world_size"
+                             else "give --gpus explicitly or check the log")

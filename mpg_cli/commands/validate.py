@@ -12,6 +12,9 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
     from ..errors import ExitCode, InputError
     from ..validation import summary, validate_all
 
+    from ..parsing import check_positive
+
+    check_positive(max_median_error, "--max-median-error", allow_zero=True)
     results = validate_all()
     if group:
         groups = sorted({r.group for r in results})
