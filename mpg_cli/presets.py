@@ -283,6 +283,22 @@ def _choice(*choices: str) -> Callable[[str, str, Any], Any]:
     return lambda w, k, v: _str(w, k, v, choices)
 
 
+# Bounds on cluster shape, so every search's work stays bounded: the largest scale-up domain sold is
+# 576 GPUs (NVIDIA GB300 NVL576, announced 2025), the largest published clusters ~10^5 GPUs.
+MAX_GPUS_PER_NODE = 1024
+MAX_NODES = 1_000_000
+
+
+def _capped(cap: int) -> Callable[[str, str, Any], Any]:
+    def check(w: str, k: str, v: Any) -> Any:
+        n = _num(w, k, v, integer=True)
+        if n > cap:
+            raise PresetError(f"{w}: {k}: {n:,} is more than mpg accepts ({cap:,})",
+                              hint="a node is one scale-up domain (8 GPUs in a DGX, 72 in an NVL72 rack)")
+        return n
+    return check
+
+
 _TEXT = (lambda w, k, v: _str(w, k, v), False)
 COMMON = {"name": (lambda w, k, v: _str(w, k, v), False), "description": _TEXT, "source": _TEXT, "notes": _TEXT}
 
@@ -314,7 +330,8 @@ GPU_FIELDS: dict[str, Field] = {
 }
 CLUSTER_FIELDS: dict[str, Field] = {
     **COMMON,
-    "gpu": (lambda w, k, v: _str(w, k, v), True), "gpus_per_node": (_int(), True), "nodes": (_int(), True),
+    "gpu": (lambda w, k, v: _str(w, k, v), True), "gpus_per_node": (_capped(MAX_GPUS_PER_NODE), True),
+    "nodes": (_capped(MAX_NODES), True),
     "intra_node_gb_s": (_float(), True), "inter_node_gb_s": (_float(), True),
     "price_usd_per_gpu_hour": (_float(), False), "price_as_of": _TEXT, "price_source": _TEXT,
     "pue": (_float(1.0, strict=False), False),

@@ -238,15 +238,29 @@ def estimate_markdown(r: Result, explain: bool = False) -> str:
 
 # ---------------------------------------------------------------- Rich (tables for terminals)
 
+def _output_width() -> int:
+    """Columns for tables: $COLUMNS, else the terminal's (stdout's, or stderr's when stdout is piped), else 160.
+
+    Piped output is not padded: trailing spaces are stripped (``_strip``), so 160 is only a ceiling."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return min(int(env), 1000)
+    for fd in (1, 2):
+        try:
+            if os.isatty(fd):
+                return max(20, os.get_terminal_size(fd).columns)
+        except (OSError, ValueError):
+            continue
+    return 160
+
+
 def console(file: Any = None, width: Optional[int] = None):
-    """A Rich console: plain text when NO_COLOR is set or output is not a terminal; wide when piped."""
+    """A Rich console: plain text when NO_COLOR is set or output is not a terminal."""
     from rich.console import Console
 
     no_color = bool(os.environ.get("NO_COLOR"))
     stream = file if file is not None else sys.stdout
-    if width is None and not os.environ.get("COLUMNS") and not getattr(stream, "isatty", lambda: False)():
-        width = 160  # piped or redirected: don't squeeze tables into 80 columns
-    c = Console(file=stream, width=width, no_color=no_color, highlight=False, soft_wrap=False)
+    c = Console(file=stream, width=width or _output_width(), no_color=no_color, highlight=False, soft_wrap=False)
 
     def broken_pipe() -> None:  # Rich would exit 1 (the gate-failed code); the CLI boundary exits quietly
         raise BrokenPipeError(32, "Broken pipe")
@@ -259,20 +273,100 @@ def _numeric(cell: str) -> bool:
     return bool(cell) and (cell[0].isdigit() or cell[0] in "$+-—.")
 
 
-def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str]] = None):
-    from rich import box
-    from rich.table import Table
+class SafeTable:
+    """A Rich renderable table that never truncates a number.
 
-    from rich.markup import escape
+    Numeric columns never wrap and are as wide as their widest cell; text columns fold. When the numbers
+    alone need more columns than the console has, the rows are stacked instead (one 'header: value' block
+    per row), so '$2,…' or '10,811,7…' cannot appear at any width.
+    """
 
-    t = Table(title=escape(clean_line(title)), box=box.SIMPLE_HEAD, show_header=headers is not None, title_justify="left",
-              title_style="bold")
-    for i, h in enumerate(headers or ["", ""]):
-        numeric = bool(headers) and i > 0 and all(_numeric(str(row[i])) for row in rows if i < len(row) and row[i])
-        t.add_column(escape(clean_line(h)), style="bold" if i == 0 else None, justify="right" if numeric else "left")
-    for row in rows:  # user text (preset names, paths) is never Rich markup
-        t.add_row(*(escape(clean_line(cell)) for cell in row))
-    return t
+    def __init__(self, title: str, rows: list[tuple[str, ...]], headers: Optional[list[str]],
+                 drop: tuple[str, ...] = ()) -> None:
+        self.title = clean_line(title)
+        self.drop = drop  # headers of low-priority columns, dropped in this order before rows are stacked
+        self.headers = None if headers is None else [clean_line(h) for h in headers]
+        self.rows = [tuple(clean_line(c) for c in row) for row in rows]  # user text never carries control codes
+        ncols = len(self.headers or ["", ""])
+        self.numeric = [bool(headers) and i > 0 and all(_numeric(r[i]) for r in self.rows if i < len(r) and r[i])
+                        for i in range(ncols)]
+
+    TEXT_MIN = 16  # a text column (label, layout) folds, but never narrower than this
+
+    def col_min(self, i: int) -> int:
+        from rich.cells import cell_len
+
+        widest = max((cell_len(r[i]) for r in self.rows if i < len(r)), default=0)
+        head = max((cell_len(w) for w in (self.headers[i].split() if self.headers else [])), default=0)
+        return max(head, widest if self.numeric[i] else min(widest, self.TEXT_MIN))
+
+    def min_width(self) -> int:
+        # box.SIMPLE_HEAD: one edge, then per column 1 padding each side and one divider
+        return 1 + sum(self.col_min(i) + 3 for i in range(len(self.numeric)))
+
+    def table(self, stacked: bool = False) -> Any:
+        from rich import box
+        from rich.markup import escape
+        from rich.table import Table
+
+        t = Table(title=escape(self.title), box=box.SIMPLE_HEAD, show_header=self.headers is not None and not stacked,
+                  title_justify="left", title_style="bold")
+        if stacked:
+            t.add_column("", style="bold", no_wrap=True)
+            t.add_column("", overflow="fold")
+            for n, row in enumerate(self.rows):
+                if n:
+                    t.add_row("", "")
+                for h, cell in zip(self.headers or [], row):
+                    t.add_row(escape(h), escape(cell))
+            return t
+        for i, h in enumerate(self.headers or ["", ""]):
+            num = self.numeric[i]
+            t.add_column(escape(h), style="bold" if i == 0 else None, justify="right" if num else "left",
+                         no_wrap=num, overflow="fold", min_width=self.col_min(i))
+        for row in self.rows:
+            t.add_row(*(escape(cell) for cell in row))
+        return t
+
+    def without(self, header: str) -> "SafeTable":
+        i = (self.headers or []).index(header)
+        keep = [j for j in range(len(self.numeric)) if j != i]
+        out = SafeTable.__new__(SafeTable)
+        out.title, out.drop = self.title, tuple(d for d in self.drop if d != header)
+        out.headers = [self.headers[j] for j in keep]  # type: ignore[index]
+        out.rows = [tuple(r[j] for j in keep if j < len(r)) for r in self.rows]
+        out.numeric = [self.numeric[j] for j in keep]
+        return out
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        t = self
+        while t.headers is not None and t.min_width() > options.max_width and t.drop:
+            t = t.without(t.drop[0]) if t.drop[0] in t.headers else SafeTable.without_drop(t)
+        if t.headers is not None and t.min_width() > options.max_width:
+            yield Text(t.title, style="bold")
+            stacked = t.table(stacked=True)
+            stacked.title = None
+            yield stacked
+            return
+        if t is not self:
+            t.title = f"{t.title} [narrow terminal: {', '.join(h for h in self.headers or [] if h not in (t.headers or []))} not shown]"
+        yield t.table()
+
+    @staticmethod
+    def without_drop(t: "SafeTable") -> "SafeTable":
+        out = SafeTable.__new__(SafeTable)
+        out.__dict__.update(t.__dict__)
+        out.drop = t.drop[1:]
+        return out
+
+
+def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str]] = None,
+             drop: tuple[str, ...] = ()) -> SafeTable:
+    """A two-column (or headed) table of user-facing text: escaped, numbers never truncated (SafeTable);
+    ``drop`` names low-priority columns left out (in order) on a narrow console before rows are stacked."""
+    return SafeTable(title, [tuple(str(c) for c in row) for row in rows], headers, drop)
 
 
 def estimate_tables(r: Result, explain: bool = False) -> list[Any]:
@@ -284,19 +378,29 @@ def estimate_tables(r: Result, explain: bool = False) -> list[Any]:
     return tables
 
 
+def _strip(text: str) -> str:
+    """No padding: trailing spaces of every line removed."""
+    return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
 def print_tables(tables: list[Any]) -> None:
-    """Print Rich renderables to stdout."""
-    c = console()
-    for t in tables:
-        c.print(t)
+    """Print Rich renderables to stdout (to a terminal directly; piped, as text without trailing spaces)."""
+    if getattr(sys.stdout, "isatty", lambda: False)():
+        c = console()
+        for t in tables:
+            c.print(t)
+        return
+    sys.stdout.write(tables_to_text(tables))
+    sys.stdout.flush()
 
 
-def titled_table(title: str, headers: list[str], body: list[list[str]], fmt_name: str, output: Optional[str]) -> None:
+def titled_table(title: str, headers: list[str], body: list[list[str]], fmt_name: str, output: Optional[str],
+                 drop: tuple[str, ...] = ()) -> None:
     """One table with a title, as Markdown (``--format markdown``) or a Rich table."""
     if fmt_name == "markdown":
         emit(f"## {clean_line(title)}\n\n" + md_table(headers, body), output)
     else:
-        show_tables([kv_table(title, [tuple(row) for row in body], headers)], output)
+        show_tables([kv_table(title, [tuple(row) for row in body], headers, drop)], output)
 
 
 def show_tables(tables: list[Any], output: Optional[str] = None) -> None:
@@ -307,13 +411,16 @@ def show_tables(tables: list[Any], output: Optional[str] = None) -> None:
         print_tables(tables)
 
 
-def tables_to_text(tables: list[Any]) -> str:
-    """Render Rich renderables to plain text (for --output)."""
+def tables_to_text(tables: list[Any], width: Optional[int] = None) -> str:
+    """Render Rich renderables to plain text (for pipes and --output): no colour, no trailing spaces."""
+    from rich.console import Console
+
     buf = io.StringIO()
-    c = console(file=buf, width=160)
+    c = Console(file=buf, width=width or _output_width(), no_color=True, color_system=None, highlight=False,
+                soft_wrap=False)
     for t in tables:
         c.print(t)
-    return buf.getvalue()
+    return _strip(buf.getvalue())
 
 
 # ---------------------------------------------------------------- writing

@@ -335,4 +335,5 @@ def _human(docs: list[dict[str, Any]], base_label: str, against: bool, fmt_name:
             row.append("new" if ch is None else " / ".join("—" if ch[k] is None else signed_percent(ch[k])
                                                              for k in ("days", "gpu_hours", "cost")))
         body.append(row)
-    render.titled_table(f"{len(docs)} scenarios (deltas vs {base_label})", headers, body, fmt_name, output)
+    render.titled_table(f"{len(docs)} scenarios (deltas vs {base_label})", headers, body, fmt_name, output,
+                        drop=("energy", "tokens/s", "memory", "layout", "MFU"))

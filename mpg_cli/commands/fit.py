@@ -103,7 +103,8 @@ def _human(req, res, results, changes, fmt_name, output) -> None:
         return
     tables: list[Any] = []
     if results:
-        tables.append(render.kv_table(title, [tuple(r) for r in _rows(results)], HEADERS))
+        tables.append(render.kv_table(title, [tuple(r) for r in _rows(results)], HEADERS,
+                                      drop=("cp", "ep", "v", "% of cap.", "batch", "mb", "step")))
         tables.append(render.kv_table("Memory per GPU of the best layout", render.memory_rows(results[0])))
         tables.append(render.kv_table("Assumptions", [("•", a) for a in results[0].assumptions]))
     else:

@@ -10,6 +10,18 @@ from .search import Candidate
 from .specs import GpuSpec, ModelSpec
 
 
+SCAN_BELOW_NODE = 16  # nodes up to this size: every GPU count below a node is tried; larger: powers of two
+
+
+def below_node_counts(gpn: int) -> list[int]:
+    """GPU counts tried below one node: all of 1..gpn-1 for real nodes (<= 16 GPUs), else powers of two.
+
+    Bounds the work by log2(gpus_per_node) searches, whatever a preset says a node holds."""
+    if gpn <= SCAN_BELOW_NODE:
+        return list(range(1, gpn))
+    return [1 << k for k in range(gpn.bit_length()) if (1 << k) < gpn]
+
+
 def min_gpus(req: Request, limit: int = 1 << 20,
              progress: Optional[Callable[[str], None]] = None) -> Optional[tuple[int, Candidate]]:
     """The smallest GPU count (whole nodes, or single GPUs below a node) with a fitting layout.
@@ -19,7 +31,7 @@ def min_gpus(req: Request, limit: int = 1 << 20,
     or stays as dp grows), then steps back to catch divisibility gaps.
     """
     gpn = req.cluster.gpus_per_node
-    for n in range(1, gpn):
+    for n in below_node_counts(gpn):
         res = run_search(req, n, keep=1)
         if res.candidates:
             return n, res.candidates[0]
@@ -119,7 +131,7 @@ def gpus_for_days(req: Request, days: float, limit: int = 1 << 20,
             return None
         return r if (r.days <= days and r.memory.fits) else None
 
-    for n in range(1, gpn):
+    for n in below_node_counts(gpn):
         r = at(n)
         if r is not None:
             return r
