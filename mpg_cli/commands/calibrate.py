@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import ExitCode, InputError
+from ..errors import ExitCode, InputError, MpgError
 from ..humanize import fmt
 from ..sanitize import clean_line
 
@@ -63,6 +63,18 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
         cal.peak_memory_bytes = summary.peak_memory_bytes
         cal.log_summary = summary
     doc = to_document(cal, req, log)
+    from ..calibration import RATIO_PLAUSIBLE, check_ratio
+
+    if save is not None:
+        try:
+            check_ratio(cal.ratio, f"--save {clean_line(save)}")
+        except MpgError as exc:
+            raise InputError(f"{exc.message}: not saved, --calibration would refuse it", exc.hint) from None
+    if not opts.get("quiet") and not RATIO_PLAUSIBLE[0] <= cal.ratio <= RATIO_PLAUSIBLE[1]:
+        import sys
+
+        sys.stderr.write(f"WARNING: measured / predicted = {cal.ratio:.3f}: far from 1; check that --model, --gpus "
+                         "and the layout are the measured run's (a different model size gives such ratios)\n")
     if save is not None:
         save_file(doc, save, force)
     fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"

@@ -9,7 +9,7 @@ from ..core.estimate import EstimateError, Result, apply_gates, estimate
 from ..errors import ExitCode, InputError
 from ..humanize import fmt, signed_percent
 from ..sanitize import clean_line
-from ..scenario import build_requests
+from ..scenario import build_requests, check_result
 
 
 def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=None) -> Result:
@@ -39,6 +39,7 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
     for req in build_requests(opts):
         try:
             r = _solve(req, days, budget_gpu_hours, progress(opts))
+            check_result(r, opts)
             apply_gates(r, opts.get("max_days"), opts.get("max_gpu_hours"), opts.get("max_cost"),
                         bool(opts.get("require_fit")))
         except EstimateError as exc:

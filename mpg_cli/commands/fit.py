@@ -9,7 +9,7 @@ from ..core.estimate import EstimateError, Result, evaluate
 from ..core.planning import changes_that_fit, min_gpus, run_search
 from ..errors import ExitCode, InputError
 from ..humanize import fmt
-from ..scenario import build_requests
+from ..scenario import build_requests, check_result
 
 
 def _other_gpus(extra_dir):
@@ -38,6 +38,8 @@ def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
             return _min_gpus(req, fmt_name, output, opts)
         res = run_search(req, keep=max(top, 1))
         results: list[Result] = [evaluate(req, cand, "searched", res) for cand in res.candidates[:top]]
+        for r in results:
+            check_result(r, opts)
     except EstimateError as exc:
         raise InputError(exc.message, exc.hint) from None
     changes = [] if results else changes_that_fit(req, _other_gpus(opts.get("presets")))

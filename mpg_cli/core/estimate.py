@@ -129,7 +129,7 @@ def hardware_of(cluster: ClusterSpec, precision: str) -> Hardware:
     peak = gpu.peak(precision)
     if peak is None:
         have = ", ".join(k for k, _ in gpu.peak_tflops)
-        raise EstimateError(f"{gpu.name} has no {precision} peak in its preset (it has: {have})",
+        raise EstimateError(f"--precision {precision}: the {gpu.name} has no {precision} peak in its preset (it has: {have})",
                             hint=f"use --precision with one of: {have}")
     return Hardware(peak_flops=peak * 1e12, hbm_bytes_s=gpu.memory_bandwidth_tb_s * 1e12, generation=gpu.generation,
                     gpus_per_node=cluster.gpus_per_node, intra_bytes_s=cluster.intra_node_gb_s * 1e9,
