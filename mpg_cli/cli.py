@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .errors import MpgError
-from .options import ESTIMATE_GROUPS, H_PLAN, Fmt, PresetsOpt, shared
+from .options import ESTIMATE_GROUPS, H_PLAN, Fmt, OneGpusOpt, PresetsOpt, VerboseOpt, shared
 
 
 def report_error(exc: MpgError) -> None:
@@ -207,13 +207,14 @@ def plan(
 @app.command(
     epilog=examples(
         'mpg fit -m llama3-405b -c dgx-h100 -n 1024',
-        'mpg fit -m llama2-7b --gpu a100-80gb -n 1',
+        'mpg fit -m llama2-7b --gpu a100-80gb -n 2',
         'mpg fit -m gpt3-175b -c dgx-a100 --min-gpus',
         'mpg fit -m gpt3-175b -c dgx-a100 -n 1024 --tp 8 --pp 8 --format json',
     )
 )
 @shared("model", "run", "layout", "efficiency", "memory", "output")
 def fit(
+    gpus: OneGpusOpt = None,
     top: Annotated[int, typer.Option("--top", min=1, max=1000, help="How many layouts to show.",
                                      rich_help_panel="Output")] = 10,
     min_gpus: Annotated[bool, typer.Option("--min-gpus", help="Find the smallest GPU count (whole nodes, or single "
@@ -223,6 +224,7 @@ def fit(
     """Does it fit in GPU memory, and which parallel layout trains fastest?"""
     from .commands.fit import run
 
+    opts["gpus"] = gpus
     raise typer.Exit(run(opts, top, min_gpus))
 
 
@@ -236,6 +238,7 @@ def fit(
 )
 @shared("model", "run", "layout", "memory", "output")
 def calibrate(
+    gpus: OneGpusOpt = None,
     log: Annotated[Optional[str], typer.Argument(help="Training log of a short run (optional: or give a measured "
                                                  "figure).", show_default=False)] = None,
     step_time: Annotated[Optional[float], typer.Option("--step-time", help="Measured seconds per iteration.",
@@ -260,6 +263,7 @@ def calibrate(
     """Measured miles per gallon from a short partial run: the ratio to the step-time model, and the full run."""
     from .commands.calibrate import run
 
+    opts["gpus"] = gpus
     measured = {"step_time": step_time, "tokens_per_second": tokens_per_second, "tflops": tflops, "mfu": mfu}
     raise typer.Exit(run(opts, log, measured, warmup, log_format, save, force))
 
@@ -272,6 +276,7 @@ def validate(
                                                  "(e.g. narayanan, korthikanti, megatron, llmfoundry).")] = None,
     max_median_error: Annotated[Optional[float], typer.Option("--max-median-error",
                                                               help="Exit 1 when the median |error| is larger (e.g. 0.10).")] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Predict every published run shipped with mpg and compare with the measured tokens/s per GPU."""
     from .commands.validate import run
@@ -290,6 +295,7 @@ def presets_list(
     presets: PresetsOpt = None,
     format: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to FILE (atomically).")] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """List presets and where each comes from (built-in, user directory, $MPG_PRESETS, --presets)."""
     from .commands.presets_cmd import list_presets
@@ -304,6 +310,7 @@ def presets_show(
     presets: PresetsOpt = None,
     format: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to FILE (atomically).")] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Show a preset's resolved values (defaults filled in) and where it came from."""
     from .commands.presets_cmd import show_preset

@@ -92,6 +92,15 @@ ReservedOpt = Annotated[float, typer.Option("--reserved-gib", help="Per-GPU CUDA
 HeadroomOpt = Annotated[float, typer.Option("--headroom", help="Fraction of GPU memory kept free for allocator fragmentation.", rich_help_panel=H_MEM)]
 
 FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.", rich_help_panel=H_OUT)]
+def _set_verbose(value: bool) -> bool:
+    from .safeio import set_verbose
+
+    set_verbose(value)
+    return value
+
+
+VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Say on stderr which file --output/--save created or replaced.", rich_help_panel="Output", callback=_set_verbose)]
+OneGpusOpt = Annotated[Optional[str], typer.Option("--gpus", "-n", help="GPU count, one number (default: the whole cluster).", rich_help_panel="Model and hardware")]
 OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write the output to FILE (atomically) instead of stdout.", rich_help_panel=H_OUT)]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No warnings on stderr.", rich_help_panel=H_OUT)]
 
@@ -124,7 +133,8 @@ GROUPS: dict[str, list[inspect.Parameter]] = {
     "efficiency": [_p("tflops", TflopsOpt, None), _p("mfu", MfuOpt, None), _p("calibration", CalibOpt, None)],
     "memory": [_p("optimizer", OptimOpt, Optimizer.adam), _p("reserved_gib", ReservedOpt, 2.0),
                _p("headroom", HeadroomOpt, 0.10)],
-    "output": [_p("format", FormatOpt, Fmt.table), _p("output", OutputOpt, None), _p("quiet", QuietOpt, False)],
+    "output": [_p("format", FormatOpt, Fmt.table), _p("output", OutputOpt, None), _p("quiet", QuietOpt, False),
+               _p("verbose", VerboseOpt, False)],
     "gates": [_p("max_days", MaxDaysOpt, None), _p("max_gpu_hours", MaxGpuHOpt, None),
               _p("max_cost", MaxCostOpt, None), _p("require_fit", RequireFitOpt, False)],
 }
@@ -136,7 +146,8 @@ def shared(*groups: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         sig = inspect.signature(fn, eval_str=True)
         own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-        extra = [p for g in groups for p in GROUPS[g]]
+        names = {p.name for p in own}  # a command's own definition of a shared option wins (its own help)
+        extra = [p for g in groups for p in GROUPS[g] if p.name not in names]
         fn.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]
         fn.__annotations__ = {**fn.__annotations__, **{p.name: p.annotation for p in extra}}
         return fn

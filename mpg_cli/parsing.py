@@ -50,7 +50,11 @@ def parse_gpus(text: str | None) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        value = parse_count(part, "--gpus")
+        try:
+            value = parse_count(part, "--gpus")
+        except InputError:
+            raise InputError(f"--gpus: cannot read {part!r} as a GPU count",
+                             hint="write a whole number such as --gpus 1024 (or a list: --gpus 64,128,256)") from None
         if not value.is_integer():
             raise InputError(f"--gpus: {part!r} is not a whole number of GPUs")
         if value > 10_000_000:

@@ -20,6 +20,11 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
     for flag, key in (("--step-time", "step_time"), ("--tokens-per-second", "tokens_per_second"),
                       ("--tflops", "tflops"), ("--mfu", "mfu")):
         check_positive(measured.get(key), flag, maximum=1.0 if key == "mfu" else None)
+    from ..parsing import parse_gpus
+
+    if len(parse_gpus(opts.get("gpus"))) > 1:
+        raise InputError(f"--gpus {clean_line(opts.get('gpus'))}: calibrate measures one run: give its GPU count",
+                         hint="project to other GPU counts afterwards with 'mpg estimate --calibration FILE -n 64,128'")
     given = [k for k, v in measured.items() if v is not None]
     if log and given:
         raise InputError("give a training log or a measured figure, not both")

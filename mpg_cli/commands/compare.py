@@ -99,8 +99,14 @@ def _scenario_opts(entry: Any, where: str, base: dict[str, Any]) -> dict[str, An
 def scenarios(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types: list[str],
               gpus: list[str], scenario_file: Optional[str]) -> list[tuple[str, dict[str, Any]]]:
     """(label, estimate options) for each scenario: a file's list, or the cross product of repeated flags."""
-    if scenario_file:
+    if scenario_file is not None:
         from ..presets import load_yaml_file
+
+        mixed = [flag for flag, v in (("--model", models), ("--cluster", clusters), ("--gpu", gpu_types),
+                                      ("--gpus", gpus)) if v]
+        if mixed:
+            raise InputError(f"--scenarios and {', '.join(mixed)} both given: the file lists the scenarios",
+                             hint="put the model, cluster and GPUs into each scenario of the file, or leave --scenarios out")
 
         path = Path(scenario_file)
         data = load_yaml_file(path)

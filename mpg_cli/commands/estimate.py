@@ -6,6 +6,7 @@ import sys
 from typing import Any, Optional
 
 from ..core.estimate import EstimateError, Result, apply_gates, estimate
+from ..humanize import days_text
 from ..errors import ExitCode, InputError
 from ..humanize import fmt, signed_percent
 from ..sanitize import clean_line
@@ -21,8 +22,8 @@ def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=N
         if note:
             note("")
         if r is None:
-            raise InputError(f"no GPU count up to 1,048,576 finishes {req.model.name} within {days:g} days")
-        r.assumptions.insert(0, f"GPUs solved for: the fewest whole nodes that finish within {days:g} days")
+            raise InputError(f"no GPU count up to 1,048,576 finishes {req.model.name} within {days_text(days)}")
+        r.assumptions.insert(0, f"GPUs solved for: the fewest whole nodes that finish within {days_text(days)}")
         return r
     if budget_gpu_hours is not None:
         from ..core.planning import tokens_for_budget

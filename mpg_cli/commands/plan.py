@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from ..core.planning import TEMPLATES, largest_model_in, model_from_template
+from ..humanize import days_text
 from ..errors import ExitCode, InputError, did_you_mean
 from ..parsing import check_positive
 
@@ -36,13 +37,13 @@ def run(opts: dict[str, Any], days: float | None, template: str) -> int:
     if best is None:
         from ..boundary import report
 
-        report(f"not even the smallest {template}-style model (hidden 1024) trains within {days:g} "
-               f"days on {req.gpus:,} × {req.cluster.gpu.name}")
+        report(f"not even the smallest {template}-style model (hidden 1024) trains within {days_text(days)} "
+               f"on {req.gpus:,} × {req.cluster.gpu.name}")
         return int(ExitCode.GATE_FAILED)
     m = best.request.model
     best.assumptions.insert(0, f"model: the largest {template}-style dense shape ({t.source}; hidden a multiple of "
                                f"1024, {t.hidden_per_layer:g} hidden per layer, FFN {t.ffn_ratio:g}×) that trains "
-                               f"compute-optimally within {days:g} days")
+                               f"compute-optimally within {days_text(days)}")
     if fmt_name == "json":
         d = render.estimate_dict(best, command="plan")
         d["model_shape"] = {"layers": m.layers, "hidden_size": m.hidden_size, "heads": m.heads, "kv_heads": m.n_kv,
@@ -52,10 +53,10 @@ def run(opts: dict[str, Any], days: float | None, template: str) -> int:
     elif fmt_name == "csv":
         render.emit(render.to_csv([render.estimate_dict(best, command="plan")]), output)
     elif fmt_name == "markdown":
-        render.emit(f"## Largest model in {days:g} days: {m.layers} layers × {m.hidden_size} hidden\n\n"
+        render.emit(f"## Largest model in {days_text(days)}: {m.layers} layers × {m.hidden_size} hidden\n\n"
                     + render.estimate_markdown(best), output)
     else:
-        shape = render.kv_table(f"Largest compute-optimal {template}-style model in {days:g} days", [
+        shape = render.kv_table(f"Largest compute-optimal {template}-style model in {days_text(days)}", [
             ("Shape", f"{m.layers} layers, hidden {m.hidden_size:,}, {m.heads} heads ({m.n_kv} KV), FFN "
                       f"{m.ffn_hidden_size:,} {m.ffn_type}, vocab {m.vocab_size:,}, context {m.seq_length:,}")])
         tables = [shape] + render.estimate_tables(best)
