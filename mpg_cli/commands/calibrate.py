@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -43,6 +44,7 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
                              "different files")
     summary = None
     steps_used = None
+    shape_warnings: dict[str, int] = {}
     if log:
         from ..logparse import parse_log
         from ..safeio import read_log
@@ -54,6 +56,7 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
         if summary.tokens_per_second is None and summary.tokens_per_second_per_gpu is not None:
             measured["tokens_per_second"] = summary.tokens_per_second_per_gpu * _gpus(opts)
         opts = _from_log(opts, summary, log)
+        shape_warnings = _shape_mismatch(log_text, opts)
         if summary.global_batch and not opts.get("global_batch"):
             opts = {**opts, "global_batch": summary.global_batch}
         if summary.seq_length and not opts.get("seq_length"):
@@ -63,6 +66,11 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
                              hint="give --step-time or --tokens-per-second instead")
         steps_used = summary.steps_used
     req = build_requests(opts)[0]
+    if log and not opts.get("quiet"):
+        import sys
+
+        for w in _shape_check(shape_warnings, req.model, log):
+            sys.stderr.write(f"WARNING: {clean_line(w)}\n")
     cal = calibrate(req, measured, steps_used)
     if summary is not None:
         cal.peak_memory_bytes = summary.peak_memory_bytes
@@ -178,3 +186,28 @@ def _check_log_values(summary: Any, log: str) -> None:
                              f"between {lo:,} and {hi:,}",
                              hint=f"give --{key.replace('_', '-')} explicitly or check the log" if key != "world_size"
                              else "give --gpus explicitly or check the log")
+
+
+_SHAPE = re.compile(r"^\s*(hidden_size|num_layers|num_attention_heads)\s*\.{2,}\s*(\d{1,9})\s*$", re.M)
+_SHAPE_KEYS = {"hidden_size": ("hidden_size", "hidden size"), "num_layers": ("layers", "layers"),
+               "num_attention_heads": ("heads", "attention heads")}
+
+
+def _shape_mismatch(text: str, opts: dict[str, Any]) -> dict[str, int]:
+    """The model shape a Megatron-LM log prints in its arguments block (lines are length-capped: linear time)."""
+    found: dict[str, int] = {}
+    for m in _SHAPE.finditer(text[: 4 << 20]):
+        found.setdefault(m.group(1), int(m.group(2)))
+    return found
+
+
+def _shape_check(found: dict[str, int], model: Any, log: str) -> list[str]:
+    """Warnings when the log's own model shape contradicts --model (a 70B log calibrated as an 8B)."""
+    out = []
+    for key, value in found.items():
+        attr, words = _SHAPE_KEYS[key]
+        mine = getattr(model, attr, None)
+        if isinstance(mine, int) and mine != value:
+            out.append(f"{log}: the run's {words} is {value:,} but --model {model.name} has {mine:,}: "
+                       "the ratio compares different models")
+    return out
