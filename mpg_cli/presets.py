@@ -229,6 +229,8 @@ def _show(value: Any) -> str:
     """A short, safe repr for messages (deeply nested or huge values are abbreviated)."""
     import reprlib
 
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"a {value.bit_length():,}-bit integer"
     r = reprlib.Repr()
     r.maxlevel, r.maxstring, r.maxother, r.maxlist, r.maxdict = 2, 40, 40, 4, 4
     return r.repr(value)
@@ -242,14 +244,14 @@ def _num(where: str, key: str, value: Any, *, integer: bool = False, minimum: fl
         kind = "a whole number" if integer else "a number"
         raise PresetError(f"{where}: {key}: expected {kind}, got {_show(value)}")
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        raise PresetError(f"{where}: {key}: must be a finite number, got {value!r}")
+        raise PresetError(f"{where}: {key}: must be a finite number, got {_show(value)}")
     if integer and (isinstance(value, float) and not value.is_integer()):
-        raise PresetError(f"{where}: {key}: expected a whole number, got {value!r}")
+        raise PresetError(f"{where}: {key}: expected a whole number, got {_show(value)}")
     if (strict and value <= minimum) or (not strict and value < minimum):
         bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
-        raise PresetError(f"{where}: {key}: must be {bound}, got {value!r}")
+        raise PresetError(f"{where}: {key}: must be {bound}, got {_show(value)}")
     if value > (MAX_COUNT if integer else 1e30):
-        raise PresetError(f"{where}: {key}: {value!r} is implausibly large (at most {MAX_COUNT:,} for counts)")
+        raise PresetError(f"{where}: {key}: {_show(value)} is implausibly large (at most {MAX_COUNT:,} for counts)")
     return int(value) if integer else float(value)
 
 

@@ -97,7 +97,7 @@ def _human(req, res, results, changes, fmt_name, output) -> None:
              f"fastest fitting first (usable memory = {1 - req.memory.headroom_fraction:.0%} of "
              f"{req.cluster.gpu.memory_gib:g} GiB)")
     if fmt_name == "markdown":
-        text = f"## {title}\n\n" + (render.md_table(HEADERS, _rows(results)) if results else "Nothing fits.\n")
+        text = f"## {render.clean_line(title)}\n\n" + (render.md_table(HEADERS, _rows(results)) if results else "Nothing fits.\n")
         if results:
             text += "\n## Memory of the best layout\n\n" + render.md_table(["", ""], [list(x) for x in render.memory_rows(results[0])])
         text += "".join(f"- would fit with `{c.flag}`: {c.description}\n" for c in changes)
