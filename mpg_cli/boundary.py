@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
+MAX_LINE = 600  # characters of one ERROR/TIP line
 
 _ASCII = {"×": "x", "—": "-", "–": "-", "·": ".", "µ": "u", "•": "*", "…": "...", "≈": "~", "→": "->", "±": "+/-",
           "‘": "'", "’": "'", "“": '"', "”": '"', "≤": "<=", "≥": ">=", "÷": "/", "²": "^2", "│": "|", "─": "-",
@@ -83,10 +84,14 @@ def report(message: str, hint: str | None = None) -> None:
     """The one ``ERROR:``/``TIP:`` formatter (user text in either is escaped: one line each)."""
     from .sanitize import clean_line
 
+    def short(text: str) -> str:  # a 5,000-digit value echoed back stays one readable line
+        text = clean_line(text)
+        return text if len(text) <= MAX_LINE else text[: MAX_LINE - 12] + " …(cut)"
+
     try:
-        sys.stderr.write(f"ERROR: {clean_line(message)}\n")
+        sys.stderr.write(f"ERROR: {short(message)}\n")
         if hint:
-            sys.stderr.write(f"TIP: {clean_line(hint)}\n")
+            sys.stderr.write(f"TIP: {short(hint)}\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass  # stderr is gone too: the exit code still says what happened

@@ -133,6 +133,7 @@ def estimate(
     epilog=examples(
         'mpg compare -m llama3-8b -m llama3-70b -c dgx-a100 -c dgx-h100 --tokens 15T',
         'mpg compare --scenarios plan.yaml --sort days --baseline baseline',
+        'mpg compare -m llama3-8b -m llama3-70b -c dgx-h100 --tokens 2T --days 30',
         'mpg compare --scenarios plan.yaml --against budget.json --fail-on-increase 10% --format markdown',
     )
 )
@@ -161,6 +162,9 @@ def compare(
     metric: Annotated[Optional[list[str]], typer.Option("--metric", help="Metric(s) for --fail-on-increase: days, "
                                                         "gpu_hours, cost, energy (default: days, gpu_hours, cost).",
                                                         rich_help_panel="Budget check")] = None,
+    days: Annotated[Optional[float], typer.Option("--days", help="Solve each scenario for the fewest GPUs (whole "
+                                                  "nodes) that finish within this many days (leave -n out).",
+                                                  rich_help_panel=H_PLAN)] = None,
     allow_new: Annotated[bool, typer.Option("--allow-new", help="With --fail-on-increase: scenarios missing from "
                                             "--against pass (default: exit 1).", rich_help_panel="Budget check")] = False,
     allow_missing: Annotated[bool, typer.Option("--allow-missing", help="With --fail-on-increase: --against "
@@ -173,18 +177,19 @@ def compare(
 
     opts.update(model="gpt3-175b", cluster="dgx-a100", gpu=None, gpus=None, presets=presets)
     raise typer.Exit(run(opts, model or [], cluster or [], gpu or [], gpus or [], scenarios, sort, baseline, against,
-                         fail_on_increase, metric or [], allow_new, allow_missing))
+                         fail_on_increase, metric or [], allow_new, allow_missing, days))
 
 
 @app.command(
     epilog=examples(
         'mpg plan --days 30 -c dgx-h100 -n 1024',
         'mpg plan --days 90 -c dgx-a100 -n 512 --template gpt --format json',
+        'mpg plan --budget-usd 2e6 -c dgx-h100 -n 1024',
     )
 )
 @shared("run", "efficiency", "memory", "output")
 def plan(
-    days: Annotated[Optional[float], typer.Option("--days", help="Wall-clock days available (required).",
+    days: Annotated[Optional[float], typer.Option("--days", help="Wall-clock days available (or give a budget).",
                                                   rich_help_panel=H_PLAN)] = None,
     cluster: Annotated[str, typer.Option("--cluster", "-c", help="Cluster preset or file.",
                                          rich_help_panel="Model and hardware")] = "dgx-h100",
@@ -195,13 +200,19 @@ def plan(
     template: Annotated[str, typer.Option("--template", help="Model family shape: llama (default) or gpt.",
                                           rich_help_panel=H_PLAN)] = "llama",
     presets: PresetsOpt = None,
+    budget_gpu_hours: Annotated[Optional[float], typer.Option("--budget-gpu-hours", help="The largest model this "
+                                                              "many GPU-hours train (with or without --days).",
+                                                              rich_help_panel=H_PLAN)] = None,
+    budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="The largest model this many dollars "
+                                                        "train (at --price or the preset's price).",
+                                                        rich_help_panel=H_PLAN)] = None,
     **opts: Any,
 ) -> None:
-    """The largest compute-optimal dense model (20 tokens per parameter) trainable in D days."""
+    """The largest compute-optimal dense model (20 tokens per parameter) trainable in D days or on a budget."""
     from .commands.plan import run
 
     opts.update(cluster=cluster, gpus=None if gpus is None else str(gpus), gpu=gpu, presets=presets)
-    raise typer.Exit(run(opts, days, template))
+    raise typer.Exit(run(opts, days, template, budget_gpu_hours, budget_usd))
 
 
 @app.command(

@@ -95,7 +95,7 @@ def read_input(path_text: str | Path, what: str = "file", max_bytes: int = 1_000
     """The bytes of a regular file (at most ``max_bytes``), or ``error`` naming the file and the reason."""
     from .sanitize import clean
 
-    path = path_text if isinstance(path_text, Path) else user_path(path_text, what)
+    path = user_path(str(path_text), what)
     shown = clean(str(path))
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:

@@ -670,3 +670,25 @@ def test_help_promises_what_the_code_does(cli):
     cli("fit", "-m", "llama2-7b", "--gpu", "a100-80gb", "-n", "2", codes=(0,))
     res = cli("estimate", "-m", "gpt3-175b", "-c", "dgx-a100", "--days", "1", "-q", codes=(0, 2))
     assert "1 days" not in res.stdout + res.stderr
+
+
+def test_plan_on_a_budget_stays_within_it(cli):
+    """plan --budget-gpu-hours gives the largest model whose run fits the budget; a bigger budget, no smaller model."""
+    small = json.loads(cli("plan", "--budget-gpu-hours", "20000", "-c", "dgx-h100", "-n", "256", "-f", "json").stdout)
+    big = json.loads(cli("plan", "--budget-gpu-hours", "400000", "-c", "dgx-h100", "-n", "256", "-f", "json").stdout)
+    assert small["gpu_hours"] <= 20000 and big["gpu_hours"] <= 400000
+    assert big["params"]["total"] > small["params"]["total"]
+    usd = json.loads(cli("plan", "--budget-usd", "100000", "--price", "2", "-c", "dgx-h100", "-n", "256",
+                         "-f", "json").stdout)
+    assert usd["cost_usd"] <= 100000
+    cli("plan", "--budget-usd", "1e5", "--budget-gpu-hours", "1e4", codes=(2,))
+
+
+def test_compare_days_solves_each_scenario_for_gpus(cli):
+    """compare --days D gives each scenario the fewest GPUs that finish within D days; with -n it is refused."""
+    doc = json.loads(cli("compare", "-m", "gpt-1.7b", "-m", "llama2-7b", "-c", "dgx-a100", "--tokens", "300B",
+                         "--days", "10", "-f", "json").stdout)
+    assert all(r["time"]["days"] <= 10 for r in doc["rows"])
+    gpus = [r["inputs"]["gpus"] for r in doc["rows"]]
+    assert gpus[1] > gpus[0]
+    cli("compare", "-m", "gpt-1.7b", "-n", "8", "--days", "10", codes=(2,))

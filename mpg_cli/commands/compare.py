@@ -206,7 +206,7 @@ def load_against(path_text: str) -> dict[str, dict[str, Any]]:
 def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types: list[str], gpus: list[str],
         scenario_file: Optional[str], sort: Optional[str], baseline: Optional[str], against: Optional[str],
         fail_on_increase: Optional[str], metric: list[str], allow_new: bool = False,
-        allow_missing: bool = False) -> int:
+        allow_missing: bool = False, days: Optional[float] = None) -> int:
     from .. import __version__, render
     from ..parsing import parse_percent
     from .estimate import compute, finish
@@ -219,14 +219,28 @@ def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types:
             raise InputError(f"--metric {mname!r} is not one of {', '.join(METRICS)}", hint=did_you_mean(mname, METRICS))
     checked = metric or ["days", "gpu_hours", "cost"]
     rows: list[tuple[str, Result]] = []
+    from ..parsing import check_positive
+
+    check_positive(days, "--days")
+    if days is not None and gpus:
+        raise InputError("--days solves for each scenario's GPU count: leave --gpus out")
     grid = scenarios(opts, models, clusters, gpu_types, gpus, scenario_file)
+    if days is not None:
+        with_gpus = [lbl for lbl, o in grid if o.get("gpus")]
+        if with_gpus:
+            raise InputError(f"--days solves for the GPU count, but scenario {with_gpus[0]!r} gives gpus",
+                             hint="remove 'gpus' from the scenarios, or leave --days out")
+        from ..humanize import days_text
+
+        grid = [(lbl[: -len(" × all")] + f" in {days_text(days)}" if lbl.endswith(" × all") else lbl, o)
+                for lbl, o in grid]
     if len(grid) > MAX_SCENARIOS:
         raise InputError(f"{len(grid):,} scenarios from the repeated flags; compare takes at most {MAX_SCENARIOS:,}",
                          hint="fewer -m/-c/--gpu/-n values")
     for label, o in grid:
         where = o.pop("_where", None)
         try:
-            results = compute(o)
+            results = compute(o, days=days)
         except MpgError as exc:
             if where is None:
                 raise
