@@ -565,7 +565,7 @@ def test_ten_thousand_scenarios_are_refused_with_a_clear_message(cli, tmp_path):
     """compare with 10,000 scenarios exits 2 at once naming the cap (it took 161 s)."""
     plan = write(tmp_path / "many.yaml", "".join(f"- {{label: s{i}, model: gpt-1.7b, gpus: 8}}\n" for i in range(10_000)))
     res = cli("compare", "--scenarios", plan, codes=(2,))
-    assert "at most 1,000" in res.stderr
+    assert "at most 256" in res.stderr
 
 
 def test_a_long_log_line_is_linear_time(cli, tmp_path):
@@ -692,3 +692,24 @@ def test_compare_days_solves_each_scenario_for_gpus(cli):
     gpus = [r["inputs"]["gpus"] for r in doc["rows"]]
     assert gpus[1] > gpus[0]
     cli("compare", "-m", "gpt-1.7b", "-n", "8", "--days", "10", codes=(2,))
+
+
+def test_output_to_dev_stdout_writes_through_the_pipe(tmp_path):
+    """-o /dev/stdout (a symlink to a pipe here) writes the JSON into the pipe instead of replacing anything."""
+    proc = shell(f"{shlex.join(mpg())} estimate -m gpt-1.7b -n 8 -q -f json -o /dev/stdout | cat", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["command"] == "estimate"
+
+
+def test_output_into_a_fifo_with_a_reader_writes_through(tmp_path):
+    """-o onto a FIFO that has a reader writes into it (the FIFO stays a FIFO); without a reader exits 2 at once."""
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    proc = shell(f"{shlex.join(mpg())} estimate -m gpt-1.7b -n 8 -q -f json -o {fifo}", tmp_path)
+    assert proc.returncode == 2 and "no reader" in proc.stderr
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.2)
+    proc = shell(f"{shlex.join(mpg())} estimate -m gpt-1.7b -n 8 -q -f json -o {fifo}", tmp_path)
+    out, _ = reader.communicate(timeout=LIMIT_S)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out)["command"] == "estimate" and stat.S_ISFIFO(fifo.stat().st_mode)
