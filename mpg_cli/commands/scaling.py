@@ -41,13 +41,13 @@ def render_scaling(results: list[Result], fmt_name: str, output: Optional[str]) 
     if fmt_name == "csv":
         render.emit(render.to_csv(rows), output)
         return
-    headers = ["GPUs", "layout (tp·pp·dp, mb, ZeRO, rc)", "TFLOP/s/GPU (model)", "MFU", "aggregate PFLOP/s",
+    headers = ["GPUs", "layout (tp·pp·dp, mb, ZeRO, rc)", "batch (seqs)", "TFLOP/s/GPU (model)", "MFU", "aggregate PFLOP/s",
                "days", "GPU-hours", "scaling eff.", "fits"]
     body = [[f"{x['gpus']:,}", f"{x['tp']}·{x['pp']}·{x['dp']}, mb {x['micro_batch']}, z{x['zero']}, {x['recompute']}",
-             f"{x['model_tflops_per_gpu']:,.1f}", fmt(x["mfu"], "percent"), f"{x['aggregate_pflops']:,.1f}",
+             f"{x['global_batch']:,}", f"{x['model_tflops_per_gpu']:,.1f}", fmt(x["mfu"], "percent"), f"{x['aggregate_pflops']:,.1f}",
              fmt(x["days"], "days"), fmt(x["gpu_hours"], "gpu_hours"), fmt(x["scaling_efficiency"], "percent"),
              "yes" if x["fits"] else "NO"] for x in rows]
     r0 = results[0]
     title = f"Scaling {r0.request.model.name} on {r0.request.cluster.name} ({fmt(r0.tokens, 'tokens')} tokens)"
     render.titled_table(title, headers, body, fmt_name, output,
-                        drop=("aggregate PFLOP/s", "TFLOP/s/GPU (model)", "layout (tp·pp·dp, mb, ZeRO, rc)"))
+                        drop=("aggregate PFLOP/s", "TFLOP/s/GPU (model)", "layout (tp·pp·dp, mb, ZeRO, rc)", "batch (seqs)"))
