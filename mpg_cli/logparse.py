@@ -299,6 +299,11 @@ _NEMO_YAML_SEQ = re.compile(r"^\s*(?:encoder_seq_length|seq_length|seq_len):\s*(
 _NEMO_WORLD = re.compile(r"Initializing distributed: GLOBAL_RANK: \d+, MEMBER: \d+/(\d+)|Starting with (\d+) processes")
 
 
+# NeMo prints its experiment config as YAML: the parallel layout, with Megatron's argument names
+_NEMO_YAML_LAYOUT = re.compile(r"^\s*(tensor_model_parallel_size|pipeline_model_parallel_size|context_parallel_size|"
+                              r"micro_batch_size):\s*(\d{1,9})\s*$")
+
+
 def _parse_nemo(lines: list[str]) -> _Parsed:
     p = _Parsed(expected="'train_step_timing in s=T' in the progress bar (NeMo 1) or '| train_step_timing in s: T |' (NeMo 2)")
     at_index: dict[int, int] = {}  # step -> position in p.records
@@ -338,6 +343,10 @@ def _parse_nemo(lines: list[str]) -> _Parsed:
         m = _NEMO_YAML_GB.match(line)
         if m:
             yaml_gb = _set_once(yaml_gb, int(m.group(1)))
+            continue
+        m = _NEMO_YAML_LAYOUT.match(line)
+        if m:
+            p.layout.setdefault(_MEG_LAYOUT_ARGS[m.group(1)], int(m.group(2)))
             continue
         m = _NEMO_YAML_SEQ.match(line)
         if m:

@@ -713,3 +713,13 @@ def test_output_into_a_fifo_with_a_reader_writes_through(tmp_path):
     out, _ = reader.communicate(timeout=LIMIT_S)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(out)["command"] == "estimate" and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_a_nemo_logs_layout_is_read_and_checked_against_the_flags(cli, tmp_path):
+    """A NeMo log's tensor_model_parallel_size is used (no longer ignored): a contradicting --tp exits 2."""
+    log = tmp_path / "nemo.log"
+    log.write_bytes((REPO / "tests" / "fixtures" / "logs" / "nemo.log").read_bytes())
+    res = cli("calibrate", log, "-m", "llama2-7b", "-c", "dgx-h100", "--tp", "8", codes=(2,))
+    assert "--tp 4" in res.stderr
+    ok = cli("calibrate", log, "-m", "llama2-7b", "-c", "dgx-h100", "-f", "json")
+    assert json.loads(ok.stdout)["inputs"]["tp"] == 4

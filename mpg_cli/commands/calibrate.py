@@ -188,7 +188,8 @@ def _check_log_values(summary: Any, log: str) -> None:
                              else "give --gpus explicitly or check the log")
 
 
-_SHAPE = re.compile(r"^\s*(hidden_size|num_layers|num_attention_heads)\s*\.{2,}\s*(\d{1,9})\s*$", re.M)
+# Megatron-LM's arguments block ('hidden_size ........ 8192') or NeMo's YAML config ('hidden_size: 4096')
+_SHAPE = re.compile(r"^\s*(hidden_size|num_layers|num_attention_heads)\s*(?:\.{2,}|:)\s*(\d{1,9})\s*$", re.M)
 _SHAPE_KEYS = {"hidden_size": ("hidden_size", "hidden size"), "num_layers": ("layers", "layers"),
                "num_attention_heads": ("heads", "attention heads")}
 
