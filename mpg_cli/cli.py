@@ -250,8 +250,8 @@ def fit(
 @shared("model", "run", "layout", "memory", "output")
 def calibrate(
     gpus: OneGpusOpt = None,
-    log: Annotated[Optional[str], typer.Argument(help="Training log of a short run (optional: or give a measured "
-                                                 "figure).", show_default=False)] = None,
+    log: Annotated[Optional[str], typer.Argument(help="Training log of a short run ('-' reads standard input; "
+                                                 "optional: or give a measured figure).", show_default=False)] = None,
     step_time: Annotated[Optional[float], typer.Option("--step-time", help="Measured seconds per iteration.",
                                                        rich_help_panel="Measured")] = None,
     tokens_per_second: Annotated[Optional[float], typer.Option("--tokens-per-second", help="Measured whole-job "

@@ -308,6 +308,17 @@ def read_log(path_text: str) -> tuple[str, tuple[str, ...]]:
     from .errors import LogFormatError
     from .sanitize import clean
 
+    if path_text == "-":  # stdin is meant: read it, bounded (a terminal is refused: nothing would end the read)
+        import sys
+
+        stream = sys.stdin
+        if stream is None or stream.isatty():
+            raise LogFormatError("-: standard input is a terminal, not a log", hint="pipe a log in: ... | mpg calibrate -")
+        data = stream.buffer.read(LOG_WHOLE_BYTES + 1)
+        if len(data) > LOG_WHOLE_BYTES:
+            raise LogFormatError(f"-: more than {LOG_WHOLE_BYTES:,} bytes on standard input",
+                                 hint="pass the log as a file (large files are read as head and tail)")
+        return data.decode("utf-8", errors="replace"), ()
     path = user_path(path_text, "training log")
     shown = clean(str(path))
     try:

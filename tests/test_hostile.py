@@ -86,11 +86,11 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "MPG_PRESETS": None,
                             "XDG_CONFIG_HOME": str(tmp_path / ".config")})
 
-    def run(*args: Any, writes: tuple[Path, ...] = (), codes: tuple[int, ...] = (0, 1, 2)) -> Any:
+    def run(*args: Any, writes: tuple[Path, ...] = (), codes: tuple[int, ...] = (0, 1, 2), input: Any = None) -> Any:
         argv = [str(a) for a in args]
         before = snapshot(tmp_path)
         with time_limit(LIMIT_S):
-            res = runner.invoke(app, argv)
+            res = runner.invoke(app, argv, input=input)
         check(res.exit_code, res.stdout, res.stderr, argv, codes, res)
         after = snapshot(tmp_path)
         allowed = {str(Path(w).relative_to(tmp_path)) for w in writes}
@@ -723,3 +723,9 @@ def test_a_nemo_logs_layout_is_read_and_checked_against_the_flags(cli, tmp_path)
     assert "--tp 4" in res.stderr
     ok = cli("calibrate", log, "-m", "llama2-7b", "-c", "dgx-h100", "-f", "json")
     assert json.loads(ok.stdout)["inputs"]["tp"] == 4
+
+
+def test_calibrate_reads_a_log_from_stdin_when_asked(cli):
+    """'mpg calibrate -' reads the log from standard input (the one place stdin is meant)."""
+    res = cli("calibrate", "-", "-m", "llama3-70b", "-c", "dgx-h100", "-f", "json", input=MEGATRON_LOG.read_text())
+    assert json.loads(res.stdout)["log"]["format"] == "megatron"
