@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .errors import MpgError
-from .options import ESTIMATE_GROUPS, H_PLAN, Fmt, OneGpusOpt, PresetsOpt, VerboseOpt, shared
+from .options import ESTIMATE_GROUPS, H_OUT, H_PLAN, Fmt, OneGpusOpt, PresetsOpt, ReportFmt, VerboseOpt, explicit_options, shared
 
 
 def report_error(exc: MpgError) -> None:
@@ -107,6 +107,8 @@ def root(
         'mpg estimate -m gpt3-175b -c dgx-a100 -n 1024 --tokens 300B --tflops 140 --recompute full',
         'mpg estimate -m llama3-70b -c dgx-h100 -n 512 --tokens 15T --explain',
         'mpg estimate -m llama3-8b -c dgx-h100 -n 64 --format json --max-gpu-hours 50000',
+        'mpg estimate --from train_gpt3_175b.sh -c dgx-h100    # model, layout, batch from a Megatron-LM script',
+        'mpg estimate --from ds_config.json --from ./Llama-2-7b-hf -n 64   # DeepSpeed JSON + HF model directory',
     )
 )
 @shared(*ESTIMATE_GROUPS)
@@ -126,6 +128,7 @@ def estimate(
     """How long, how many GPU-hours, what cost, and does it fit?"""
     from .commands.estimate import run
 
+    opts["_explicit"] = explicit_options()
     raise typer.Exit(run(opts, explain=explain, days=days, budget_gpu_hours=budget_gpu_hours, budget_usd=budget_usd))
 
 
@@ -137,7 +140,7 @@ def estimate(
         'mpg compare --scenarios plan.yaml --against budget.json --fail-on-increase 10% --format markdown',
     )
 )
-@shared("run", "layout", "efficiency", "memory", "output", "gates")
+@shared("inputs", "run", "layout", "efficiency", "memory", "output", "gates")
 def compare(
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model preset or file; repeat for "
                                                        "several.", rich_help_panel="Model and hardware")] = None,
@@ -175,6 +178,7 @@ def compare(
     """Scenarios side by side: models × clusters × GPU counts, or a scenarios file."""
     from .commands.compare import run
 
+    opts["_explicit"] = explicit_options()
     opts.update(model="gpt3-175b", cluster="dgx-a100", gpu=None, gpus=None, presets=presets)
     raise typer.Exit(run(opts, model or [], cluster or [], gpu or [], gpus or [], scenarios, sort, baseline, against,
                          fail_on_increase, metric or [], allow_new, allow_missing, days))
@@ -187,7 +191,7 @@ def compare(
         'mpg plan --budget-usd 2e6 -c dgx-h100 -n 1024',
     )
 )
-@shared("run", "efficiency", "memory", "output")
+@shared("inputs", "run", "efficiency", "memory", "output")
 def plan(
     days: Annotated[Optional[float], typer.Option("--days", help="Wall-clock days available (or give a budget).",
                                                   rich_help_panel=H_PLAN)] = None,
@@ -211,6 +215,7 @@ def plan(
     """The largest compute-optimal dense model (20 tokens per parameter) trainable in D days or on a budget."""
     from .commands.plan import run
 
+    opts["_explicit"] = explicit_options()
     opts.update(cluster=cluster, gpus=None if gpus is None else str(gpus), gpu=gpu, presets=presets)
     raise typer.Exit(run(opts, days, template, budget_gpu_hours, budget_usd))
 
@@ -223,7 +228,7 @@ def plan(
         'mpg fit -m gpt3-175b -c dgx-a100 -n 1024 --tp 8 --pp 8 --format json',
     )
 )
-@shared("model", "run", "layout", "efficiency", "memory", "output")
+@shared("model", "inputs", "run", "layout", "efficiency", "memory", "output")
 def fit(
     gpus: OneGpusOpt = None,
     top: Annotated[int, typer.Option("--top", min=1, max=1000, help="How many layouts to show.",
@@ -236,6 +241,7 @@ def fit(
     from .commands.fit import run
 
     opts["gpus"] = gpus
+    opts["_explicit"] = explicit_options()
     raise typer.Exit(run(opts, top, min_gpus))
 
 
@@ -247,7 +253,7 @@ def fit(
         'Logs: Megatron-LM, NeMo/Lightning, torchtitan, Hugging Face Trainer, DeepSpeed (detected).',
     )
 )
-@shared("model", "run", "layout", "memory", "output")
+@shared("model", "inputs", "run", "layout", "memory", "output")
 def calibrate(
     gpus: OneGpusOpt = None,
     log: Annotated[Optional[str], typer.Argument(help="Training log of a short run ('-' reads standard input; "
@@ -275,8 +281,42 @@ def calibrate(
     from .commands.calibrate import run
 
     opts["gpus"] = gpus
+    opts["_explicit"] = explicit_options()
     measured = {"step_time": step_time, "tokens_per_second": tokens_per_second, "tflops": tflops, "mfu": mfu}
     raise typer.Exit(run(opts, log, measured, warmup, log_format, save, force))
+
+
+@app.command(
+    epilog=examples(
+        'mpg report -m llama3-70b -c dgx-h100 -n 512 --tokens 15T -o plan.html',
+        'mpg report --scenarios plan.yaml -o plan.html',
+        'mpg report -m llama3-8b -c dgx-h100 -n 64 --calibration calib.yaml --format json -o plan.json',
+    )
+)
+@shared("model", "run", "layout", "efficiency", "memory", "gates")
+def report(
+    scenarios: Annotated[Optional[str], typer.Option("--scenarios", help="YAML file of scenarios (as for compare): "
+                                                     "side-by-side bars; the first is detailed.",
+                                                     rich_help_panel="Scenarios")] = None,
+    days: Annotated[Optional[float], typer.Option("--days", help="Solve for the fewest GPUs that finish within this "
+                                                  "many days (as estimate).", rich_help_panel=H_PLAN)] = None,
+    budget_gpu_hours: Annotated[Optional[float], typer.Option("--budget-gpu-hours", help="Solve for the tokens this "
+                                                              "many GPU-hours buy.", rich_help_panel=H_PLAN)] = None,
+    budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="Solve for the tokens this many dollars "
+                                                        "buy.", rich_help_panel=H_PLAN)] = None,
+    format: Annotated[ReportFmt, typer.Option("--format", "-f", help="html (the page) or json (the data behind its "
+                                              "charts).", rich_help_panel=H_OUT)] = ReportFmt.html,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to FILE (atomically), e.g. plan.html.",
+                                                  rich_help_panel=H_OUT)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No warnings or confirmation line.",
+                                        rich_help_panel=H_OUT)] = False,
+    **opts: Any,
+) -> None:
+    """One self-contained HTML page of charts: summary, memory, step time, scaling, layout frontier, accuracy."""
+    from .commands.report import run
+
+    opts.update(quiet=quiet)
+    raise typer.Exit(run(opts, scenarios, days, budget_gpu_hours, budget_usd, format.value, output, quiet))
 
 
 @app.command()

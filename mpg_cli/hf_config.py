@@ -5,9 +5,20 @@ The caller parses the JSON file; :func:`convert_hf_config` maps the parsed
 dict onto mpg's model preset schema and raises :class:`PresetError` (naming
 the file and the offending key) for anything it cannot map.
 
-Supported ``model_type`` families: llama, mistral, mixtral, qwen2, gpt2,
-gpt_neox, falcon (also the old ``RefinedWebModel`` / ``RefinedWeb`` names),
-deepseek_v2 and deepseek_v3.
+Supported ``model_type`` families: llama, mistral, mixtral, qwen2, qwen2_moe,
+qwen3, qwen3_moe, phi3, olmo2, granite, gemma2, gemma3_text (also the text config
+inside a multimodal config, e.g. gemma3), gpt_oss, gpt2, gpt_neox, falcon (also the
+old ``RefinedWebModel`` / ``RefinedWeb`` names), deepseek_v2 and deepseek_v3.
+Attention and FFN layouts follow the families' ``modeling_*.py`` in transformers
+(v4.55): Qwen2/Qwen2-MoE put biases on Q, K and V only; Gemma 2/3 use a gated GeLU
+FFN (three matrices, counted like SwiGLU) and tie the embeddings; gpt-oss has biases
+on every projection and expert.
+
+Sequence length: the pre-training context. When ``rope_scaling`` extends the context
+(Llama 3.1, Qwen YaRN, Phi-3 LongRoPE, gpt-oss), ``original_max_position_embeddings``
+(in ``rope_scaling``, or top-level as Phi-3 writes it) is taken; the preset's
+``seq_length_source`` says where the value came from, and ``assumptions`` lists the
+approximations (sliding-window layers modelled as full attention).
 """
 
 from __future__ import annotations
@@ -19,7 +30,8 @@ from mpg_cli.errors import PresetError, did_you_mean
 
 _MISSING = object()
 
-_LLAMA_LIKE = ("llama", "mistral", "mixtral", "qwen2")
+_LLAMA_LIKE = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "phi3", "olmo2", "granite", "qwen2_moe", "qwen3_moe",
+               "gemma2", "gemma3_text", "gpt_oss")
 _FALCON = ("falcon", "RefinedWebModel", "RefinedWeb")
 _DEEPSEEK = ("deepseek_v2", "deepseek_v3")
 SUPPORTED_MODEL_TYPES: tuple[str, ...] = _LLAMA_LIKE + ("gpt2", "gpt_neox") + _FALCON + _DEEPSEEK
@@ -142,30 +154,92 @@ def _head_dim(r: _Reader, out: dict, heads_key: str) -> None:
         )
 
 
+_QKV_BIAS = ("qwen2", "qwen2_moe")  # transformers Qwen2Attention: bias=True on q/k/v_proj, none on o_proj
+_GEMMA = ("gemma2", "gemma3_text")
+_TIED_DEFAULT = {"gemma2": True, "gemma3_text": True, "granite": False}
+
+
+def _seq(r: _Reader, out: dict) -> None:
+    """Sequence length = the pre-training context; say where it came from."""
+    maxpos = r.get_int("max_position_embeddings")
+    scaling = r.raw.get("rope_scaling")
+    if isinstance(scaling, dict) and scaling:
+        kind = scaling.get("rope_type", scaling.get("type", "?"))
+        for where, d in (("rope_scaling.original_max_position_embeddings", scaling),
+                         ("original_max_position_embeddings", r.raw)):
+            orig = d.get("original_max_position_embeddings")
+            if isinstance(orig, int) and not isinstance(orig, bool) and orig > 0:
+                out["seq_length"] = orig
+                out["seq_length_source"] = (f"{where} {orig:,} (the pre-training context; max_position_embeddings "
+                                            f"{maxpos:,} is extended by {kind} RoPE scaling)")
+                return
+        out["seq_length"] = maxpos
+        out["seq_length_source"] = (f"max_position_embeddings {maxpos:,}; rope_scaling ({kind}) gives no "
+                                    "original_max_position_embeddings, so this may be a RoPE-extended context: "
+                                    "set --seq-length to the pre-training one")
+        return
+    out["seq_length"] = maxpos
+    out["seq_length_source"] = f"max_position_embeddings {maxpos:,}"
+
+
 def _llama_like(r: _Reader, model_type: str) -> dict:
     out = _heads(r, ("num_hidden_layers",), ("num_attention_heads",), ("hidden_size",),
                  ("num_key_value_heads",))
     _check_kv_heads(r, out, "num_key_value_heads")
     _head_dim(r, out, "num_attention_heads")
     ffn = r.get_int("intermediate_size")
+    notes: list[str] = []
     out.update(
         ffn_hidden_size=ffn,
         ffn_type="swiglu",
         vocab_size=r.get_int("vocab_size"),
-        seq_length=r.get_int("max_position_embeddings"),
-        tied_embeddings=r.get_bool("tie_word_embeddings", False),
+        tied_embeddings=r.get_bool("tie_word_embeddings", _TIED_DEFAULT.get(model_type, False)),
         position_embedding="rope",
-        # qwen2 has biases on Q/K/V only: < 0.1% of the parameters, so report none.
-        linear_biases=False,
+        linear_biases=model_type == "gpt_oss" or r.get_bool("attention_bias", False) and r.get_bool("mlp_bias", False),
         norm="rmsnorm",
     )
-    if model_type == "mixtral":
+    _seq(r, out)
+    if model_type in _QKV_BIAS or (model_type != "gpt_oss" and r.get_bool("attention_bias", False)
+                                   and not out["linear_biases"]):
+        out["qkv_bias"] = True
+    if model_type in _GEMMA:
+        notes.append(f"{model_type}: gated GeLU FFN counted like SwiGLU (same three matrices and FLOPs)")
+    window = r.raw.get("sliding_window")
+    if isinstance(window, int) and not isinstance(window, bool) and window < out["seq_length"] and (
+            model_type in _GEMMA or model_type == "gpt_oss" or r.get_bool("use_sliding_window", False)):
+        notes.append(f"{model_type}: sliding-window layers (window {window:,}) modelled as full causal attention "
+                     "over the sequence: attention FLOPs and activations are over-counted for those layers")
+    if model_type == "gpt_oss":
+        notes.append("gpt_oss: attention sinks not modelled (a few scalars per head)")
+    if model_type in ("mixtral", "gpt_oss"):
         out["moe"] = {
             "experts": r.get_int("num_local_experts"),
-            "top_k": r.get_int("num_experts_per_tok"),
+            "top_k": r.get_int("num_experts_per_tok", "experts_per_token"),
             "expert_ffn_hidden_size": ffn,
         }
         _check_top_k(r, out["moe"], "num_experts_per_tok")
+    elif model_type in ("qwen2_moe", "qwen3_moe"):
+        moe = {"experts": r.get_int("num_experts"), "top_k": r.get_int("num_experts_per_tok"),
+               "expert_ffn_hidden_size": r.get_int("moe_intermediate_size")}
+        _check_top_k(r, moe, "num_experts_per_tok")
+        shared = r.get_int("shared_expert_intermediate_size", default=0, minimum=0)
+        if shared:
+            moe.update(shared_experts=1, shared_expert_ffn_hidden_size=shared)
+        step = r.get_int("decoder_sparse_step", default=1)
+        if step != 1:
+            raise r._fail("decoder_sparse_step", f"MoE on every {step}th layer is not supported (only 1)",
+                          hint="write an mpg model preset by hand for this layout")
+        dense = r.raw.get("mlp_only_layers") or []
+        if not isinstance(dense, list) or not all(isinstance(i, int) for i in dense):
+            raise r._fail("mlp_only_layers", f"expected a list of layer indices, got {dense!r}")
+        if dense:
+            moe["dense_layers"] = len(dense)
+            if sorted(dense) != list(range(len(dense))):
+                notes.append(f"{model_type}: the {len(dense)} dense layers (mlp_only_layers) are counted as if "
+                             "they came first")
+        out["moe"] = moe
+    if notes:
+        out["assumptions"] = notes
     return out
 
 
@@ -177,6 +251,7 @@ def _gpt2(r: _Reader, model_type: str) -> dict:
         ffn_type="gelu",
         vocab_size=r.get_int("vocab_size"),
         seq_length=r.get_int("n_positions", "n_ctx"),
+        seq_length_source="n_positions" if "n_positions" in r.raw else "n_ctx",
         tied_embeddings=r.get_bool("tie_word_embeddings", True),
         position_embedding="learned",
         linear_biases=True,
@@ -192,12 +267,12 @@ def _gpt_neox(r: _Reader, model_type: str) -> dict:
         ffn_hidden_size=r.get_int("intermediate_size"),
         ffn_type="gelu",
         vocab_size=r.get_int("vocab_size"),
-        seq_length=r.get_int("max_position_embeddings"),
         tied_embeddings=r.get_bool("tie_word_embeddings", False),
         position_embedding="rope",
         linear_biases=r.get_bool("attention_bias", True),
         norm="layernorm",
     )
+    _seq(r, out)
     return out
 
 
@@ -218,6 +293,8 @@ def _falcon(r: _Reader, model_type: str) -> dict:
         ffn_type="gelu",
         vocab_size=r.get_int("vocab_size"),
         seq_length=r.get_int("max_position_embeddings", default=2048),
+        seq_length_source="max_position_embeddings" if r.raw.get("max_position_embeddings") else
+        "falcon default 2,048 (no max_position_embeddings)",
         tied_embeddings=r.get_bool("tie_word_embeddings", True),
         position_embedding="alibi" if r.get_bool("alibi", False) else "rope",
         linear_biases=r.get_bool("bias", False),
@@ -235,12 +312,12 @@ def _deepseek(r: _Reader, model_type: str) -> dict:
         ffn_hidden_size=r.get_int("intermediate_size"),
         ffn_type="swiglu",
         vocab_size=r.get_int("vocab_size"),
-        seq_length=r.get_int("max_position_embeddings"),
         tied_embeddings=r.get_bool("tie_word_embeddings", False),
         position_embedding="rope",
         linear_biases=r.get_bool("attention_bias", False),
         norm="rmsnorm",
     )
+    _seq(r, out)
     experts = r.get_int("n_routed_experts", default=None)
     if experts is not None:
         freq = r.get_int("moe_layer_freq", default=1)
@@ -297,6 +374,7 @@ _CONVERTERS: dict[str, Callable[[_Reader, str], dict]] = {
 }
 
 _FAMILY = {"RefinedWebModel": "falcon", "RefinedWeb": "falcon"}
+_TEXT_OF = {"gemma3": "gemma3_text"}
 
 
 def convert_hf_config(raw: dict, source: str) -> dict:
@@ -323,6 +401,16 @@ def convert_hf_config(raw: dict, source: str) -> dict:
             f"({type(model_type).__name__})",
             hint=f"supported families: {supported}",
         )
+    if model_type not in _CONVERTERS and isinstance(raw.get("text_config"), dict):
+        inner = dict(raw["text_config"])
+        inner.setdefault("model_type", _TEXT_OF.get(model_type, f"{model_type}_text"))
+        if "_name_or_path" in raw:
+            inner.setdefault("_name_or_path", raw["_name_or_path"])
+        preset = convert_hf_config(inner, source)
+        preset["description"] += f"; the text model (text_config) of a {model_type} multimodal config"
+        preset["assumptions"] = list(preset.get("assumptions", [])) + [
+            f"{model_type}: only the language model (text_config) is counted; the vision tower is not"]
+        return preset
     if model_type not in _CONVERTERS:
         by_lower = {t.lower(): t for t in SUPPORTED_MODEL_TYPES}
         if model_type.lower() in by_lower:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from mpg_cli.errors import InputError, LogFormatError, did_you_mean
+from mpg_cli.inputs.megatron_args import log_argument, log_layout
 
 __all__ = ["LogSummary", "SUPPORTED_FORMATS", "detect_format", "parse_log"]
 
@@ -215,10 +216,6 @@ def _set_once(current, value):
 _MEG_ITER = re.compile(r"\biteration\s+(\d+)\s*/\s*(\d+)\s*\|(.*)$")
 _PIPE_FIELD = re.compile(r"([^|:]+?):\s*([^|]*?)\s*(?=\||$)")
 _MEG_MEM = re.compile(r"memory \(([KMGT]i?B)\)\s*\|.*?\bmax allocated:\s*(" + _NUM + ")", re.I)
-_MEG_ARG = re.compile(r"^\s*(seq_length|world_size|global_batch_size|tensor_model_parallel_size|"
-                      r"pipeline_model_parallel_size|context_parallel_size|micro_batch_size)\s+\.{2,}\s*(\d+)\s*$")
-_MEG_LAYOUT_ARGS = {"tensor_model_parallel_size": "tp", "pipeline_model_parallel_size": "pp",
-                    "context_parallel_size": "cp", "micro_batch_size": "micro_batch"}
 _MEG_WORLD = re.compile(r"using world size:\s*(\d+)")
 
 
@@ -226,6 +223,7 @@ def _parse_megatron(lines: list[str]) -> _Parsed:
     p = _Parsed(expected="'iteration N/ M | ... | elapsed time per iteration (ms): T | ...'")
     tflops_fields: set[str] = set()
     mem_peaks: list[float] = []
+    args: dict[str, str] = {}
     for line in lines:
         m = _MEG_ITER.search(line)
         if m:
@@ -253,21 +251,20 @@ def _parse_megatron(lines: list[str]) -> _Parsed:
                 if b is not None:
                     mem_peaks.append(b)
             continue
-        m = _MEG_ARG.match(line)
-        if m:
-            key, value = m.group(1), int(m.group(2))
-            if key == "seq_length":
-                p.seq_length = _set_once(p.seq_length, value)
-            elif key == "world_size":
-                p.world_size = _set_once(p.world_size, value)
-            elif key in _MEG_LAYOUT_ARGS:
-                p.layout.setdefault(_MEG_LAYOUT_ARGS[key], value)
-            else:
-                p.global_batch = _set_once(p.global_batch, value)
+        arg = log_argument(line)  # the printed argument block: '  tensor_model_parallel_size ...... 8'
+        if arg:
+            args.setdefault(*arg)
             continue
         m = _MEG_WORLD.search(line)
         if m:
             p.world_size = _set_once(p.world_size, int(m.group(1)))
+    # the arguments Megatron printed, read by the same module that reads Megatron launch scripts (--from)
+    for key, attr in (("seq_length", "seq_length"), ("global_batch_size", "global_batch")):
+        if args.get(key, "").isdigit():
+            setattr(p, attr, int(args[key]))
+    if p.world_size is None and args.get("world_size", "").isdigit():
+        p.world_size = int(args["world_size"])
+    p.layout.update(log_layout(args))
     if mem_peaks:
         p.peak_memory_bytes = max(mem_peaks)
         p.notes.append(

@@ -13,6 +13,9 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+from .core.perf.hardware import PerfOptions
+from .core.specs import MemoryOptions
+
 
 class Fmt(str, Enum):
     table = "table"
@@ -38,6 +41,22 @@ class Optimizer(str, Enum):
     adam8bit = "adam8bit"
 
 
+class ShardedImpl(str, Enum):
+    fsdp = "fsdp"
+    deepspeed = "deepspeed"
+
+
+class LossImpl(str, Enum):
+    fused = "fused"
+    fp32 = "fp32"
+
+
+class AttentionKernel(str, Enum):
+    auto = "auto"
+    fa2 = "fa2"
+    fa3 = "fa3"
+
+
 H_MODEL = "Model and hardware"
 H_LAYOUT = "Parallel layout (omitted dimensions are searched)"
 H_RUN = "Training run"
@@ -56,7 +75,7 @@ def _complete(kind: str) -> Callable[[str], list[str]]:
     return names
 
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model preset name, a YAML file, or a Hugging Face config.json.", rich_help_panel=H_MODEL, autocompletion=_complete("models"))]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model preset name, a YAML file, a Hugging Face config.json or a model directory holding one.", rich_help_panel=H_MODEL, autocompletion=_complete("models"))]
 ClusterOpt = Annotated[str, typer.Option("--cluster", "-c", help="Cluster preset name or YAML file.", rich_help_panel=H_MODEL, autocompletion=_complete("clusters"))]
 GpuOpt = Annotated[Optional[str], typer.Option("--gpu", help="GPU preset or YAML file; overrides the cluster's GPU type.", rich_help_panel=H_MODEL, autocompletion=_complete("gpus"))]
 GpusOpt = Annotated[Optional[str], typer.Option("--gpus", "-n", help="GPU count (default: the whole cluster); a list such as 64,128,256 gives a scaling table.", rich_help_panel=H_MODEL)]
@@ -102,17 +121,28 @@ def _set_verbose(value: bool) -> bool:
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Say on stderr which file --output/--save created or replaced.", rich_help_panel="Output", callback=_set_verbose)]
 OneGpusOpt = Annotated[Optional[str], typer.Option("--gpus", "-n", help="GPU count, one number (default: the whole cluster).", rich_help_panel="Model and hardware")]
 OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write the output to FILE (atomically) instead of stdout.", rich_help_panel=H_OUT)]
+FromOpt = Annotated[Optional[list[str]], typer.Option("--from", help="Training config to read the model, layout, batch, precision, tokens and GPUs from: a Megatron-LM script or argument list, torchtitan TOML, llm-foundry YAML, DeepSpeed JSON, NeMo YAML, or a Hugging Face config.json/model directory; repeat to combine (flags override).", rich_help_panel="Training config", show_default=False, metavar="FILE")]
+FromFormatOpt = Annotated[Optional[str], typer.Option("--from-format", help="Force the --from format: megatron, torchtitan, composer, deepspeed, nemo or hf (default: detected).", rich_help_panel="Training config", metavar="FORMAT")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No warnings on stderr.", rich_help_panel=H_OUT)]
 
 MaxDaysOpt = Annotated[Optional[float], typer.Option("--max-days", help="Fail when training takes more days.", rich_help_panel=H_GATE)]
 MaxGpuHOpt = Annotated[Optional[float], typer.Option("--max-gpu-hours", help="Fail above this many GPU-hours.", rich_help_panel=H_GATE)]
 MaxCostOpt = Annotated[Optional[float], typer.Option("--max-cost", help="Fail above this cost in USD.", rich_help_panel=H_GATE)]
+ShardedOpt = Annotated[ShardedImpl, typer.Option("--sharded-impl", help="ZeRO-3 implementation: fsdp (PyTorch FSDP / Megatron-FSDP: 16 B/param sharded, prefetch and overlap) or deepspeed (18 B/param, per-tensor gathers, little overlap).", rich_help_panel=H_LAYOUT)]
+AttnKernelOpt = Annotated[AttentionKernel, typer.Option("--attention-kernel", help="Fused attention kernel class: fa2 (FlashAttention-2), fa3 (FlashAttention-3 / cuDNN), auto (the best the GPU has).", rich_help_panel=H_LAYOUT)]
+A2aOverlapOpt = Annotated[float, typer.Option("--a2a-overlap", min=0.0, max=1.0, help="Fraction of the MoE all-to-all hidden behind compute (DualPipe-style schedules: ~1; default 0).", rich_help_panel=H_LAYOUT)]
+NodeLimitOpt = Annotated[Optional[int], typer.Option("--node-limited-routing", min=1, help="MoE: each token's experts on at most this many nodes (DeepSeek-V3: 4).", rich_help_panel=H_LAYOUT)]
+ImbalanceOpt = Annotated[float, typer.Option("--expert-imbalance", min=1.0, help="MoE: busiest expert's tokens / the mean (1.0 = balanced, as vendor benchmarks force).", rich_help_panel=H_LAYOUT)]
+LossOpt = Annotated[LossImpl, typer.Option("--loss-impl", help="Cross-entropy memory: fused (~4 B per logit) or fp32 (an fp32 softmax, ~12 B).", rich_help_panel=H_MEM)]
 RequireFitOpt = Annotated[bool, typer.Option("--require-fit", help="Fail when the model does not fit in GPU memory.", rich_help_panel=H_GATE)]
 
 
 def _p(name: str, annotation: Any, default: Any) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
 
+
+_MEM = MemoryOptions()  # the memory and framework defaults are declared once, in the core's option records
+_PERF = PerfOptions()
 
 GROUPS: dict[str, list[inspect.Parameter]] = {
     "model": [
@@ -128,11 +158,15 @@ GROUPS: dict[str, list[inspect.Parameter]] = {
         _p("cp", CpOpt, None), _p("micro_batch", MicroOpt, None), _p("virtual_stages", VirtualOpt, None),
         _p("zero", ZeroOpt, None), _p("recompute", RecomputeOpt, None), _p("sequence_parallel", SpOpt, None),
         _p("flash_attention", FlashOpt, True), _p("overlap_grad_reduce", OverlapDpOpt, True),
-        _p("tp_comm_overlap", OverlapTpOpt, False),
+        _p("tp_comm_overlap", OverlapTpOpt, False), _p("sharded_impl", ShardedOpt, ShardedImpl(_MEM.sharded_impl)),
+        _p("attention_kernel", AttnKernelOpt, AttentionKernel(_PERF.attention_kernel)),
+        _p("a2a_overlap", A2aOverlapOpt, _PERF.a2a_overlap), _p("node_limited_routing", NodeLimitOpt, None),
+        _p("expert_imbalance", ImbalanceOpt, _PERF.expert_imbalance),
     ],
     "efficiency": [_p("tflops", TflopsOpt, None), _p("mfu", MfuOpt, None), _p("calibration", CalibOpt, None)],
-    "memory": [_p("optimizer", OptimOpt, Optimizer.adam), _p("reserved_gib", ReservedOpt, 2.0),
-               _p("headroom", HeadroomOpt, 0.10)],
+    "memory": [_p("optimizer", OptimOpt, Optimizer(_MEM.optimizer)), _p("reserved_gib", ReservedOpt, _MEM.reserved_gib),
+               _p("headroom", HeadroomOpt, _MEM.headroom_fraction), _p("loss_impl", LossOpt, LossImpl(_MEM.loss_impl))],
+    "inputs": [_p("from_", FromOpt, None), _p("from_format", FromFormatOpt, None)],
     "output": [_p("format", FormatOpt, Fmt.table), _p("output", OutputOpt, None), _p("quiet", QuietOpt, False),
                _p("verbose", VerboseOpt, False)],
     "gates": [_p("max_days", MaxDaysOpt, None), _p("max_gpu_hours", MaxGpuHOpt, None),
@@ -155,4 +189,29 @@ def shared(*groups: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return deco
 
 
-ESTIMATE_GROUPS = ("model", "run", "layout", "efficiency", "memory", "output", "gates")
+ESTIMATE_GROUPS = ("model", "inputs", "run", "layout", "efficiency", "memory", "output", "gates")
+
+
+def explicit_options() -> set[str]:
+    """Names of the options the user gave (command line or environment), not left at their defaults."""
+    try:  # Typer >= 0.29 vendors Click as typer._click; older Typer uses Click itself
+        from typer._click.globals import get_current_context  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - depends on the installed Typer
+        from click import get_current_context  # type: ignore[no-redef]
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return set()
+    out = set()
+    for name in ctx.params:
+        src = ctx.get_parameter_source(name)
+        if src is not None and src.name in ("COMMANDLINE", "ENVIRONMENT"):
+            out.add(name)
+    return out
+
+
+class ReportFmt(str, Enum):
+    """mpg report's formats: the HTML page, or the JSON data behind its charts."""
+
+    html = "html"
+    json = "json"

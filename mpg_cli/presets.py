@@ -273,6 +273,12 @@ def _bool(where: str, key: str, value: Any) -> bool:
 Field = tuple[Callable[[str, str, Any], Any], bool]  # (validator, required)
 
 
+def _texts(where: str, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise PresetError(f"{where}: {key}: expected a list of text lines, got {_show(value)}")
+    return tuple(value)
+
+
 def _int(minimum: float = 0.0, strict: bool = True) -> Callable[[str, str, Any], Any]:
     return lambda w, k, v: _num(w, k, v, integer=True, minimum=minimum, strict=strict)
 
@@ -320,6 +326,8 @@ MODEL_FIELDS: dict[str, Field] = {
     "vocab_size": (_int(), True), "seq_length": (_int(), True),
     "tied_embeddings": (_bool, False), "position_embedding": (_choice("learned", "rope", "alibi", "none"), False),
     "linear_biases": (_bool, False), "norm": (_choice("layernorm", "rmsnorm"), False),
+    "dropout": (_bool, False), "batch_tokens": (_float(), False),
+    "qkv_bias": (_bool, False), "seq_length_source": _TEXT, "assumptions": (_texts, False),
     "moe": (None, False), "mla": (None, False), "params": (_float(), False),  # type: ignore[dict-item]
 }
 PEAK_FIELDS: dict[str, Field] = {k: (_float(), False) for k in ("bf16", "fp16", "fp8", "tf32")}
@@ -337,6 +345,7 @@ CLUSTER_FIELDS: dict[str, Field] = {
     "intra_node_gb_s": (_float(), True), "inter_node_gb_s": (_float(), True),
     "price_usd_per_gpu_hour": (_float(), False), "price_as_of": _TEXT, "price_source": _TEXT,
     "pue": (_float(1.0, strict=False), False),
+    "intra_node_topology": (_choice("switch", "mesh"), False),
 }
 
 
@@ -392,7 +401,9 @@ def model_from_dict(d: Any, where: str, origin: str = "") -> ModelSpec:
         head_dim=v.get("head_dim"), ffn_hidden_size=ffn, ffn_type=ffn_type, vocab_size=v["vocab_size"],
         seq_length=v["seq_length"], tied_embeddings=v.get("tied_embeddings", False),
         position_embedding=v.get("position_embedding", "rope"), linear_biases=v.get("linear_biases", False),
-        norm=v.get("norm", "layernorm"), moe=moe, mla=mla, declared_params=v.get("params"),
+        norm=v.get("norm", "layernorm"), qkv_bias=v.get("qkv_bias", False), moe=moe, mla=mla,
+        declared_params=v.get("params"), seq_source=v.get("seq_length_source", ""), notes=v.get("assumptions", ()),
+        dropout=v.get("dropout", False), batch_tokens=v.get("batch_tokens"),
         description=v.get("description", ""), source=v.get("source", ""), origin=origin or where,
     )
 
@@ -425,7 +436,7 @@ def cluster_from_dict(d: Any, where: str, gpu_loader: Callable[[str], GpuSpec], 
         intra_node_gb_s=v["intra_node_gb_s"], inter_node_gb_s=v["inter_node_gb_s"],
         price_usd_per_gpu_hour=v.get("price_usd_per_gpu_hour"), price_as_of=v.get("price_as_of", ""),
         price_source=v.get("price_source", ""), pue=v.get("pue"), description=v.get("description", ""),
-        source=v.get("source", ""), origin=origin or where,
+        intra_node_topology=v.get("intra_node_topology", "switch"), source=v.get("source", ""), origin=origin or where,
     )
 
 
@@ -444,6 +455,8 @@ def find(kind: str, ref: str, extra_dir: Optional[str] = None) -> PresetRef:
     flag = {"models": "--model", "gpus": "--gpu", "clusters": "--cluster"}.get(kind, kind)
     path = user_path(ref, flag)
     try:
+        if kind == "models" and path.is_dir() and (path / "config.json").is_file():
+            return PresetRef(path.name, kind, path / "config.json", "path")  # a Hugging Face model directory
         is_file = path.is_file()
         exists = path.exists()
     except (OSError, ValueError):

@@ -69,6 +69,9 @@ def throughput_dict(r: Result) -> dict[str, Any]:
         "hfu": r.hfu, "tokens_per_second": r.tokens_per_second,
         "tokens_per_second_per_gpu": r.tokens_per_second / r.request.gpus, "step_time_s": r.step_time_s,
         "peak_tflops_per_gpu": r.peak_tflops, "source": r.request.efficiency.source,
+        "mfu_bf16": r.mfu_bf16, "bf16_peak_tflops_per_gpu": r.bf16_peak_tflops,
+        "mfu_definition": "model FLOPs / dense peak at the training precision (mfu); mfu_bf16 against the dense "
+                          "bf16 peak, so FP8 and bf16 runs compare",
     }
 
 
@@ -286,9 +289,11 @@ class SafeTable:
         self.title = clean_line(title)
         self.drop = drop  # headers of low-priority columns, dropped in this order before rows are stacked
         self.headers = None if headers is None else [clean_line(h) for h in headers]
-        self.rows = [tuple(clean_line(c) for c in row) for row in rows]  # user text never carries control codes
-        ncols = len(self.headers or ["", ""])
-        self.numeric = [bool(headers) and i > 0 and all(_numeric(r[i]) for r in self.rows if i < len(r) and r[i])
+        # user text never carries control codes; Rich renderables (memory bars) pass as they are
+        self.rows = [tuple(c if _renderable(c) else clean_line(c) for c in row) for row in rows]
+        ncols = len(self.headers) if self.headers else max([2] + [len(r) for r in self.rows])
+        self.numeric = [bool(headers) and i > 0 and all(isinstance(r[i], str) and _numeric(r[i])
+                                                        for r in self.rows if i < len(r) and r[i])
                         for i in range(ncols)]
 
     TEXT_MIN = 16  # a text column (label, layout) folds, but never narrower than this
@@ -296,7 +301,8 @@ class SafeTable:
     def col_min(self, i: int) -> int:
         from rich.cells import cell_len
 
-        widest = max((cell_len(r[i]) for r in self.rows if i < len(r)), default=0)
+        widest = max((cell_len(r[i]) if isinstance(r[i], str) else self.TEXT_MIN for r in self.rows if i < len(r)),
+                     default=0)
         head = max((cell_len(w) for w in (self.headers[i].split() if self.headers else [])), default=0)
         return max(head, widest if self.numeric[i] else min(widest, self.TEXT_MIN))
 
@@ -318,14 +324,14 @@ class SafeTable:
                 if n:
                     t.add_row("", "")
                 for h, cell in zip(self.headers or [], row):
-                    t.add_row(escape(h), escape(cell))
+                    t.add_row(escape(h), cell if _renderable(cell) else escape(cell))
             return t
-        for i, h in enumerate(self.headers or ["", ""]):
+        for i, h in enumerate(self.headers or [""] * len(self.numeric)):
             num = self.numeric[i]
             t.add_column(escape(h), style="bold" if i == 0 else None, justify="right" if num else "left",
                          no_wrap=num, overflow="fold", min_width=self.col_min(i))
         for row in self.rows:
-            t.add_row(*(escape(cell) for cell in row))
+            t.add_row(*(cell if _renderable(cell) else escape(cell) for cell in row))
         return t
 
     def without(self, header: str) -> "SafeTable":
@@ -366,14 +372,35 @@ def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str
              drop: tuple[str, ...] = ()) -> SafeTable:
     """A two-column (or headed) table of user-facing text: escaped, numbers never truncated (SafeTable);
     ``drop`` names low-priority columns left out (in order) on a narrow console before rows are stacked."""
-    return SafeTable(title, [tuple(str(c) for c in row) for row in rows], headers, drop)
+    return SafeTable(title, [tuple(c if _renderable(c) else str(c) for c in row) for row in rows], headers, drop)
+
+
+def _renderable(cell: Any) -> bool:
+    """A Rich renderable (a bar) rather than text."""
+    return hasattr(cell, "__rich_console__")
+
+
+def memory_table(r: Result, title: str = "Memory per GPU"):
+    """The memory rows with proportional bars (stacked total against capacity; ``output.bars``)."""
+    from .output.bars import memory_bars
+
+    return kv_table(title, [(*row, bar) for row, bar in zip(memory_rows(r), memory_bars(r.memory))])
+
+
+def breakdown_table(r: Result):
+    """Where one iteration's time goes, with a bar per part and the stacked iteration."""
+    from .output.bars import step_bars
+
+    rows = breakdown_rows(r)
+    bars = step_bars(r.step_breakdown_s() or {}, r.step_time_s)
+    return kv_table("Where one iteration's time goes", [(*row, bar) for row, bar in zip(rows, bars)],
+                    ["part", "time", "share", ""])
 
 
 def estimate_tables(r: Result, explain: bool = False) -> list[Any]:
-    tables = [kv_table("Inputs", input_rows(r)), kv_table("Results", result_rows(r)),
-              kv_table("Memory per GPU", memory_rows(r))]
+    tables = [kv_table("Inputs", input_rows(r)), kv_table("Results", result_rows(r)), memory_table(r)]
     if explain and r.step:
-        tables.append(kv_table("Where one iteration's time goes", breakdown_rows(r), ["part", "time", "share"]))
+        tables.append(breakdown_table(r))
     tables.append(kv_table("Assumptions (override with the flags named)", [("•", a) for a in r.assumptions]))
     return tables
 

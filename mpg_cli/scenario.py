@@ -54,8 +54,18 @@ def build_requests(opts: dict[str, Any]) -> list[Request]:
         flash_attention=opts.get("flash_attention", True),
     )
     _check_layout(cons, model, counts)
-    mem = MemoryOptions(optimizer=_val(opts.get("optimizer", "adam")), reserved_gib=opts.get("reserved_gib", 2.0),
-                        headroom_fraction=opts.get("headroom", 0.10))
+    d_mem, d_perf = MemoryOptions(), PerfOptions()
+    impl = _val(opts.get("sharded_impl", d_mem.sharded_impl))
+    mem = MemoryOptions(optimizer=_val(opts.get("optimizer", d_mem.optimizer)),
+                        reserved_gib=opts.get("reserved_gib", d_mem.reserved_gib),
+                        headroom_fraction=opts.get("headroom", d_mem.headroom_fraction),
+                        loss_impl=_val(opts.get("loss_impl", d_mem.loss_impl)), sharded_impl=impl)
+    perf = PerfOptions(overlap_grad_reduce=opts.get("overlap_grad_reduce", d_perf.overlap_grad_reduce),
+                       tp_comm_overlap=opts.get("tp_comm_overlap", d_perf.tp_comm_overlap), sharded_impl=impl,
+                       attention_kernel=_val(opts.get("attention_kernel", d_perf.attention_kernel)),
+                       a2a_overlap=opts.get("a2a_overlap", d_perf.a2a_overlap),
+                       node_limited_routing=opts.get("node_limited_routing"),
+                       expert_imbalance=opts.get("expert_imbalance", d_perf.expert_imbalance))
     seq = opts.get("seq_length")
     gbs = opts.get("global_batch")
     if cons.micro_batch and gbs and gbs % cons.micro_batch:
@@ -64,8 +74,7 @@ def build_requests(opts: dict[str, Any]) -> list[Request]:
         Request(model=model, cluster=cluster, gpus=n, tokens=tokens, seq_length=seq, global_batch=gbs,
                 precision=_val(opts.get("precision", "bf16")), constraints=cons, efficiency=efficiency,
                 price_usd_per_gpu_hour=opts.get("price"), goodput=opts.get("goodput", 1.0), memory=mem,
-                perf=PerfOptions(overlap_grad_reduce=opts.get("overlap_grad_reduce", True),
-                                 tp_comm_overlap=opts.get("tp_comm_overlap", False)))
+                perf=perf)
         for n in counts
     ]
 

@@ -1,47 +1,80 @@
 """Predict the published runs shipped in mpg_cli/data/runs.yaml and compare with what was measured.
 
-For each run, the published layout is fixed (tp, pp, dp, ZeRO/FSDP, recompute, micro-batch and
+For each run, the published layout is fixed (tp, pp, cp, ep, ZeRO/FSDP, recompute, micro-batch and
 virtual stages where the source gives them); what the source does not give is searched, as an
 expert would tune it, under the memory model. Tokens/s per GPU is compared because it does not
 depend on how a source counts FLOPs (modeling-notes.md 8).
+
+Two figures are reported for every run: **in-sample** (the shipped constants, fitted on all runs) and
+**cross-validated** (leave one source out: the constants fitted without the run's benchmark family,
+stored per fold in ``mpg_cli/data/perf_constants.json`` by ``scripts/fit_perf.py``). The cross-validated
+figure is the one to trust for runs mpg has never seen.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import math
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
+from .core.estimate import Request, hardware_of
 from .core.flops import token_flops
-from .core.estimate import Request, run_search
-from .core.perf import DEFAULT_CONSTANTS, PerfConstants, PerfOptions
-from .core.search import Constraints
-from .core.specs import ClusterSpec, GpuSpec
+from .core.perf import PerfConstants, PerfOptions, constants_from_document, load_default_constants, step_time
+from .core.search import Candidate, Constraints, search
+from .core.specs import ClusterSpec, MemoryOptions, ModelSpec
 from .errors import PresetError
-from .presets import load_gpu, load_yaml_file, model_from_dict
+from .presets import load_cluster, load_gpu, load_yaml_file, model_from_dict
 
-RUNS_FILE = Path(__file__).resolve().parent / "data" / "runs.yaml"
+DATA = Path(__file__).resolve().parent / "data"
+RUNS_FILE = DATA / "runs.yaml"
+CONSTANTS_FILE = DATA / "perf_constants.json"
+
+
+@dataclass(frozen=True)
+class PublishedRun:
+    """One published benchmark point, as mpg's inputs."""
+
+    id: str
+    group: str  # the source (paper, README, benchmark page)
+    family: str  # the leave-one-out unit: one source's benchmark family
+    classes: tuple[str, ...]  # dense-bf16 | moe | fp8, the GPU generation, fsdp
+    request: Request
+    measured_tokens_s_gpu: float
+    unmodelled: tuple[str, ...]
+    source: str
+    search_space: tuple[tuple[str, Any], ...] = ()  # what the source's framework can do (fixed for the layout check)
 
 
 @dataclass(frozen=True)
 class RunResult:
     id: str
     group: str
+    family: str
+    classes: tuple[str, ...]
     gpus: int
     measured_tokens_s_gpu: float
     predicted_tokens_s_gpu: Optional[float]
-    predicted_mfu: Optional[float]  # model FLOPs (mpg convention, full s²) / dense peak
+    predicted_mfu: Optional[float]  # model FLOPs (mpg convention, full s²) / dense peak at the run's precision
     measured_mfu: Optional[float]  # the measured tokens/s converted to the same definition
     layout: str
     source: str
     memory_fraction: Optional[float] = None  # predicted memory / capacity for the layout used
     memory_fits: Optional[bool] = None
+    unmodelled: tuple[str, ...] = ()
 
     @property
     def error(self) -> Optional[float]:
         if self.predicted_tokens_s_gpu is None:
             return None
         return self.predicted_tokens_s_gpu / self.measured_tokens_s_gpu - 1.0
+
+
+def runs_file_hash(path: Path = RUNS_FILE) -> str:
+    """sha256 of the runs file: the fitted constants record the runs they were fitted on."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_runs(path: Path = RUNS_FILE) -> list[dict]:
@@ -51,52 +84,169 @@ def load_runs(path: Path = RUNS_FILE) -> list[dict]:
     return runs
 
 
-def predict_run(run: dict, consts: PerfConstants = DEFAULT_CONSTANTS, gpu_cache: Optional[dict] = None) -> RunResult:
-    """Predict one published run; the layout the source gives is kept, the rest searched."""
+def _classes(model: ModelSpec, precision: str, generation: str, zero: Optional[int]) -> tuple[str, ...]:
+    out = ["moe" if model.moe is not None else ("dense-bf16" if precision != "fp8" else "dense-fp8")]
+    if precision == "fp8":
+        out.append("fp8")
+    out.append(generation)
+    if zero == 3:
+        out.append("fsdp")
+    return tuple(out)
+
+
+def build_run(run: dict) -> PublishedRun:
+    """A runs.yaml entry as an mpg request (what the source gives fixed; the rest left to the search)."""
     where = f"runs.yaml:{run['id']}"
     model = model_from_dict(run["model"], where)
-    cache = gpu_cache if gpu_cache is not None else {}
-    gpu: GpuSpec = cache.get(run["gpu"]) or cache.setdefault(run["gpu"], load_gpu(run["gpu"]))
+    if "cluster" in run:
+        cluster = replace(load_cluster(run["cluster"]), nodes=10**6)
+    else:
+        gpu = load_gpu(run["gpu"])
+        cluster = ClusterSpec(name=run["id"], gpu=gpu, gpus_per_node=run["gpus_per_node"], nodes=10**6,
+                              intra_node_gb_s=run["intra_node_gb_s"], inter_node_gb_s=run["inter_node_gb_s"])
     lay = run["layout"]
-    peak = gpu.peak("bf16") or 0.0
-    cluster = ClusterSpec(name=run["id"], gpu=gpu, gpus_per_node=run["gpus_per_node"], nodes=1,
-                          intra_node_gb_s=run["intra_node_gb_s"], inter_node_gb_s=run["inter_node_gb_s"])
-    cons = Constraints(tp=lay["tp"], pp=lay["pp"], dp=lay.get("dp"), micro_batch=lay.get("micro_batch"),
-                       virtual_stages=lay.get("virtual_stages"), zero=lay.get("zero"), recompute=lay.get("recompute"),
-                       sequence_parallel=lay.get("sequence_parallel"), flash_attention=lay.get("flash_attention", True))
     fw = run.get("framework", {})
-    popts = PerfOptions(grad_reduce_bytes=lay.get("grad_reduce_bytes"),
-                        overlap_grad_reduce=fw.get("overlap_grad_reduce", True),
-                        tp_comm_overlap=fw.get("tp_comm_overlap", False))
-    s = model.seq_length
-    req = Request(model=model, cluster=cluster, gpus=run["gpus"], global_batch=run["global_batch"], precision="bf16",
-                  constraints=cons, perf=popts, constants=consts)
-    res = run_search(req, keep=1)
-    if not res.candidates:  # the run happened: time its layout even where the memory model disagrees
-        res = run_search(req, keep=1, require_fit=False)
-    measured = run["measured"]["tokens_per_s_per_gpu"]
-    per_token = token_flops(model, s).model
-    measured_mfu = measured * per_token / (peak * 1e12) if peak else None
-    if not res.candidates:
-        return RunResult(run["id"], run["group"], run["gpus"], measured, None, None, measured_mfu, "no fit", run["source"])
-    best = res.candidates[0]
-    pred = run["global_batch"] * s / (best.step.total * run["gpus"])
+    precision = run.get("precision", "bf16")
+    cons = Constraints(tp=lay["tp"], pp=lay["pp"], dp=lay.get("dp"), ep=lay.get("ep"), cp=lay.get("cp"),
+                       micro_batch=lay.get("micro_batch"), virtual_stages=lay.get("virtual_stages"),
+                       zero=lay.get("zero"), recompute=lay.get("recompute"),
+                       sequence_parallel=lay.get("sequence_parallel"), flash_attention=lay.get("flash_attention", True))
+    impl = fw.get("sharded_impl", "fsdp")
+    gb = lay.get("grad_reduce_bytes")
+    popts = PerfOptions(grad_reduce_bytes=gb, overlap_grad_reduce=fw.get("overlap_grad_reduce", True),
+                        tp_comm_overlap=fw.get("tp_comm_overlap", False), sharded_impl=impl,
+                        attention_kernel=fw.get("attention_kernel", "auto"))
+    mopts = MemoryOptions(sharded_impl=impl, grad_reduce_bytes=gb)
+    req = Request(model=model, cluster=cluster, gpus=run["gpus"], global_batch=run["global_batch"],
+                  precision=precision, constraints=cons, perf=popts, memory=mopts)
+    return PublishedRun(id=run["id"], group=run["group"], family=run.get("family", run["group"]),
+                        classes=_classes(model, precision, cluster.gpu.generation, lay.get("zero")), request=req,
+                        measured_tokens_s_gpu=float(run["measured"]["tokens_per_s_per_gpu"]),
+                        unmodelled=tuple(run.get("unmodelled") or ()), source=run.get("source", ""),
+                        search_space=tuple(sorted((run.get("search_space") or {}).items())))
+
+
+@lru_cache(maxsize=1)
+def published_runs() -> tuple[PublishedRun, ...]:
+    return tuple(build_run(r) for r in load_runs())
+
+
+@lru_cache(maxsize=512)
+def run_candidates(run: PublishedRun) -> tuple[tuple[Candidate, ...], bool]:
+    """The layouts the search may pick for a run (memory only: independent of the step-time constants).
+
+    Returns (candidates, fits): the fitting layouts, or every layout when the memory model says none fits
+    (the run happened, so it is timed anyway and the miss is reported).
+    """
+    req = run.request
+    seq = req.model.seq_length
+    hw = hardware_of(req.cluster, req.precision)
+    common = (req.model, hw, req.gpus, seq, req.global_batch, req.precision, req.cluster.gpu.memory_gib,
+              req.constraints, req.memory, req.perf)
+    res = search(*common, keep=10**6, time_layouts=False)
+    if res.candidates:
+        return tuple(res.candidates), True
+    res = search(*common, keep=10**6, require_fit=False, time_layouts=False)
+    return tuple(res.candidates), False
+
+
+def predict(run: PublishedRun, consts: PerfConstants) -> RunResult:
+    """Predict one published run with ``consts``: the fastest of its candidate layouts."""
+    req = run.request
+    m, seq, gbs = req.model, req.model.seq_length, req.global_batch or 1
+    cands, fits = run_candidates(run)
+    peak = req.cluster.gpu.peak(req.precision) or 0.0
+    per_token = token_flops(m, seq).model
+    measured_mfu = run.measured_tokens_s_gpu * per_token / (peak * 1e12) if peak else None
+    if not cands:
+        return RunResult(run.id, run.group, run.family, run.classes, req.gpus, run.measured_tokens_s_gpu, None, None,
+                         measured_mfu, "no layout", run.source, unmodelled=run.unmodelled)
+    hw = hardware_of(req.cluster, req.precision)
+    best, best_t = None, math.inf
+    for cand in cands:
+        t = step_time(m, cand.layout, seq, gbs, hw, req.perf, consts).total
+        if t < best_t:
+            best, best_t = cand, t
+    assert best is not None
+    pred = gbs * seq / (best_t * req.gpus)
     b = best.layout
-    desc = f"tp{b.tp} pp{b.pp} dp{b.dp} mb{b.micro_batch} v{b.virtual_stages} z{b.zero} {b.recompute}"
-    return RunResult(run["id"], run["group"], run["gpus"], measured, pred, pred * per_token / (peak * 1e12),
-                     measured_mfu, desc, run["source"], best.memory.fraction_of_capacity, best.memory.fits)
+    desc = f"tp{b.tp} pp{b.pp} dp{b.dp} cp{b.cp} ep{b.ep} mb{b.micro_batch} v{b.virtual_stages} z{b.zero} {b.recompute}"
+    return RunResult(run.id, run.group, run.family, run.classes, req.gpus, run.measured_tokens_s_gpu, pred,
+                     pred * per_token / (peak * 1e12), measured_mfu, desc, run.source,
+                     best.memory.fraction_of_capacity, fits and best.memory.fits, run.unmodelled)
 
 
-def validate_all(consts: PerfConstants = DEFAULT_CONSTANTS) -> list[RunResult]:
-    cache: dict = {}
-    return [predict_run(r, consts, cache) for r in load_runs()]
+@dataclass(frozen=True)
+class LayoutGap:
+    """How much faster the best layout ``mpg fit`` finds is than mpg's prediction of the published one."""
+
+    id: str
+    gain: Optional[float]  # best / published predicted throughput − 1 (None: the search found no fitting layout)
+    best: str
+
+
+def layout_gap(run: PublishedRun, consts: Optional[PerfConstants] = None) -> LayoutGap:
+    """Search the run's GPUs and global batch within what its framework can do (``search_space``).
+
+    Vendors tune their recipes: a model that finds layouts much faster than the published one is too
+    cheap about some cost (the issue's check: at most 15 % faster for 90 % of runs).
+    """
+    c = consts or load_default_constants()
+    req = run.request
+    published = predict(run, c)
+    space = dict(run.search_space)
+    free = replace(req, constraints=Constraints(flash_attention=req.constraints.flash_attention, **space),
+                   constants=c)
+    res = search(req.model, hardware_of(req.cluster, req.precision), req.gpus, req.model.seq_length,
+                 req.global_batch, req.precision, req.cluster.gpu.memory_gib, free.constraints, req.memory, req.perf,
+                 c, keep=1)
+    if not res.candidates or published.predicted_tokens_s_gpu is None:
+        return LayoutGap(run.id, None, "nothing fits")
+    best = res.candidates[0]
+    assert best.step is not None
+    tps = (req.global_batch or 1) * req.model.seq_length / (best.step.total * req.gpus)
+    b = best.layout
+    desc = f"tp{b.tp} pp{b.pp} dp{b.dp} cp{b.cp} ep{b.ep} mb{b.micro_batch} v{b.virtual_stages} z{b.zero} {b.recompute}"
+    return LayoutGap(run.id, tps / published.predicted_tokens_s_gpu - 1.0, desc)
+
+
+def load_constants_document(path: Path = CONSTANTS_FILE) -> dict[str, Any]:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def fold_constants(doc: Optional[dict[str, Any]] = None) -> dict[str, PerfConstants]:
+    """Each leave-one-out fold's constants, keyed by the family it left out."""
+    doc = doc if doc is not None else load_constants_document()
+    return {fam: constants_from_document({"constants": vals}) for fam, vals in doc.get("folds", {}).items()}
+
+
+def validate_all(consts: Optional[PerfConstants] = None) -> list[RunResult]:
+    """In-sample predictions: every run with the shipped (or given) constants."""
+    c = consts or load_default_constants()
+    return [predict(r, c) for r in published_runs()]
+
+
+def cross_validate() -> list[RunResult]:
+    """Leave-one-source-out predictions: each run with the constants fitted without its family."""
+    folds = fold_constants()
+    out = []
+    for r in published_runs():
+        c = folds.get(r.family)
+        if c is None:
+            raise PresetError(f"{CONSTANTS_FILE.name}: no fold for family {r.family!r}",
+                              hint="re-run scripts/fit_perf.py after changing the runs")
+        out.append(predict(r, c))
+    return out
 
 
 def summary(results: list[RunResult]) -> dict[str, float]:
     """Median and 90th percentile of |error|, and the share within ±20 %."""
     errs = sorted(abs(r.error) for r in results if r.error is not None)
     if not errs:
-        return {"runs": 0, "median_abs_error": float("nan"), "p90_abs_error": float("nan"), "within_20pct": 0.0}
+        return {"runs": 0, "median_abs_error": float("nan"), "p90_abs_error": float("nan"), "within_20pct": 0.0,
+                "unpredicted": len(results)}
     n = len(errs)
 
     def pct(q: float) -> float:
@@ -107,3 +257,16 @@ def summary(results: list[RunResult]) -> dict[str, float]:
 
     return {"runs": n, "median_abs_error": pct(0.5), "p90_abs_error": pct(0.9),
             "within_20pct": sum(e <= 0.20 for e in errs) / n, "unpredicted": len(results) - n}
+
+
+CLASSES = ("dense-bf16", "dense-fp8", "moe", "fp8", "fsdp", "ampere", "hopper", "blackwell")
+
+
+def by_class(results: list[RunResult]) -> dict[str, dict[str, float]]:
+    """The summary overall and for each class of run."""
+    out = {"all": summary(results)}
+    for cls in CLASSES:
+        sel = [r for r in results if cls in r.classes]
+        if sel:
+            out[cls] = summary(sel)
+    return out

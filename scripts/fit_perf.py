@@ -1,62 +1,161 @@
-"""Fit the step-time model's few constants once, across every published run in mpg_cli/data/runs.yaml.
+"""Fit the step-time model's few constants across the published runs, with leave-one-source-out folds.
 
-Usage: python scripts/fit_perf.py   (needs scipy; a development tool, not a runtime dependency)
+Usage: python scripts/fit_perf.py            (needs scipy and numpy: development tools, not runtime dependencies)
+       python scripts/fit_perf.py --check    (exit 1 when the shipped file's runs hash is stale)
 
-Minimises the mean absolute log error of predicted vs measured tokens/s per GPU over all runs at
-once: one set of constants for every run, never one per run. Prints the constants to paste into
-mpg_cli/core/perf.py (PerfConstants) and the resulting summary.
+One set of constants for every run, never one per run. The loss is a robust (soft-L1) least squares on
+log(predicted / measured) tokens/s per GPU, each benchmark family weighted equally (a family of 61 runs
+counts as much as one of 5). Then, for every family, the constants are fitted again without it and that
+family is predicted: the cross-validated error. A constant that no run of a fold informs falls back to
+its stand-in rule (constants.PerfConstants.eta/attention), exactly as a user's unseen GPU generation would.
+
+Writes mpg_cli/data/perf_constants.json: the constants, each fold's constants, and the provenance (runs-file
+sha256, loss, in-sample and cross-validated errors per family and class, which sources inform each constant,
+the date).
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import math
 import sys
-from dataclasses import replace
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scipy.optimize import minimize  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.optimize import least_squares  # noqa: E402
 
-from mpg_cli.core.perf import DEFAULT_CONSTANTS, PerfConstants  # noqa: E402
-from mpg_cli.validation import load_runs, predict_run, summary  # noqa: E402
+from mpg_cli.core.perf import PerfConstants  # noqa: E402
+from mpg_cli.validation import (  # noqa: E402
+    CONSTANTS_FILE,
+    PublishedRun,
+    by_class,
+    predict,
+    published_runs,
+    runs_file_hash,
+    summary,
+)
 
-NAMES = ("eta_ampere", "eta_hopper", "gemm_m0", "gemm_k0", "attention_ratio", "elementwise_passes", "overlap")
+START = {
+    "gemm_eta.ampere": 0.80, "gemm_eta.hopper": 0.65, "gemm_eta.blackwell": 0.60,
+    "fp8_ratio": 1.25,
+    "attention_eta.ampere": 0.35, "attention_eta.hopper-fa3": 0.45,
+    "attention_eta.blackwell-fa3": 0.45,
+    "gemm_m0": 300.0, "gemm_k0": 10.0, "elementwise_passes": 8.0, "overlap": 0.8,
+}
+BOUNDS = {
+    "gemm_eta.ampere": (0.3, 0.98), "gemm_eta.hopper": (0.3, 0.98), "gemm_eta.blackwell": (0.3, 0.98),
+    "fp8_ratio": (0.8, 2.0),
+    "attention_eta.ampere": (0.05, 0.9), "attention_eta.hopper-fa3": (0.05, 0.9),
+    "attention_eta.blackwell-fa3": (0.05, 0.9),
+    "gemm_m0": (1.0, 4096.0), "gemm_k0": (0.5, 1024.0), "elementwise_passes": (0.5, 40.0), "overlap": (0.0, 0.99),
+}
 
 
-def build(x) -> PerfConstants:
-    d = dict(zip(NAMES, x))
-    return replace(DEFAULT_CONSTANTS, gemm_eta_max=(("ampere", d["eta_ampere"]), ("hopper", d["eta_hopper"])),
-                   gemm_m0=d["gemm_m0"], gemm_k0=d["gemm_k0"], attention_ratio=d["attention_ratio"],
-                   elementwise_passes=d["elementwise_passes"], overlap=d["overlap"])
+def generation(run: PublishedRun) -> str:
+    return run.request.cluster.gpu.generation
 
 
-BOUNDS = [(0.5, 0.98), (0.4, 0.95), (1.0, 4096), (1.0, 1024), (0.2, 1.2), (0.5, 40), (0.0, 0.99)]
+def informs(name: str, run: PublishedRun) -> bool:
+    """Whether a run's prediction depends on this constant."""
+    table, _, gen = name.partition(".")
+    fp8 = run.request.precision == "fp8"
+    if name == "fp8_ratio":
+        return fp8
+    if not gen:
+        return True
+    if table == "gemm_eta":
+        return generation(run) == gen
+    req = run.request
+    if not req.constraints.flash_attention:
+        return False
+    consts = PerfConstants(gemm_eta={"ampere": 1, "hopper": 1, "blackwell": 1})
+    return consts.attention_key(generation(run), req.perf.attention_kernel) == gen
+
+
+def fit(runs: list[PublishedRun], x0: dict[str, float]) -> tuple[dict[str, float], float]:
+    """Fit the constants that ``runs`` inform; return them and the loss (family-weighted soft-L1 of log errors)."""
+    names = [n for n in START if any(informs(n, r) for r in runs)]
+    fams: dict[str, int] = defaultdict(int)
+    for r in runs:
+        fams[r.family] += 1
+    w = np.array([1.0 / math.sqrt(fams[r.family]) for r in runs])
+    lo = np.array([BOUNDS[n][0] for n in names])
+    hi = np.array([BOUNDS[n][1] for n in names])
+    base = PerfConstants(gemm_eta={}, fp8_gemm_eta={}, attention_eta={})
+
+    def consts(x: np.ndarray) -> PerfConstants:
+        return base.with_values(dict(zip(names, x)))
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        c = consts(x)
+        out = []
+        for r in runs:
+            p = predict(r, c).predicted_tokens_s_gpu
+            out.append(math.log(p / r.measured_tokens_s_gpu) if p else 3.0)
+        return w * np.array(out)
+
+    start = np.clip(np.array([x0.get(n, START[n]) for n in names]), lo * 1.0001, hi * 0.9999)
+    res = least_squares(resid, start, bounds=(lo, hi), loss="soft_l1", f_scale=0.1, x_scale="jac",
+                        diff_step=1e-3, max_nfev=400)
+    return dict(zip(names, map(float, res.x))), float(res.cost) / len(fams)
 
 
 def main() -> None:
-    runs = load_runs()
-    cache: dict = {}
-
-    def loss(x) -> float:
-        if any(not lo <= v <= hi for v, (lo, hi) in zip(x, BOUNDS)):
-            return 10.0
-        c = build(x)
-        errs = [abs(math.log(r.predicted_tokens_s_gpu / r.measured_tokens_s_gpu))
-                for r in (predict_run(run, c, cache) for run in runs)]
-        return sum(errs) / len(errs)
-
-    c0 = DEFAULT_CONSTANTS
-    x0 = [dict(c0.gemm_eta_max)["ampere"], dict(c0.gemm_eta_max)["hopper"], c0.gemm_m0, c0.gemm_k0,
-          c0.attention_ratio, c0.elementwise_passes, c0.overlap]
-    print("start", loss(x0))
-    res = minimize(loss, x0, method="Nelder-Mead", options={"maxfev": int(sys.argv[1]) if len(sys.argv) > 1 else 400,
-                                                             "xatol": 1e-4, "fatol": 1e-7})
-    print("loss", res.fun)
-    for n, v in zip(NAMES, res.x):
-        print(f"{n} = {v:.4g}")
-    best = build(res.x)
-    print(summary([predict_run(r, best, cache) for r in runs]))
+    runs = list(published_runs())
+    stored = {}
+    if CONSTANTS_FILE.exists():
+        stored = json.loads(CONSTANTS_FILE.read_text(encoding="utf-8"))
+    if "--check" in sys.argv:
+        ok = stored.get("provenance", {}).get("runs_sha256") == runs_file_hash()
+        print("constants are current" if ok else "runs changed: re-run scripts/fit_perf.py")
+        sys.exit(0 if ok else 1)
+    x0 = stored.get("constants", START)
+    full, loss = fit(runs, x0)
+    print(f"all runs: loss {loss:.5f}")
+    for n, v in full.items():
+        print(f"  {n} = {v:.4g}")
+    families = sorted({r.family for r in runs})
+    folds: dict[str, dict[str, float]] = {}
+    for fam in families:
+        train = [r for r in runs if r.family != fam]
+        folds[fam], _ = fit(train, full)
+        print(f"fold without {fam}: done", flush=True)
+    c_full = PerfConstants(gemm_eta={}, fp8_gemm_eta={}, attention_eta={}).with_values(full)
+    ins = [predict(r, c_full) for r in runs]
+    cv = [predict(r, PerfConstants(gemm_eta={}, fp8_gemm_eta={}, attention_eta={}).with_values(folds[r.family]))
+          for r in runs]
+    per_family = {fam: {"in_sample": summary([x for x in ins if x.family == fam]),
+                        "cross_validated": summary([x for x in cv if x.family == fam])} for fam in families}
+    informed = {n: sorted({r.family for r in runs if informs(n, r)}) for n in full}
+    doc = {
+        "description": "Fitted constants of mpg's step-time model (mpg_cli/core/perf). Written by scripts/fit_perf.py;"
+                       " do not edit by hand.",
+        "constants": full,
+        "count": len(full),
+        "folds": folds,
+        "provenance": {
+            "runs_file": "mpg_cli/data/runs.yaml",
+            "runs_sha256": runs_file_hash(),
+            "runs": len(runs),
+            "families": families,
+            "loss": loss,
+            "loss_definition": "family-weighted soft-L1 (f_scale 0.1) of log(predicted/measured) tokens/s per GPU",
+            "in_sample": by_class(ins),
+            "cross_validated": by_class(cv),
+            "per_family": per_family,
+            "informed_by": informed,
+            "date": datetime.date.today().isoformat(),
+        },
+    }
+    CONSTANTS_FILE.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    print(json.dumps({"in_sample": doc["provenance"]["in_sample"]["all"],
+                      "cross_validated": doc["provenance"]["cross_validated"]["all"]}, indent=1))
+    for cls, st in doc["provenance"]["cross_validated"].items():
+        print(f"  CV {cls:12} n={st['runs']:3} median {st['median_abs_error']:.3f} p90 {st['p90_abs_error']:.3f}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 Usage: python scripts/update_readme.py [--check]
 
+It also regenerates the example reports in docs/examples/ (``mpg report`` for three README scenarios,
+``EXAMPLE_REPORTS``) and, where headless Chromium is installed, the screenshot docs/report.png of the first.
+
 Each command runs in a temporary folder (with train.log = tests/fixtures/logs/megatron.log), 150 columns
 wide, no colour. A block shown in full is replaced by the new output; a block abridged with '...' lines keeps
 its shape: each line shown is replaced by the first later line of the new output that starts the same way
@@ -86,20 +89,72 @@ def refresh(text: str, cwd: Path) -> str:
     return "\n".join(out)
 
 
+EXAMPLES = ROOT / "docs" / "examples"
+SCREENSHOT = ROOT / "docs" / "report.png"
+# (file name, mpg report arguments): the README's --explain estimate, its fit example and its 4-scenario compare
+EXAMPLE_REPORTS = (
+    ("llama3-70b-512-h100.html", "-m llama3-70b -c dgx-h100 -n 512 --tokens 15T"),
+    ("llama3-405b-1024-h100.html", "-m llama3-405b -c dgx-h100 -n 1024"),
+    ("compare-4-scenarios.html", "--scenarios docs/examples/plan.yaml"),
+)
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def refresh_reports(check: bool) -> bool:
+    """Regenerate docs/examples/*.html (and docs/report.png); returns whether anything was stale."""
+    stale = False
+    env = {**os.environ, "NO_COLOR": "1"}
+    env.pop("MPG_PRESETS", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        env["XDG_CONFIG_HOME"] = str(Path(tmp) / "cfg")
+        for name, args in EXAMPLE_REPORTS:
+            out = Path(tmp) / name
+            proc = subprocess.run([sys.executable, "-m", "mpg_cli", "report", *shlex.split(args), "-q", "-o", str(out)],
+                                  capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+            if proc.returncode != 0:
+                raise SystemExit(f"mpg report {args} failed: {proc.stderr}")
+            target = EXAMPLES / name
+            new = out.read_text(encoding="utf-8")
+            if target.exists() and target.read_text(encoding="utf-8") == new:
+                continue
+            stale = True
+            if not check:
+                target.write_text(new, encoding="utf-8")
+                print(f"{target.relative_to(ROOT)} refreshed")
+    if not check and (stale or not SCREENSHOT.exists()):
+        screenshot(EXAMPLES / EXAMPLE_REPORTS[0][0], SCREENSHOT)
+    return stale
+
+
+def screenshot(page: Path, png: Path) -> None:
+    """A 1280×2000 headless-Chromium screenshot of ``page`` (skipped, with a note, without Chromium)."""
+    if not CHROMIUM.exists():
+        print(f"{png.relative_to(ROOT)} not refreshed: /usr/bin/chromium is not installed")
+        return
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={profile}", f"--screenshot={png}", "--window-size=1280,2000",
+                        page.resolve().as_uri()], capture_output=True, timeout=180, check=True)
+    print(f"{png.relative_to(ROOT)} refreshed")
+
+
 def main() -> int:
     check = "--check" in sys.argv
     text = README.read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(ROOT / "tests" / "fixtures" / "logs" / "megatron.log", Path(tmp) / "train.log")
         new = refresh(text, Path(tmp))
-    if new == text:
-        print("README.md is up to date")
+    reports_stale = refresh_reports(check)
+    if new == text and not reports_stale:
+        print("README.md and docs/examples are up to date")
         return 0
     if check:
-        print("README.md output is stale: run python scripts/update_readme.py")
+        print("README.md output or docs/examples is stale: run python scripts/update_readme.py")
         return 1
-    README.write_text(new, encoding="utf-8")
-    print("README.md refreshed")
+    if new != text:
+        README.write_text(new, encoding="utf-8")
+        print("README.md refreshed")
     return 0
 
 

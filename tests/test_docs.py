@@ -136,6 +136,8 @@ def cli_in_workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[C
     work = tmp_path_factory.mktemp("readme")
     (work / "tests" / "fixtures" / "logs").mkdir(parents=True)
     shutil.copyfile(MEGATRON_LOG, work / "tests" / "fixtures" / "logs" / "megatron.log")
+    shutil.copyfile(MEGATRON_LOG, work / "train.log")
+    shutil.copytree(REPO / "tests" / "fixtures" / "configs", work / "tests" / "fixtures" / "configs")  # --from examples
     config_home = tmp_path_factory.mktemp("xdg-config")
     runner = CliRunner(env={"COLUMNS": "200", "LINES": "50", "NO_COLOR": "1", "TERM": "dumb", "MPG_PRESETS": None,
                             "XDG_CONFIG_HOME": str(config_home)})

@@ -176,10 +176,16 @@ def test_tp_pp_are_honoured(invoke_json):
 
 
 def test_fully_given_layout_is_used_verbatim(invoke_json):
-    """A fully given layout is reported as given and used unchanged."""
-    i = invoke_json("estimate", *FIXED)["inputs"]
+    """A fully given layout (virtual stages too, with pp > 1) is reported as given and used unchanged."""
+    i = invoke_json("estimate", *FIXED, "--virtual-stages", "1")["inputs"]
     assert (i["tp"], i["pp"], i["dp"], i["zero"], i["micro_batch"], i["recompute"]) == (8, 8, 16, 1, 1, "selective")
     assert i["layout_source"] == "given"
+
+
+def test_search_filled_dimension_is_reported_as_searched(invoke_json):
+    """--tp 8 --pp 8 with the rest given but the virtual stages is 'partly searched', not 'given'."""
+    i = invoke_json("estimate", *FIXED)["inputs"]
+    assert i["layout_source"] == "partly searched"
 
 
 def test_tp_not_dividing_heads_exits_2(invoke):

@@ -104,12 +104,15 @@ def test_single_gpu_question(invoke):
 
 
 def test_min_gpus_finds_smallest_count():
-    """--min-gpus: the count found fits and one node fewer does not."""
+    """--min-gpus: the count found fits and the next smaller count with a layout at the batch does not."""
+    from mpg_cli.core.planning import candidate_gpu_counts
+
     req = request("gpt3-175b", "dgx-a100", 8)
     n, cand = min_gpus(req)
     assert cand.memory.fits
     assert n % 8 == 0
-    assert not run_search(replace(req, gpus=n - 8), keep=1).candidates
+    smaller = [k for k in candidate_gpu_counts(req) if k < n]
+    assert smaller and not run_search(replace(req, gpus=smaller[-1]), keep=1).candidates
 
 
 def test_min_gpus_cli(invoke):

@@ -23,7 +23,7 @@ REQUIRED_KEYS = {
     "ffn_hidden_size", "ffn_type", "vocab_size", "seq_length", "tied_embeddings",
     "position_embedding", "linear_biases", "norm",
 }
-OPTIONAL_KEYS = {"head_dim", "moe", "mla"}
+OPTIONAL_KEYS = {"head_dim", "moe", "mla", "qkv_bias", "seq_length_source", "assumptions"}
 
 
 def load(name: str) -> tuple[dict, str]:
@@ -116,6 +116,7 @@ def test_llama2_7b_exact():
         "ffn_type": "swiglu",
         "vocab_size": 32000,
         "seq_length": 4096,
+        "seq_length_source": "max_position_embeddings 4,096",
         "tied_embeddings": False,
         "position_embedding": "rope",
         "linear_biases": False,

@@ -16,8 +16,10 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
     from .. import __version__, render
     from ..calibration import calibrate, save as save_file, to_document
     from ..parsing import check_positive
+    from ..inputs.merge import annotate, apply_from
     from ..scenario import build_requests
 
+    opts = apply_from(opts)
     for flag, key in (("--step-time", "step_time"), ("--tokens-per-second", "tokens_per_second"),
                       ("--tflops", "tflops"), ("--mfu", "mfu")):
         check_positive(measured.get(key), flag, maximum=1.0 if key == "mfu" else None)
@@ -57,10 +59,15 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
             measured["tokens_per_second"] = summary.tokens_per_second_per_gpu * _gpus(opts)
         opts = _from_log(opts, summary, log)
         shape_warnings = _shape_mismatch(log_text, opts)
-        if summary.global_batch and not opts.get("global_batch"):
-            opts = {**opts, "global_batch": summary.global_batch}
-        if summary.seq_length and not opts.get("seq_length"):
-            opts = {**opts, "seq_length": summary.seq_length}
+        for key, value in (("global_batch", summary.global_batch), ("seq_length", summary.seq_length)):
+            if not value:
+                continue
+            if not opts.get(key):
+                opts = {**opts, key: value}
+                if key == "seq_length":
+                    opts["_seq_from"] = f"the log {log}"
+            else:
+                _check_config(opts, key, value, log)
         if all(v is None for v in measured.values()):
             raise InputError(f"{log}: the log has no throughput mpg can use (no step time, tokens/s or MFU)",
                              hint="give --step-time or --tokens-per-second instead")
@@ -72,6 +79,7 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
         for w in _shape_check(shape_warnings, req.model, log):
             sys.stderr.write(f"WARNING: {clean_line(w)}\n")
     cal = calibrate(req, measured, steps_used)
+    annotate([cal.projection], opts)
     if summary is not None:
         cal.peak_memory_bytes = summary.peak_memory_bytes
         cal.log_summary = summary
@@ -145,6 +153,8 @@ def _from_log(opts: dict[str, Any], summary: Any, log: str) -> dict[str, Any]:
     _check_log_values(summary, log)
     if summary.world_size:
         given = parse_gpus(opts.get("gpus"))
+        if given:
+            _check_config(opts, "gpus", str(summary.world_size), log)
         if given and given[0] != summary.world_size:
             raise InputError(f"{log}: the run used {summary.world_size} GPUs (world size) but --gpus is {given[0]}",
                              hint=f"use --gpus {summary.world_size}, or the log of the run you mean")
@@ -154,9 +164,18 @@ def _from_log(opts: dict[str, Any], summary: Any, log: str) -> dict[str, Any]:
         if opts.get(key) is None:
             out[key] = value
         elif opts[key] != value:
+            _check_config(opts, key, value, log)
             raise InputError(f"{log}: the run used {flag} {value} but {flag} {opts[key]} was given",
                              hint=f"drop {flag}: the log's value is used")
     return out
+
+
+def _check_config(opts: dict[str, Any], key: str, value: Any, log: str) -> None:
+    """A value the log prints must match what a --from training config says (when the config gave it)."""
+    src = (opts.get("_from_keys") or {}).get(key)
+    if src and key not in (opts.get("_explicit") or ()) and str(opts.get(key)) != str(value):
+        raise InputError(f"{log}: the run used {key.replace('_', ' ')} {value} but the training config says {src}",
+                         hint="pass the training config of the run the log is from")
 
 
 def _gpus(opts: dict[str, Any]) -> int:

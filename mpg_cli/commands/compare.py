@@ -23,7 +23,7 @@ INT_KEYS = ("seq_length", "global_batch", "micro_batch", "tp", "pp", "dp", "ep",
 FLOAT_KEYS = ("goodput", "price", "tflops", "mfu", "reserved_gib", "headroom")
 STR_KEYS = ("label", "model", "cluster", "gpu", "gpus", "tokens", "precision", "recompute", "optimizer", "calibration")
 BOOL_KEYS = ("sequence_parallel", "flash_attention")
-SCENARIO_KEYS = INT_KEYS + FLOAT_KEYS + STR_KEYS + BOOL_KEYS
+SCENARIO_KEYS = INT_KEYS + FLOAT_KEYS + STR_KEYS + BOOL_KEYS + ("from", "from_format")
 
 
 def default_label(model: str, cluster: str, gpu: Optional[str], gpus: Any) -> str:
@@ -55,6 +55,19 @@ def _scenario_opts(entry: Any, where: str, base: dict[str, Any]) -> dict[str, An
                               or f"allowed keys: {', '.join(SCENARIO_KEYS)}")
         if value is None:
             continue  # explicit null = not given
+        if key == "from":
+            files = value if isinstance(value, list) else [value]
+            if not files or not all(isinstance(f, str) and f for f in files):
+                raise PresetError(f"{where}: from: expected a file path or a list of them, got {value!r}")
+            base_dir = Path(where.split(":")[0]).parent
+            out["from_"] = list(base.get("from_") or []) + [f if Path(f).is_absolute() or Path(f).exists()
+                                                            else str(base_dir / f) for f in files]
+            continue
+        if key == "from_format":
+            if not isinstance(value, str):
+                raise PresetError(f"{where}: from_format: expected text, got {value!r}")
+            out["from_format"] = value
+            continue
         got = _show(value)
         if key in INT_KEYS:
             lo, hi = INT_RANGE[key]
@@ -99,6 +112,8 @@ def _scenario_opts(entry: Any, where: str, base: dict[str, Any]) -> dict[str, An
 def scenarios(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types: list[str],
               gpus: list[str], scenario_file: Optional[str]) -> list[tuple[str, dict[str, Any]]]:
     """(label, estimate options) for each scenario: a file's list, or the cross product of repeated flags."""
+    from ..inputs.merge import apply_from
+
     if scenario_file is not None:
         from ..presets import load_yaml_file
 
@@ -122,7 +137,10 @@ def scenarios(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_
         for i, entry in enumerate(data):
             where = f"{path}: scenarios[{i}]"
             o = _scenario_opts(entry, where, opts)
-            label = o.pop("label", None) or default_label(o["model"], o["cluster"], o.get("gpu"), o.get("gpus") or "all")
+            given = {str(k).replace("-", "_") for k in entry} if isinstance(entry, dict) else set()
+            o = apply_from(o, extra_explicit=given)
+            label = o.pop("label", None) or default_label(_name(o["model"]), o["cluster"], o.get("gpu"),
+                                                          o.get("gpus") or "all")
             o["_where"] = f"{where} ({label})"
             out.append((label, o))
         labels = [lbl for lbl, _ in out]
@@ -130,12 +148,19 @@ def scenarios(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_
         if dupes:
             raise PresetError(f"{path}: duplicate labels: {', '.join(sorted(dupes))}", hint="give each scenario a unique label")
         return out
+    from ..inputs.merge import apply_from
+
     out = []
     for m, c, g, n in itertools.product(models or [opts["model"]], clusters or [opts["cluster"]],
                                         gpu_types or [opts.get("gpu")], gpus or [opts.get("gpus")]):
-        o = {**opts, "model": m, "cluster": c, "gpu": g, "gpus": n}
-        out.append((default_label(m, c, g, n if n else "all"), o))
+        o = apply_from({**opts, "model": m, "cluster": c, "gpu": g, "gpus": n})
+        out.append((default_label(_name(o["model"]), c, g, o.get("gpus") or "all"), o))
     return out
+
+
+def _name(model: Any) -> str:
+    """A model option's label: a preset name or path as given, or a ModelSpec's name (from --from)."""
+    return getattr(model, "name", model)
 
 
 def _metric(doc: dict[str, Any], name: str) -> Optional[float]:

@@ -36,6 +36,9 @@ def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=N
 
 def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours: Optional[float] = None) -> list[Result]:
     """Estimate every requested GPU count (or solve for the unknown) and apply the gates."""
+    from ..inputs.merge import annotate, apply_from
+
+    opts = apply_from(opts)
     results = []
     for req in build_requests(opts):
         try:
@@ -46,6 +49,7 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
         except EstimateError as exc:
             raise InputError(exc.message, exc.hint) from None
         results.append(r)
+    annotate(results, opts)
     return results
 
 
@@ -126,7 +130,9 @@ def planning(opts: dict[str, Any], days: Optional[float], budget_gpu_hours: Opti
 def run(opts: dict[str, Any], explain: bool = False, days: Optional[float] = None,
         budget_gpu_hours: Optional[float] = None, budget_usd: Optional[float] = None) -> int:
     from .. import render
+    from ..inputs.merge import apply_from
 
+    opts = apply_from(opts)
     hours = planning(opts, days, budget_gpu_hours, budget_usd)
     results = compute(opts, days, hours)
     fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"

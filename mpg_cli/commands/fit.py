@@ -26,7 +26,9 @@ def _other_gpus(extra_dir):
 
 def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
     from .. import __version__, render
+    from ..inputs.merge import annotate, apply_from
 
+    opts = apply_from(opts)
     reqs = build_requests(opts)
     if len(reqs) > 1:
         raise InputError("mpg fit takes one --gpus count", hint="use 'mpg estimate --gpus 64,128,…' for a scaling table")
@@ -38,6 +40,7 @@ def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
             return _min_gpus(req, fmt_name, output, opts)
         res = run_search(req, keep=max(top, 1))
         results: list[Result] = [evaluate(req, cand, "searched", res) for cand in res.candidates[:top]]
+        annotate(results, opts)
         for r in results:
             check_result(r, opts)
     except EstimateError as exc:
@@ -107,7 +110,7 @@ def _human(req, res, results, changes, fmt_name, output) -> None:
     if results:
         tables.append(render.kv_table(title, [tuple(r) for r in _rows(results)], HEADERS,
                                       drop=("cp", "ep", "v", "% of cap.", "batch", "mb", "step")))
-        tables.append(render.kv_table("Memory per GPU of the best layout", render.memory_rows(results[0])))
+        tables.append(render.memory_table(results[0], "Memory per GPU of the best layout"))
         tables.append(render.kv_table("Assumptions", [("•", a) for a in results[0].assumptions]))
     else:
         rows = [(c.flag, c.description, fmt(c.candidate.memory.total, "bytes")) for c in changes]
@@ -135,6 +138,9 @@ def _min_gpus(req, fmt_name: str, output, opts: dict[str, Any]) -> int:
         return int(ExitCode.GATE_FAILED)
     n, cand = found
     r = evaluate(req.__class__(**{**req.__dict__, "gpus": n}), cand, "searched")
+    from ..inputs.merge import annotate
+
+    annotate([r], opts)
     nodes = n / req.cluster.gpus_per_node
     if fmt_name == "json":
         doc = {"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__, "command": "fit-min-gpus",

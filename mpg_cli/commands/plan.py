@@ -14,8 +14,10 @@ from ..parsing import check_positive
 def run(opts: dict[str, Any], days: float | None, template: str, budget_gpu_hours: float | None = None,
         budget_usd: float | None = None) -> int:
     from .. import render
+    from ..inputs.merge import annotate, apply_from
     from ..scenario import build_requests
 
+    opts = apply_from(opts, use_model=False, skip=("tokens", "train_steps"), command="mpg plan")
     if days is None and budget_gpu_hours is None and budget_usd is None:
         raise InputError("mpg plan needs --days, --budget-gpu-hours or --budget-usd",
                          hint="e.g. mpg plan --days 30 -c dgx-h100 -n 1024, or mpg plan --budget-usd 1e6 -c dgx-h100")
@@ -58,6 +60,7 @@ def run(opts: dict[str, Any], days: float | None, template: str, budget_gpu_hour
                f"on {req.gpus:,} × {req.cluster.gpu.name}")
         return int(ExitCode.GATE_FAILED)
     m = best.request.model
+    annotate([best], opts)
     best.assumptions.insert(0, f"model: the largest {template}-style dense shape ({t.source}; hidden a multiple of "
                                f"1024, {t.hidden_per_layer:g} hidden per layer, FFN {t.ffn_ratio:g}×) that trains "
                                f"compute-optimally within {within}")

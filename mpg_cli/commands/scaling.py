@@ -49,5 +49,11 @@ def render_scaling(results: list[Result], fmt_name: str, output: Optional[str]) 
              "yes" if x["fits"] else "NO"] for x in rows]
     r0 = results[0]
     title = f"Scaling {r0.request.model.name} on {r0.request.cluster.name} ({fmt(r0.tokens, 'tokens')} tokens)"
-    render.titled_table(title, headers, body, fmt_name, output,
-                        drop=("aggregate PFLOP/s", "TFLOP/s/GPU (model)", "layout (tp·pp·dp, mb, ZeRO, rc)", "batch (seqs)"))
+    if fmt_name == "markdown":
+        render.titled_table(title, headers, body, fmt_name, output)
+        return
+    from ..output.bars import trend_rows
+
+    drop = ("aggregate PFLOP/s", "TFLOP/s/GPU (model)", "layout (tp·pp·dp, mb, ZeRO, rc)", "batch (seqs)")
+    render.show_tables([render.kv_table(title, [tuple(row) for row in body], headers, drop),
+                        render.kv_table("Trend over the GPU counts", trend_rows(rows))], output)

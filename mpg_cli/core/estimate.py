@@ -15,9 +15,9 @@ from typing import Optional
 from .flops import narayanan_eq4_time_s, token_flops
 from .memory import OPTIMIZER_BYTES, MemoryBreakdown, grad_bytes
 from .params import param_breakdown
-from .perf import CALIBRATED, DEFAULT_CONSTANTS, STAND_IN, Hardware, PerfConstants, PerfOptions, StepTime, step_time
+from .perf import Hardware, PerfConstants, PerfOptions, StepTime, load_default_constants, step_time
 from .search import Candidate, Constraints, SearchResult, search
-from .specs import ClusterSpec, Layout, MemoryOptions, ModelSpec
+from .specs import LOSS_IMPLS, ClusterSpec, Layout, MemoryOptions, ModelSpec
 from ..errors import InputError
 
 SECONDS_PER_DAY = 86400.0
@@ -58,7 +58,7 @@ class Request:
     goodput: float = 1.0
     memory: MemoryOptions = MemoryOptions()
     perf: PerfOptions = PerfOptions()
-    constants: PerfConstants = DEFAULT_CONSTANTS
+    constants: Optional[PerfConstants] = None  # None: the shipped fitted constants
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,16 @@ class Result:
     checks: list[Check] = field(default_factory=list)
 
     @property
+    def bf16_peak_tflops(self) -> float:
+        """The GPU's dense 16-bit peak: the common yardstick for FP8 and bf16 runs."""
+        return self.request.cluster.gpu.peak("bf16") or self.peak_tflops
+
+    @property
+    def mfu_bf16(self) -> float:
+        """Model FLOPs utilisation against the dense bf16 peak (equals ``mfu`` for 16-bit training)."""
+        return self.model_tflops_per_gpu / self.bf16_peak_tflops if self.bf16_peak_tflops else self.mfu
+
+    @property
     def days(self) -> float:
         return self.time_s / SECONDS_PER_DAY
 
@@ -123,6 +133,19 @@ class Result:
         return {k: v * scale for k, v in self.step.as_dict().items()}
 
 
+def accuracy_note(consts: PerfConstants, m: ModelSpec, req: Request) -> str:
+    """How well the model predicts runs of this class it was not fitted on (leave-one-source-out, mpg validate)."""
+    prov = consts.provenance or {}
+    cv = prov.get("cross_validated", {})
+    cls = "moe" if m.moe is not None else ("dense-fp8" if req.precision == "fp8" else "dense-bf16")
+    gen = req.cluster.gpu.generation
+    parts = [f"{k} {cv[k]['median_abs_error']:.0%}" for k in (cls, gen) if k in cv]
+    fitted = f"fitted on {prov['runs']} published runs" if "runs" in prov else "fitted on published runs"
+    if not parts:
+        return f"({fitted}; see mpg validate)"
+    return f"({fitted}; median error on unseen sources: {', '.join(parts)}; see mpg validate)"
+
+
 def hardware_of(cluster: ClusterSpec, precision: str) -> Hardware:
     """The step-time model's view of a cluster at a precision."""
     gpu = cluster.gpu
@@ -131,9 +154,11 @@ def hardware_of(cluster: ClusterSpec, precision: str) -> Hardware:
         have = ", ".join(k for k, _ in gpu.peak_tflops)
         raise EstimateError(f"--precision {precision}: the {gpu.name} has no {precision} peak in its preset (it has: {have})",
                             hint=f"use --precision with one of: {have}")
+    bf16 = gpu.peak("bf16") or peak
     return Hardware(peak_flops=peak * 1e12, hbm_bytes_s=gpu.memory_bandwidth_tb_s * 1e12, generation=gpu.generation,
                     gpus_per_node=cluster.gpus_per_node, intra_bytes_s=cluster.intra_node_gb_s * 1e9,
-                    inter_bytes_s=cluster.inter_node_gb_s * 1e9)
+                    inter_bytes_s=cluster.inter_node_gb_s * 1e9, bf16_peak_flops=bf16 * 1e12,
+                    fp8=precision == "fp8", intra_topology=cluster.intra_node_topology)
 
 
 def run_search(req: Request, gpus: Optional[int] = None, keep: int = 50, require_fit: bool = True) -> SearchResult:
@@ -150,13 +175,27 @@ def choose_layout(req: Request, seq: int) -> tuple[Candidate, str, SearchResult]
     When nothing fits, the layout that comes closest (least memory) is returned; the result says it does not fit.
     """
     c = req.constraints
-    full = all(getattr(c, k) is not None for k in ("tp", "pp", "micro_batch", "zero", "recompute"))
     res = run_search(req)
-    source = "given" if full else ("searched" if c.is_empty else "partly searched")
+    missing = searched_dimensions(req, res.candidates[0].layout if res.candidates else None)
+    source = "given" if not missing else ("searched" if c.is_empty else "partly searched")
     best = res.candidates[0] if res.candidates else res.smallest_misfit
     if best is None:
         raise EstimateError(_no_layout_message(req, seq), hint=_no_layout_hint(req))
     return best, source, res
+
+
+def searched_dimensions(req: Request, lay: Optional[Layout]) -> list[str]:
+    """The layout dimensions the search filled (not given by the user) that matter for this model and layout."""
+    c = req.constraints
+    dims = ["tp", "pp", "micro_batch", "zero", "recompute"]
+    if req.model.moe is not None:
+        dims.append("ep")
+    seq = req.seq_length or req.model.seq_length
+    if seq >= 16384:
+        dims.append("cp")
+    if lay is None or lay.pp > 1 or (c.pp or 1) > 1:
+        dims.append("virtual_stages")
+    return [d for d in dims if getattr(c, d) is None]
 
 
 def _no_layout_message(req: Request, seq: int) -> str:
@@ -197,12 +236,15 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
         tokens = req.tokens
     lay, gbs = cand.layout, cand.global_batch
     if req.global_batch is None:
-        assumptions.append(f"global batch: {gbs} sequences (~4M tokens, a multiple of dp={lay.dp}); set --global-batch")
+        basis = (f"{m.name}'s published batch" if m.batch_tokens else "the default ~4M tokens")
+        assumptions.append(f"global batch: {gbs:,} sequences = {gbs * seq / 1e6:.2f}M tokens ({basis}, the same for "
+                           "every layout and GPU count); set --global-batch")
     if layout_source != "given" and res is not None:
         what = "chosen" if layout_source == "searched" else "completed"
-        assumptions.append(f"layout {what} by search: fastest fitting of {res.evaluated:,} evaluated "
-                           f"(tp {lay.tp}, pp {lay.pp}, dp {lay.dp}, micro-batch {lay.micro_batch}, ZeRO {lay.zero}, "
-                           f"recompute {lay.recompute}); fix any with --tp/--pp/--zero/...")
+        names = {"micro_batch": "micro-batch", "virtual_stages": "virtual stages", "zero": "ZeRO"}
+        filled = ", ".join(f"{names.get(d, d)} {getattr(lay, d)}" for d in searched_dimensions(req, lay))
+        assumptions.append(f"layout {what} by search: fastest fitting of {res.evaluated:,} evaluated; searched: "
+                           f"{filled}; fix any with --tp/--pp/--zero/...")
     if m.layers % lay.pp:
         assumptions.append(f"uneven pipeline split: {m.layers} layers over {lay.pp} stages, at most "
                            f"{-(-m.layers // lay.pp)} per stage (the fullest stage sets time and memory)")
@@ -239,8 +281,8 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
         step = cand.step or step_time(m, lay, seq, gbs, hardware_of(req.cluster, req.precision), req.perf, req.constants)
         tps = tokens_per_step / step.total * eff.calibration_ratio
         gen = req.cluster.gpu.generation
-        assumptions.append("achieved throughput: predicted by the step-time model (fitted on published Megatron-LM "
-                           "and llm-foundry runs; see mpg validate)")
+        consts = req.constants or load_default_constants()
+        assumptions.append("achieved throughput: predicted by the step-time model " + accuracy_note(consts, m, req))
         po = req.perf
         grads = "bf16 with ZeRO-3/FSDP, fp32 otherwise" if po.grad_reduce_bytes is None else f"{po.grad_reduce_bytes:g} B"
         assumptions.append(
@@ -248,11 +290,16 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
             f"(--[no-]flash-attention); gradient reduction {'overlapped with' if po.overlap_grad_reduce else 'after'} "
             f"the last backward (--[no-]overlap-grad-reduce); TP communication "
             f"{'overlapped' if po.tp_comm_overlap else 'not overlapped'} (--[no-]tp-comm-overlap); gradients "
-            f"reduced in {grads}")
-        if gen not in CALIBRATED:
+            f"reduced in {grads}; attention kernel {po.attention_kernel} (--attention-kernel)"
+            + (f"; ZeRO-3 as {po.sharded_impl} (--sharded-impl)" if lay.zero >= 3 else "")
+            + (f"; MoE all-to-all {po.a2a_overlap:.0%} overlapped (--a2a-overlap), expert imbalance "
+               f"{po.expert_imbalance:g} (--expert-imbalance), node-limited routing "
+               f"{po.node_limited_routing or 'off'} (--node-limited-routing)" if m.moe is not None else ""))
+        consts = req.constants or load_default_constants()
+        used = consts.fitted_generation(gen)
+        if used != gen:
             warnings.append(f"no published run on a {gen} GPU calibrates the model: it uses the "
-                            f"{STAND_IN.get(gen, 'hopper')} GEMM-efficiency curve; treat the throughput as rough "
-                            "or calibrate it (mpg calibrate)")
+                            f"{used} curves (stand-in); treat the throughput as rough or calibrate it (mpg calibrate)")
         if eff.calibration_ratio != 1.0:
             assumptions.append(f"calibration applied: measured/predicted = {eff.calibration_ratio:.3f} "
                                f"({eff.calibration_file})")
@@ -277,11 +324,21 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
         assumptions.append(f"energy: GPUs at TDP {tdp:g} W × PUE {pue:g}"
                            + ("" if req.cluster.pue else " (not in the cluster preset)") + "; excludes CPUs and network")
     mem = cand.memory
-    assumptions.append(f"memory: 2 B/param 16-bit weights, {grad_bytes(req.precision):g} B/param gradients, "
-                       f"{OPTIMIZER_BYTES[req.memory.optimizer]:g} B/param {req.memory.optimizer} states with fp32 "
-                       f"master weights; {req.memory.reserved_gib:g} GiB CUDA/NCCL reserve, "
-                       f"×{req.memory.activation_buffer:g} activation buffer, {req.memory.headroom_fraction:.0%} "
-                       "allocator headroom (--optimizer, --reserved-gib, --headroom)")
+    mo = req.memory
+    if lay.zero >= 3 and mo.sharded_impl == "fsdp":
+        states = (f"FSDP: fp32 parameter shard (the master copy), fp32 gradient shard and "
+                  f"{OPTIMIZER_BYTES[mo.optimizer] - 4:g} B/param {mo.optimizer} moments, all sharded, plus two live "
+                  "bf16 units and one unit's gradient")
+    else:
+        states = (f"2 B/param 16-bit weights, {grad_bytes(req.precision, mo.grad_reduce_bytes):g} B/param gradients, "
+                  f"{OPTIMIZER_BYTES[mo.optimizer]:g} B/param {mo.optimizer} states with fp32 master weights"
+                  + (" (DeepSpeed ZeRO-3 accounting)" if lay.zero >= 3 else ""))
+    fp8_note = "; FP8: +1 B/param FP8 weight copy, GEMM inputs saved in FP8" if req.precision == "fp8" else ""
+    assumptions.append(f"memory: {states}{fp8_note}; {'dropout masks' if m.dropout else 'no dropout masks'}; "
+                       f"{mo.loss_impl} cross-entropy ({LOSS_IMPLS[mo.loss_impl]:g} B per logit); "
+                       f"{mo.reserved_gib:g} GiB CUDA/NCCL in use; one margin: {mo.headroom_fraction:.0%} of capacity "
+                       "kept free for the allocator (--optimizer, --sharded-impl, --loss-impl, --reserved-gib, "
+                       "--headroom)")
     if m.position_embedding == "learned" and seq > m.seq_length:
         warnings.append(f"{m.name} has learned position embeddings for {m.seq_length:,} tokens; --seq-length "
                         f"{seq:,} needs more (the parameter count assumes {m.seq_length:,})")

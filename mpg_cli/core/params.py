@@ -86,7 +86,8 @@ def attention_params(m: ModelSpec) -> float:
     """Attention projection parameters of one layer (GQA/MQA aware, MLA when given).
 
     GQA: h·a·d_h (Q) + 2·h·n_kv·d_h (K, V) + a·d_h·h (O) (formulas.md A5);
-    biases add a·d_h + 2·n_kv·d_h + h when ``linear_biases``.
+    biases add a·d_h + 2·n_kv·d_h + h when ``linear_biases``, and a·d_h + 2·n_kv·d_h with
+    ``qkv_bias`` alone (Qwen2: bias=True on q/k/v_proj, none on o_proj; transformers modeling_qwen2.py).
     """
     h = m.hidden_size
     if m.mla is not None:
@@ -102,7 +103,7 @@ def attention_params(m: ModelSpec) -> float:
         return float(q + kv + out)
     q, kv = m.q_size, m.kv_size
     weights = h * q + 2 * h * kv + q * h
-    biases = (q + 2 * kv + h) if m.linear_biases else 0
+    biases = (q + 2 * kv + h) if m.linear_biases else ((q + 2 * kv) if m.qkv_bias else 0)
     return float(weights + biases)
 
 
@@ -135,6 +136,65 @@ def param_breakdown(m: ModelSpec) -> ParamBreakdown:
         dense_layers=m.dense_layers,
         moe_layers=m.moe_layers,
     )
+
+
+@dataclass(frozen=True)
+class StageParams:
+    """Parameters one GPU of a pipeline stage holds, split by how data parallelism shards them."""
+
+    dense: float  # non-expert parameters (TP-sharded ones ÷ tp): sharded by ZeRO over dp·cp
+    expert: float  # routed-expert parameters ÷ (ep·tp): sharded by ZeRO over the expert data-parallel group
+    largest_layer: tuple[float, float]  # (non-expert, expert) parameters of the stage's largest layer
+    layers: int
+    moe_layers: int
+    embedding: float  # the root unit: input embedding (first stage) and output layer (last stage), ÷ tp
+
+    @property
+    def total(self) -> float:
+        return self.dense + self.expert
+
+
+@lru_cache(maxsize=4096)
+def stage_params(m: ModelSpec, tp: int, pp: int, ep: int, stage: str) -> StageParams:
+    """What one GPU of ``stage`` ('first', 'last' or 'only') holds; memory and communication both use it.
+
+    Megatron-LM ``theoretical_memory_usage.py``: TP-sharded weights ÷ t, experts ÷ (EP·t), all ÷ p; the first
+    stage holds the embedding, the last the output layer (a tied embedding is duplicated on the last stage
+    when p > 1). Stages hold ⌈l/p⌉ layers (the fullest stage sets time and memory); a MoE model's leading
+    dense layers sit on the first stage.
+    """
+    pb = param_breakdown(m)
+    n = -(-m.layers // pp)
+    if stage in ("first", "only"):
+        dense_l = min(pb.dense_layers, n)
+    else:
+        dense_l = n - min(pb.moe_layers, n)
+    moe_l = n - dense_l
+    sharded = dense_l * (pb.attention_layer + pb.dense_mlp_layer) / tp
+    sharded += moe_l * (pb.attention_layer + pb.moe_shared_layer) / tp
+    sharded += n * pb.norms_layer + moe_l * pb.router_layer
+    expert = moe_l * pb.moe_routed_layer / (ep * tp)
+    root = 0.0
+    if stage in ("first", "only"):
+        root += pb.embedding / tp + pb.position
+    if stage in ("last", "only"):
+        sharded += pb.final_norm
+        if pb.output:
+            root += pb.output / tp
+        elif stage == "last":  # tied embedding duplicated on the last stage
+            root += pb.embedding / tp
+    sharded += root
+    dense_layer = (pb.dense_layer_total / tp, 0.0) if dense_l else (0.0, 0.0)
+    moe_layer = (((pb.attention_layer + pb.moe_shared_layer) / tp + pb.router_layer + pb.norms_layer,
+                  pb.moe_routed_layer / (ep * tp)) if moe_l else (0.0, 0.0))
+    largest = max(dense_layer, moe_layer, key=sum)
+    return StageParams(dense=sharded, expert=expert, largest_layer=largest, layers=n, moe_layers=moe_l,
+                       embedding=root)
+
+
+def stages_of(pp: int) -> tuple[str, ...]:
+    """The pipeline stages whose load can be the largest."""
+    return ("only",) if pp == 1 else ("first", "last")
 
 
 def total_params(m: ModelSpec) -> float:

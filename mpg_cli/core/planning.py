@@ -5,62 +5,83 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Optional
 
-from .estimate import EstimateError, Request, Result, estimate, run_search
-from .search import Candidate
+from .estimate import SECONDS_PER_DAY, TOKENS_PER_PARAM, EstimateError, Request, Result, estimate, run_search
+from .flops import token_flops
+from .params import param_breakdown
+from .search import CP_MIN_SEQ, Candidate, default_global_batch, divisors
 from .specs import GpuSpec, ModelSpec
 
 
-SCAN_BELOW_NODE = 16  # nodes up to this size: every GPU count below a node is tried; larger: powers of two
+def candidate_gpu_counts(req: Request, limit: int = 1 << 20) -> list[int]:
+    """The GPU counts that have at least one layout for this model and batch, in order.
+
+    A count is tp·pp·cp·dp with tp dividing the heads and KV heads, pp dividing the layers or a power of
+    two, cp from the searched set, and dp dividing the global batch (the default batch when none is given,
+    the same for every count); only whole nodes, or single GPUs below one node. Other counts have no
+    layout at this batch: the solvers never answer one, so more GPUs never means a worse layout.
+    """
+    m, c = req.model, req.constraints
+    seq = req.seq_length or m.seq_length
+    gbs = req.global_batch or default_global_batch(seq, m.batch_tokens)
+    gpn = req.cluster.gpus_per_node
+    tps = [c.tp] if c.tp else [d for d in divisors(m.heads) if m.n_kv % d == 0]
+    pps = [c.pp] if c.pp else sorted(set(divisors(m.layers)) | {1 << k for k in range(1, 11) if (1 << k) < m.layers})
+    cps = [c.cp] if c.cp else [d for d in (1, 2, 4, 8, 16) if seq % d == 0 and (d == 1 or seq >= CP_MIN_SEQ)]
+    dps = [c.dp] if c.dp else divisors(gbs)
+    counts: set[int] = set()
+    for tp in tps:
+        for pp in pps:
+            for cp in cps:
+                mp = tp * pp * cp
+                if mp > limit:
+                    continue
+                for dp in dps:
+                    n = mp * dp
+                    if n <= limit and (n < gpn or n % gpn == 0):
+                        counts.add(n)
+    return sorted(counts)
 
 
-def below_node_counts(gpn: int) -> list[int]:
-    """GPU counts tried below one node: all of 1..gpn-1 for real nodes (<= 16 GPUs), else powers of two.
-
-    Bounds the work by log2(gpus_per_node) searches, whatever a preset says a node holds."""
-    if gpn <= SCAN_BELOW_NODE:
-        return list(range(1, gpn))
-    return [1 << k for k in range(gpn.bit_length()) if (1 << k) < gpn]
+def _first(counts: list[int], ok: Callable[[int], bool]) -> Optional[int]:
+    """Index of the first count where ``ok`` holds, by bisection (``ok`` is monotone in the count)."""
+    lo, hi = 0, len(counts)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ok(counts[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo if lo < len(counts) else None
 
 
 def min_gpus(req: Request, limit: int = 1 << 20,
              progress: Optional[Callable[[str], None]] = None) -> Optional[tuple[int, Candidate]]:
-    """The smallest GPU count (whole nodes, or single GPUs below a node) with a fitting layout.
+    """The smallest GPU count with a fitting layout, among the counts that have a layout at this batch.
 
-    Scans single GPUs, then finds the node count by doubling and bisection (assumes that adding
-    nodes never stops a model from fitting, which holds for the memory model: every state shrinks
-    or stays as dp grows), then steps back to catch divisibility gaps.
+    Bisection over ``candidate_gpu_counts`` (adding GPUs never stops a model from fitting: every state
+    shrinks or stays as dp grows), then a look at the few counts just below for divisibility gaps.
     """
-    gpn = req.cluster.gpus_per_node
-    for n in below_node_counts(gpn):
-        res = run_search(req, n, keep=1)
-        if res.candidates:
-            return n, res.candidates[0]
+    counts = candidate_gpu_counts(req, limit)
+    found: dict[int, Optional[Candidate]] = {}
 
-    def at(nodes: int) -> Optional[Candidate]:
-        if progress:
-            progress(f"trying {nodes * gpn:,} GPUs…")
-        r = run_search(req, nodes * gpn, keep=1)
-        return r.candidates[0] if r.candidates else None
+    def at(n: int) -> Optional[Candidate]:
+        if n not in found:
+            if progress:
+                progress(f"trying {n:,} GPUs…")
+            r = run_search(req, n, keep=1)
+            found[n] = r.candidates[0] if r.candidates else None
+        return found[n]
 
-    hi, found = 1, at(1)
-    while found is None:
-        hi *= 2
-        if hi * gpn > limit:
-            return None
-        found = at(hi)
-    lo = hi // 2  # nodes=lo did not fit (or lo == 0)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        cand = at(mid)
+    i = _first(counts, lambda n: at(n) is not None)
+    if i is None:
+        return None
+    for j in range(max(0, i - 3), i):
+        cand = at(counts[j])
         if cand is not None:
-            hi, found = mid, cand
-        else:
-            lo = mid
-    for nodes in range(max(1, hi - 3), hi):  # divisibility can make a smaller count fit
-        cand = at(nodes)
-        if cand is not None:
-            return nodes * gpn, cand
-    return hi * gpn, found
+            return counts[j], cand
+    cand = at(counts[i])
+    assert cand is not None
+    return counts[i], cand
 
 
 @dataclass(frozen=True)
@@ -112,48 +133,65 @@ def changes_that_fit(req: Request, other_gpus: Iterable[GpuSpec] = ()) -> list[C
 
 # ---------------------------------------------------------------- solving for the unknown
 
+@dataclass
+class DaysSolution:
+    """The answer of ``gpus_for_days`` with what the solver looked at."""
+
+    result: Optional[Result]
+    evaluated: dict[int, float]  # GPU count → days (inf: no fitting layout) for every count evaluated
+    candidates: int  # counts with a layout at this batch, up to the limit
+
+
 def gpus_for_days(req: Request, days: float, limit: int = 1 << 20,
                   progress: Optional[Callable[[str], None]] = None) -> Optional[Result]:
-    """The fewest GPUs (whole nodes; single GPUs below a node) whose estimate finishes within ``days``.
+    """The fewest GPUs whose estimate finishes within ``days`` (see ``solve_days``)."""
+    return solve_days(req, days, limit, progress).result
 
-    Time falls as GPUs are added (at fixed efficiency exactly as 1/n; with the step-time model
-    nearly so), so the count is found by doubling and bisection over node counts, then a short
-    step back for divisibility gaps. Returns None when even ``limit`` GPUs are too slow.
+
+def solve_days(req: Request, days: float, limit: int = 1 << 20,
+               progress: Optional[Callable[[str], None]] = None, look_past: int = 2) -> DaysSolution:
+    """The fewest GPUs whose estimate finishes within ``days``, among counts that have a layout at this batch.
+
+    At one global batch the best time is not monotone in the GPU count: a count whose layouts leave few
+    micro-batches per pipeline can be slower than a smaller one. So the solver scans the candidate counts in
+    order, skipping those that could not finish even at 100 % of the peak (a lower bound, no search), and
+    answers the first that finishes: every smaller count it looked at takes longer. It also times the next
+    ``look_past`` counts, so the answer can say when more GPUs would not help.
     """
-    gpn = req.cluster.gpus_per_node
+    counts = candidate_gpu_counts(req, limit)
+    seen: dict[int, Optional[Result]] = {}
+    m = req.model
+    seq = req.seq_length or m.seq_length
+    tokens = req.tokens if req.tokens is not None else TOKENS_PER_PARAM * param_breakdown(m).total
+    peak = (req.cluster.gpu.peak(req.precision) or 0.0) * 1e12
+    work = token_flops(m, seq).model * tokens
 
     def at(n: int) -> Optional[Result]:
-        if progress:
-            progress(f"trying {n:,} GPUs…")
-        try:
-            r = estimate(replace(req, gpus=n))
-        except EstimateError:
-            return None
-        return r if (r.days <= days and r.memory.fits) else None
+        if n not in seen:
+            if progress:
+                progress(f"trying {n:,} GPUs…")
+            try:
+                r = estimate(replace(req, gpus=n))
+            except EstimateError:
+                r = None
+            seen[n] = r if (r is not None and r.memory.fits) else None
+        return seen[n]
 
-    for n in below_node_counts(gpn):
+    answer: Optional[Result] = None
+    past = 0
+    for n in counts:
+        if answer is None and peak > 0 and work / (n * peak) / SECONDS_PER_DAY > days * req.goodput:
+            continue  # not even at 100 % of the peak
         r = at(n)
-        if r is not None:
-            return r
-    hi, found = 1, at(gpn)
-    while found is None:
-        hi *= 2
-        if hi * gpn > limit:
-            return None
-        found = at(hi * gpn)
-    lo = hi // 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        r = at(mid * gpn)
-        if r is not None:
-            hi, found = mid, r
+        if answer is None:
+            if r is not None and r.days <= days:
+                answer = r
         else:
-            lo = mid
-    for nodes in range(max(1, hi - 3), hi):
-        r = at(nodes * gpn)
-        if r is not None:
-            return r
-    return found
+            past += 1
+            if past >= look_past:
+                break
+    evaluated = {n: (r.days if r is not None else float("inf")) for n, r in seen.items()}
+    return DaysSolution(answer, evaluated, len(counts))
 
 
 def tokens_for_budget(req: Request, gpu_hours: float) -> Result:

@@ -6,11 +6,12 @@ Rules (Megatron-LM conventions; formulas.md notation):
   fewer layers, as Megatron's --decoder-first/last-pipeline-num-layers allow; the slowest, fullest stage
   sets the time and memory); v virtual stages divide the layers per stage and need m % p == 0
   micro-batches (Narayanan 2021 §2.2.2);
-- dp = gpus / (tp·pp·cp) and divides the global batch; the micro-batch divides the per-replica batch;
+- dp = gpus / (tp·pp·cp) and divides the global batch; the micro-batch is any divisor of the per-replica
+  batch (up to MAX_MICRO_BATCH);
 - ep divides the experts and dp·cp (Megatron carves EP out of the data-parallel group);
 - cp (context parallel) is searched only for sequences of 16k tokens and more;
-- without --global-batch the batch is ~4M tokens rounded to a multiple of dp, and dp may grow it
-  to at most ~16M tokens (Llama 3 405B trained with 16M; larger batches hurt convergence);
+- without --global-batch the batch is ~4M tokens (GPT-3 3.2M, Llama 3 4M), the same for every layout: layouts
+  are ranked at one global batch, and a dp that does not divide it is not a layout of this question;
 - sequence parallelism is on whenever tp > 1 (same communication volume, less memory: Korthikanti §4.2.2).
 Dominated layouts are pruned: for each shape, recompute is only made heavier (none → selective → full)
 when the lighter policy does not fit, because the heavier policy is never faster.
@@ -18,18 +19,20 @@ when the lighter policy does not fit, because the heavier policy is never faster
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-from .memory import MemoryBreakdown, combine, stage_activations, stage_states, stages_of
-from .perf import DEFAULT_CONSTANTS, Hardware, PerfConstants, PerfOptions, StepTime, step_time
+from .memory import MemoryBreakdown, combine, stage_activations, stage_states
+from .params import stages_of
+from .perf import Hardware, PerfConstants, PerfOptions, StepTime, step_time
 from .specs import GiB, Layout, MemoryOptions, ModelSpec
 
 RECOMPUTE_ORDER = ("none", "selective", "full")
 DEFAULT_BATCH_TOKENS = 4 * 1024 * 1024  # ~4M tokens per batch: GPT-3 used 3.2M (1536×2048), Llama 3 4M-16M
-MAX_DEFAULT_BATCH_FACTOR = 4  # without --global-batch, dp may raise the batch to at most 4× (~16M tokens)
-MICRO_BATCHES = (1, 2, 4, 8, 16, 32)
+MAX_MICRO_BATCH = 128  # sequences per micro-batch searched (llm-foundry's short-sequence runs use up to 56)
 MAX_VIRTUAL = 8
+CP_MIN_SEQ = 16384  # context parallelism is searched from 16k tokens (Megatron-Core's long-context recipes)
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,11 @@ class Candidate:
         return self.step.total / self.global_batch if self.step else float("inf")
 
 
-def default_global_batch(dp: int, seq_length: int, target_tokens: int = DEFAULT_BATCH_TOKENS) -> int:
-    """About ``target_tokens`` per iteration, rounded to a multiple of dp (at least dp sequences)."""
-    return max(1, round(target_tokens / seq_length / dp)) * dp
+def default_global_batch(seq_length: int, target_tokens: Optional[float] = None) -> int:
+    """About ``target_tokens`` per iteration (the model's published batch, else ~4M), in sequences, rounded to
+    a power of two: the same for every layout and GPU count."""
+    seqs = max(1.0, (target_tokens or DEFAULT_BATCH_TOKENS) / seq_length)
+    return 1 << max(0, round(math.log2(seqs)))
 
 
 @dataclass
@@ -94,7 +99,7 @@ def shapes(m: ModelSpec, gpus: int, global_batch: Optional[int], seq_length: int
     head_div = [d for d in divisors(m.heads) if m.n_kv % d == 0 and d <= gpus]
     layer_div = sorted({d for d in divisors(m.layers) if d <= gpus}
                        | {1 << k for k in range(1, 11) if (1 << k) < m.layers and (1 << k) <= gpus})
-    cp_opts = [d for d in (1, 2, 4, 8, 16) if seq_length % d == 0 and (d == 1 or seq_length >= 16384)]
+    cp_opts = [d for d in (1, 2, 4, 8, 16) if seq_length % d == 0 and (d == 1 or seq_length >= CP_MIN_SEQ)]
     for tp in _choices(c.tp, head_div):
         for pp in _choices(c.pp, layer_div):
             for cp in _choices(c.cp, cp_opts):
@@ -106,8 +111,6 @@ def shapes(m: ModelSpec, gpus: int, global_batch: Optional[int], seq_length: int
                     continue
                 if global_batch is not None and global_batch % dp:
                     continue
-                if global_batch is None and dp > MAX_DEFAULT_BATCH_FACTOR * DEFAULT_BATCH_TOKENS / seq_length:
-                    continue  # the default batch would have to grow past ~16M tokens: give --global-batch
                 if m.moe is None:
                     ep_opts = [1]
                 else:
@@ -127,33 +130,43 @@ def search(
     constraints: Constraints = Constraints(),
     mem_opts: MemoryOptions = MemoryOptions(),
     perf_opts: PerfOptions = PerfOptions(),
-    consts: PerfConstants = DEFAULT_CONSTANTS,
+    consts: Optional[PerfConstants] = None,
     keep: int = 50,
     require_fit: bool = True,
+    time_layouts: bool = True,
 ) -> SearchResult:
     """Find the fitting layouts, fastest per sequence first (keeps the best ``keep``).
 
-    With ``global_batch=None`` each layout gets about 4M tokens per batch, rounded to its dp.
+    With ``global_batch=None`` every layout gets the default batch (``default_global_batch``).
 
     ``require_fit=False`` ranks every layout whatever its memory (used to time a published layout
-    that the memory model, which is conservative, says does not fit).
+    that the memory model, which is conservative, says does not fit). ``time_layouts=False`` returns the
+    fitting layouts untimed (validation times them with other constants).
     """
     res = SearchResult(candidates=[])
     c = constraints
-    zeros = _choices(c.zero, [0, 1, 2, 3])
+    if global_batch is None:
+        global_batch = default_global_batch(seq_length, m.batch_tokens)
+        if next(shapes(m, gpus, global_batch, seq_length, c), None) is None:
+            # no dp of this GPU count divides the default batch: the nearest multiple of the count (every dp
+            # divides it) keeps one batch for all layouts of the question (the estimate states the batch)
+            global_batch = max(1, round(global_batch / gpus)) * gpus
     recomputes = [c.recompute] if c.recompute else list(RECOMPUTE_ORDER)
     found: list[Candidate] = []
     misfit: Optional[Candidate] = None
     for tp, pp, cp, dp, ep in shapes(m, gpus, global_batch, seq_length, c):
         res.shapes += 1
-        gbs = global_batch if global_batch is not None else default_global_batch(dp * (c.micro_batch or 1), seq_length)
+        gbs = global_batch
         per_replica = gbs // dp
-        mbs = [b for b in _choices(c.micro_batch, list(MICRO_BATCHES)) if per_replica % b == 0]
+        mbs = [b for b in _choices(c.micro_batch, [d for d in divisors(per_replica) if d <= MAX_MICRO_BATCH])
+               if per_replica % b == 0]
+        # ZeRO shards over dp·cp: with one replica every stage is the same layout (keep 0 unless given)
+        zeros = _choices(c.zero, [0, 1, 2, 3] if dp * cp > 1 else [0])
         sp = c.sequence_parallel if c.sequence_parallel is not None else tp > 1
         per_stage = -(-m.layers // pp)
         fa = c.flash_attention
         base = Layout(tp=tp, pp=pp, dp=dp, ep=ep, cp=cp, sequence_parallel=sp, flash_attention=fa)
-        stages = stages_of(base)
+        stages = stages_of(pp)
         overhead = mem_opts.reserved_gib * GiB
         usable = memory_gib * GiB * (1.0 - mem_opts.headroom_fraction)
         # model states depend on the shape and ZeRO stage only: compute them once per shape
@@ -170,7 +183,7 @@ def search(
             for v in vs:
                 for rc in recomputes:
                     shaped = Layout(tp, pp, dp, ep, cp, mb, v, 1, rc, sp, fa)
-                    acts = {st: stage_activations(m, shaped, st, seq_length, gbs, mem_opts) for st in stages}
+                    acts = {st: stage_activations(m, shaped, st, seq_length, gbs, mem_opts, precision) for st in stages}
                     fitted_here = False
                     timed: dict[int, StepTime] = {}  # ZeRO 1 and 2 take the same time with one micro-batch
                     for z in zeros:
@@ -187,6 +200,9 @@ def search(
                         lay = Layout(tp, pp, dp, ep, cp, mb, v, z, rc, sp, fa)
                         mem = combine(states[(z, worst)], acts[worst], worst, memory_gib, mem_opts)
                         key = 1 if (z == 2 and micro == 1) else z
+                        if not time_layouts:
+                            found.append(Candidate(lay, mem, None, gbs))
+                            continue
                         if key not in timed:
                             timed[key] = step_time(m, lay, seq_length, gbs, hw, perf_opts, consts)
                         found.append(Candidate(lay, mem, timed[key], gbs))

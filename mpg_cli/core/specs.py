@@ -61,12 +61,17 @@ class ModelSpec:
     position_embedding: str = "rope"
     linear_biases: bool = False
     norm: str = "layernorm"
+    dropout: bool = False  # dropout layers in training (GPT-2/3-era models: yes; Llama-era: none) — stores masks
+    qkv_bias: bool = False  # biases on Q, K, V only (Qwen2); implied by linear_biases
     moe: Optional[MoESpec] = None
     mla: Optional[MLASpec] = None
     declared_params: Optional[float] = None
+    batch_tokens: Optional[float] = None  # the published training batch (tokens per step), the default batch
     description: str = ""
     source: str = ""
     origin: str = ""
+    seq_source: str = ""  # where seq_length came from (e.g. a config.json key), for the assumptions
+    notes: tuple[str, ...] = ()  # approximations the model's source implies, for the assumptions
 
     @property
     def n_kv(self) -> int:
@@ -136,6 +141,7 @@ class ClusterSpec:
     price_as_of: str = ""
     price_source: str = ""
     pue: Optional[float] = None
+    intra_node_topology: str = "switch"  # 'switch' (NVSwitch) or 'mesh' (one link per GPU pair, e.g. AMD xGMI)
     description: str = ""
     source: str = ""
     origin: str = ""
@@ -166,11 +172,22 @@ class Layout:
         return self.tp * self.pp * self.dp * self.cp
 
 
+LOSS_IMPLS = {"fused": 4.0, "fp32": 12.0}  # logits/cross-entropy bytes per token per vocabulary entry (÷ tp)
+SHARDED_IMPLS = ("fsdp", "deepspeed")
+
+
 @dataclass(frozen=True)
 class MemoryOptions:
-    """Named memory-model defaults (formulas.md B1, B3); every one is overridable."""
+    """Named memory-model defaults (formulas.md B1, B3); every one is overridable.
+
+    One safety margin: ``headroom_fraction`` of capacity kept free for allocator fragmentation. The
+    CUDA context and NCCL buffers (``reserved_gib``) are memory in use, shown as their own line.
+    """
 
     optimizer: str = "adam"  # adam | adam8bit
-    reserved_gib: float = 2.0  # CUDA context + NCCL (formulas.md B3: 0.5-2 GiB + 1-2 GiB)
-    headroom_fraction: float = 0.10  # allocator fragmentation (formulas.md B3 suggested default)
-    activation_buffer: float = 1.05  # Megatron theoretical_memory_usage.py buffer on activations
+    reserved_gib: float = 1.5  # CUDA context ~0.5-1 GiB + NCCL buffers ~0.5-1 GiB (formulas.md B3)
+    headroom_fraction: float = 0.05  # allocator fragmentation, the one margin (PyTorch caching allocator)
+    activation_buffer: float = 1.0  # multiplier on activations (Megatron theoretical_memory_usage.py uses 1.05)
+    loss_impl: str = "fused"  # 'fused' cross-entropy (~4 B per logit) or an fp32 softmax (~12 B)
+    sharded_impl: str = "fsdp"  # ZeRO-3 accounting: PyTorch FSDP (16 B/param sharded) or DeepSpeed (18 B/param)
+    grad_reduce_bytes: Optional[float] = None  # FSDP's reduce dtype copy (None: bf16 reduce, no copy)

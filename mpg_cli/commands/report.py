@@ -1,0 +1,64 @@
+"""mpg report: one self-contained HTML page (or its data as JSON) for an estimate or a scenarios file.
+
+The estimate inputs are those of ``mpg estimate`` (and ``--scenarios`` as in ``mpg compare``); the page is
+drawn by ``mpg_cli.output.report_html`` from the document ``mpg_cli.output.report_data.build`` returns.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Optional
+
+from ..errors import InputError
+
+
+def _rows(opts: dict[str, Any], scenario_file: Optional[str], days: Optional[float],
+          hours: Optional[float]) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
+    """(label, result) per scenario, and the options each came from."""
+    from .compare import default_label, scenarios
+    from .estimate import compute
+
+    if scenario_file:
+        entries = scenarios(opts, [], [], [], [], scenario_file)
+    else:
+        entries = [(default_label(opts["model"], opts["cluster"], opts.get("gpu"), opts.get("gpus") or "all"), opts)]
+    rows: list[tuple[str, Any]] = []
+    origin: list[dict[str, Any]] = []
+    for label, o in entries:
+        results = compute(o, days, hours)
+        for r in results:
+            lbl = label if len(results) == 1 else f"{label} [{r.request.gpus}]"
+            rows.append((lbl, r))
+            origin.append(o)
+    return rows, origin
+
+
+def run(opts: dict[str, Any], scenario_file: Optional[str], days: Optional[float], budget_gpu_hours: Optional[float],
+        budget_usd: Optional[float], fmt_name: str, output: Optional[str], quiet: bool) -> int:
+    from .. import render
+    from ..output import report_data
+    from .estimate import finish, planning
+
+    if fmt_name == "html" and not output and sys.stdout.isatty():
+        raise InputError("mpg report writes an HTML page: give -o FILE.html",
+                         hint="or --format json for the data, or redirect: mpg report ... > plan.html")
+    from ..parsing import parse_gpus
+
+    hours = planning(opts, days, budget_gpu_hours, budget_usd)
+    counts = None if scenario_file else parse_gpus(opts.get("gpus"))
+    if counts and len(counts) > 1:  # a --gpus list is the scaling curve; the first count is detailed
+        opts = {**opts, "gpus": str(counts[0])}
+    else:
+        counts = None
+    rows, origin = _rows(opts, scenario_file, days, hours)
+    doc = report_data.build(rows, 0, origin[0].get("calibration"), counts)
+    if fmt_name == "json":
+        render.emit(render.to_json(doc), output)
+    else:
+        from ..output.report_html import render as page
+
+        html = page(doc)
+        render.emit(html, output)
+        if output and not quiet:
+            sys.stdout.write(f"Wrote {output}: {html.count('<svg ')} charts for {doc['title']}; open it in a browser\n")
+    return finish([r for _, r in rows], quiet)

@@ -1,0 +1,122 @@
+"""Per-layer kernel times of one micro-batch on one GPU: GEMMs, the attention core, element-wise work, logits.
+
+- GEMMs run at a fraction of the dense peak that depends on the matrix each GPU sees (tokens per
+  micro-batch M, the reduction K and the output N, after tensor parallelism):
+  η = η_max(gen, precision)·M/(M+m0)·K/(K+k0)·N/(N+k0) (modeling-notes.md 1). In FP8 (Transformer
+  Engine) only the GEMMs run at the FP8 peak, with their own per-generation η_max, and each activation
+  operand is cast (3 bytes per element over HBM); the attention core stays 16-bit.
+- The attention core is costed separately: FlashAttention skips masked blocks, so the causal half of
+  the s² work is executed, at its own per-generation efficiency of the 16-bit peak (FlashAttention-2
+  gains far less from A100 to H100 than GEMMs do, Shah et al. 2024 "FlashAttention-3" §1), and its
+  backward is 2.5× its forward (Dao et al. 2022). Without it (Megatron before 2022) the full s²
+  batched GEMMs run at GEMM efficiency and the a·s² scores go through softmax and dropout in memory.
+- Element-wise work (norms, activations, residuals, dropout) costs bytes over HBM (modeling-notes.md 3).
+- Logits: a GEMM M×h×V/t and the cross-entropy's passes over M×V/t fp32 values.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+from ..specs import ModelSpec
+from .constants import BF16_BYTES as BF16
+from .constants import FLASH_BACKWARD_RATIO, FP8_CAST_BYTES, HBM_EFFICIENCY, MATERIALISED_BACKWARD_RATIO, PerfConstants
+from .hardware import Hardware
+
+
+class LayerKernels(NamedTuple):
+    """Forward times (s) of one layer's parts for one micro-batch; backward ratios where they differ."""
+
+    attn_proj: float  # attention projections (QKV, output; MLA's low-rank projections)
+    dense_mlp: float  # a dense layer's FFN
+    moe_mlp: float  # a MoE layer's routed experts (at the busiest expert's load), shared experts and router
+    core_fwd: float  # attention core forward
+    core_bwd_ratio: float  # its backward / forward
+    elem_fwd: float  # element-wise work, forward (backward is twice)
+    logits_fwd: float  # output GEMM, forward (last stage)
+    logits_elem: float  # cross-entropy passes (last stage)
+
+
+REFERENCE_BALANCE = 312e12 / 2.039e12  # A100 80GB bf16: FLOP per HBM byte; gemm_m0/k0 are in A100 units
+
+
+def _sat(x: float, x0: float) -> float:
+    return x / (x + x0)
+
+
+@lru_cache(maxsize=8192)
+def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequence_parallel: bool, flash: bool,
+                  s: int, hw: Hardware, c: PerfConstants, expert_imbalance: float = 1.0,
+                  attention_kernel: str = "auto") -> LayerKernels:
+    """Kernel times of one layer (they depend on tp, cp, ep and the micro-batch only; cached across layouts)."""
+    h = m.hidden_size
+    tokens = micro_batch * s / cp  # M: tokens per GPU per micro-batch
+    eta_max = c.eta(hw.generation, fp8=hw.fp8)
+    peak = hw.peak_flops
+    hbm = hw.hbm_bytes_s * HBM_EFFICIENCY
+    # the saturation sizes scale with the machine balance (FLOP per HBM byte): a GEMM of a given shape is as
+    # far from its roofline ridge on any GPU and precision when its dimensions are in units of peak/bandwidth
+    balance = peak / hw.hbm_bytes_s / REFERENCE_BALANCE
+    m0, k0 = c.gemm_m0 * balance, c.gemm_k0 * balance
+    balance16 = hw.attention_peak_flops / hw.hbm_bytes_s / REFERENCE_BALANCE
+    m0_16, k0_16 = c.gemm_m0 * balance16, c.gemm_k0 * balance16
+
+    def gemm(M: float, K: float, N: float) -> float:
+        """One GEMM's time; in FP8 with the cast of its activation input (the backward, 2× the time, casts its
+        output gradient alike). Weights are cast once per step and cached across micro-batches (TE)."""
+        eff = eta_max * _sat(M, m0) * _sat(K, k0) * _sat(N, k0)
+        cast = FP8_CAST_BYTES * M * K / hbm if hw.fp8 else 0.0
+        return 2.0 * M * K * N / (peak * eff) + cast
+
+    q, kv = m.q_size, m.kv_size
+    if m.mla is not None:
+        x = m.mla
+        qk = x.qk_nope_head_dim + x.qk_rope_head_dim
+        attn_proj = (gemm(tokens, h, x.q_lora_rank) + gemm(tokens, x.q_lora_rank, m.heads * qk / t)
+                     if x.q_lora_rank else gemm(tokens, h, m.heads * qk / t))
+        attn_proj += gemm(tokens, h, x.kv_lora_rank + x.qk_rope_head_dim)
+        attn_proj += gemm(tokens, x.kv_lora_rank, m.heads * (x.qk_nope_head_dim + x.v_head_dim) / t)
+        attn_proj += gemm(tokens, m.heads * x.v_head_dim / t, h)
+        core_dims = m.heads * (qk + x.v_head_dim)
+        d_head = qk
+    else:
+        attn_proj = gemm(tokens, h, (q + 2 * kv) / t) + gemm(tokens, q / t, h)
+        core_dims = m.heads * 2 * m.d_head
+        d_head = m.d_head
+    up = 2 if m.ffn_type == "swiglu" else 1
+
+    def mlp(M: float, f: float) -> float:
+        return gemm(M, h, up * f / t) + gemm(M, f / t, h)
+
+    dense_mlp = mlp(tokens, m.ffn_hidden_size)
+    moe_mlp = 0.0
+    if m.moe is not None:
+        x = m.moe
+        # E/ep local experts (grouped GEMM), each of tokens·ep·k/E rows on average; the busiest sets the pace
+        per_expert_tokens = tokens * ep * x.top_k / x.experts * expert_imbalance
+        moe_mlp = x.experts / ep * mlp(per_expert_tokens, x.expert_ffn_hidden_size)
+        if x.shared_experts:
+            moe_mlp += x.shared_experts * mlp(tokens, x.shared_ffn)
+        moe_mlp += gemm(tokens, h, x.experts)  # router
+        # token permutation and un-permutation: read h, write k·h and back, 2 B per element
+        moe_mlp += 2.0 * BF16 * (1 + x.top_k) * tokens * h / hbm
+    sp_div = t if sequence_parallel else 1
+    f_eff = m.ffn_hidden_size if m.moe is None else m.moe.top_k * m.moe.expert_ffn_hidden_size
+    elem_width = h / sp_div + up * f_eff / t
+    core_full = 2.0 * micro_batch * s * (s / cp) * core_dims / t
+    attn_peak = hw.attention_peak_flops
+    if flash:
+        attn_eff = c.attention(hw.generation, attention_kernel) * _sat(s, m0_16) * _sat(d_head, k0_16)
+        core_fwd = 0.5 * core_full / (attn_peak * attn_eff)
+        core_bwd_ratio = FLASH_BACKWARD_RATIO
+    else:
+        eta16 = c.eta(hw.generation)
+        core_fwd = core_full / (attn_peak * eta16 * _sat(s, m0_16) * _sat(d_head, k0_16))
+        core_bwd_ratio = MATERIALISED_BACKWARD_RATIO
+        elem_width += m.heads * s / cp / t
+    elem_fwd = c.elementwise_passes * 2.0 * tokens * elem_width / hbm
+    logits_fwd = 2.0 * tokens * h * m.vocab_size / t / (peak * eta_max * _sat(tokens, m0)
+                                                       * _sat(h, k0) * _sat(m.vocab_size / t, k0))
+    logits_elem = 3 * 4.0 * tokens * m.vocab_size / t / hbm
+    return LayerKernels(attn_proj, dense_mlp, moe_mlp, core_fwd, core_bwd_ratio, elem_fwd, logits_fwd, logits_elem)

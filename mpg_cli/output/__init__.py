@@ -1,0 +1,1 @@
+"""Pictures: SVG charts (``svg``), the HTML report (``report_html``) and terminal bars (``bars``)."""
