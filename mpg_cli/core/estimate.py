@@ -176,9 +176,9 @@ def choose_layout(req: Request, seq: int) -> tuple[Candidate, str, SearchResult]
     """
     c = req.constraints
     res = run_search(req)
-    missing = searched_dimensions(req, res.candidates[0].layout if res.candidates else None)
-    source = "given" if not missing else ("searched" if c.is_empty else "partly searched")
     best = res.candidates[0] if res.candidates else res.smallest_misfit
+    missing = searched_dimensions(req, best.layout if best else None)
+    source = "given" if not missing else ("searched" if c.is_empty else "partly searched")
     if best is None:
         raise EstimateError(_no_layout_message(req, seq), hint=_no_layout_hint(req))
     return best, source, res

@@ -212,38 +212,30 @@ def scaling_section(r: Result, counts: Optional[list[int]] = None) -> dict[str, 
 
 
 def accuracy_section(r: Result) -> dict[str, Any]:
-    """The step-time model's measured error on the published runs: all of them, and this run's class."""
-    from ..presets import load_gpu
-    from ..validation import load_runs, summary, validate_all
+    """The step-time model's error on published runs it was not fitted on (leave one source out): all of them,
+    and this run's class (same GPU generation, dense or MoE)."""
+    from ..validation import cross_validate, summary
 
-    results = validate_all()
-    runs = {run["id"]: run for run in load_runs()}
-    gens: dict[str, str] = {}
-
-    def gen_of(name: str) -> str:
-        if name not in gens:
-            gens[name] = load_gpu(name).generation
-        return gens[name]
-
+    results = cross_validate()
     gen = r.request.cluster.gpu.generation
     moe = r.request.model.moe is not None
 
-    def in_class(run_id: str) -> bool:
-        run = runs.get(run_id) or {}
-        return gen_of(str(run.get("gpu"))) == gen and bool((run.get("model") or {}).get("moe")) == moe
+    def in_class(x: Any) -> bool:
+        return gen in x.classes and (("moe" in x.classes) == moe)
 
-    cls = [x for x in results if in_class(x.id)]
+    cls = [x for x in results if in_class(x)]
     kind = "MoE" if moe else "dense"
 
     def clean(s: dict[str, float]) -> dict[str, Optional[float]]:
         return {k: _finite(v) for k, v in s.items()}
 
     return {
-        "source": "mpg validate: published runs in mpg_cli/data/runs.yaml, tokens/s per GPU",
+        "source": "mpg validate, cross-validated (each run predicted with constants fitted without its source): "
+                  "published runs in mpg_cli/data/runs.yaml, tokens/s per GPU",
         "all": clean(summary(results)),
         "class": {"name": f"{kind} models on {gen} GPUs", **clean(summary(cls))},
         "runs": [{"id": x.id, "measured_tokens_per_s_per_gpu": x.measured_tokens_s_gpu,
-                  "predicted_tokens_per_s_per_gpu": x.predicted_tokens_s_gpu, "in_class": in_class(x.id)}
+                  "predicted_tokens_per_s_per_gpu": x.predicted_tokens_s_gpu, "in_class": in_class(x)}
                  for x in results if x.predicted_tokens_s_gpu is not None],
         "applies": r.request.efficiency.source == "model",
     }
