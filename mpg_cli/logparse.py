@@ -343,7 +343,7 @@ def _parse_nemo(lines: list[str]) -> _Parsed:
             continue
         m = _NEMO_YAML_LAYOUT.match(line)
         if m:
-            p.layout.setdefault(_MEG_LAYOUT_ARGS[m.group(1)], int(m.group(2)))
+            p.layout.update({k: v for k, v in log_layout({m.group(1): m.group(2)}).items() if k not in p.layout})
             continue
         m = _NEMO_YAML_SEQ.match(line)
         if m:
