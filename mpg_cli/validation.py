@@ -123,7 +123,8 @@ def build_run(run: dict) -> PublishedRun:
                         classes=_classes(model, precision, cluster.gpu.generation, lay.get("zero")), request=req,
                         measured_tokens_s_gpu=float(run["measured"]["tokens_per_s_per_gpu"]),
                         unmodelled=tuple(run.get("unmodelled") or ()), source=run.get("source", ""),
-                        search_space=tuple(sorted((run.get("search_space") or {}).items())))
+                        search_space=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                                  for k, v in (run.get("search_space") or {}).items())))
 
 
 @lru_cache(maxsize=1)
@@ -195,14 +196,18 @@ def layout_gap(run: PublishedRun, consts: Optional[PerfConstants] = None) -> Lay
     req = run.request
     published = predict(run, c)
     space = dict(run.search_space)
-    free = replace(req, constraints=Constraints(flash_attention=req.constraints.flash_attention, **space),
-                   constants=c)
-    res = search(req.model, hardware_of(req.cluster, req.precision), req.gpus, req.model.seq_length,
-                 req.global_batch, req.precision, req.cluster.gpu.memory_gib, free.constraints, req.memory, req.perf,
-                 c, keep=1)
-    if not res.candidates or published.predicted_tokens_s_gpu is None:
+    choices = space.pop("recompute", None)
+    policies = choices if isinstance(choices, (list, tuple)) else [choices]
+    found = []
+    for rc in policies:  # a list in search_space is the framework's set of choices
+        cons = Constraints(flash_attention=req.constraints.flash_attention, recompute=rc, **space)
+        res = search(req.model, hardware_of(req.cluster, req.precision), req.gpus, req.model.seq_length,
+                     req.global_batch, req.precision, req.cluster.gpu.memory_gib, cons, req.memory, req.perf,
+                     c, keep=1)
+        found += res.candidates
+    if not found or published.predicted_tokens_s_gpu is None:
         return LayoutGap(run.id, None, "nothing fits")
-    best = res.candidates[0]
+    best = min(found, key=lambda cand: cand.seconds_per_sequence)
     assert best.step is not None
     tps = (req.global_batch or 1) * req.model.seq_length / (best.step.total * req.gpus)
     b = best.layout
@@ -270,3 +275,32 @@ def by_class(results: list[RunResult]) -> dict[str, dict[str, float]]:
         if sel:
             out[cls] = summary(sel)
     return out
+
+
+CLASS_LABELS = {"all": "**all**", "dense-bf16": "dense bf16", "dense-fp8": "dense FP8", "moe": "MoE",
+                "fp8": "FP8 (dense and MoE)", "fsdp": "FSDP / ZeRO-3", "ampere": "Ampere (A100)",
+                "hopper": "Hopper (H100)", "blackwell": "Blackwell (B200, B300, GB200, GB300)"}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def accuracy_tables(ins: list[RunResult], cv: list[RunResult]) -> str:
+    """The README's accuracy tables (Markdown): cross-validated first, by class and by left-out family."""
+    ci, cc = by_class(ins), by_class(cv)
+    lines = ["| class | runs | CV median | CV p90 | CV within ±20 % | in-sample median | in-sample p90 |",
+             "|---|---|---|---|---|---|---|"]
+    for k, st in cc.items():
+        lines.append(f"| {CLASS_LABELS.get(k, k)} | {st['runs']} | {_pct(st['median_abs_error'])} | "
+                     f"{_pct(st['p90_abs_error'])} | {_pct(st['within_20pct'])} | "
+                     f"{_pct(ci[k]['median_abs_error'])} | {_pct(ci[k]['p90_abs_error'])} |")
+    lines += ["", "| benchmark family (left out in its fold) | runs | CV median | CV p90 | in-sample median | "
+                  "worst CV miss |", "|---|---|---|---|---|---|"]
+    for fam in sorted({r.family for r in cv}):
+        sel = [r for r in cv if r.family == fam]
+        s, si = summary(sel), summary([r for r in ins if r.family == fam])
+        worst = max(sel, key=lambda r: abs(r.error or 0.0))
+        lines.append(f"| {fam} | {s['runs']} | {_pct(s['median_abs_error'])} | {_pct(s['p90_abs_error'])} | "
+                     f"{_pct(si['median_abs_error'])} | {worst.id}: {100 * (worst.error or 0.0):+.1f} % |")
+    return "\n".join(lines) + "\n"

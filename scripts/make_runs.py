@@ -11,6 +11,7 @@ Measured tokens/s per GPU is the published value, or the source file's 'derived'
 
 from __future__ import annotations
 
+import copy
 import sys
 
 import yaml
@@ -54,7 +55,7 @@ FOUNDRY = dict(
     zero=3, sequence_parallel=False, grad_reduce_bytes=4, overlap_grad_reduce=True, tp_comm_overlap=False, flash_attention=True,
     model=dict(ffn_type="gelu", tied_embeddings=True, position_embedding="alibi", linear_biases=False, norm="layernorm"),
     attention_kernel="fa2",
-    search_space=dict(tp=1, pp=1, cp=1, zero=3),
+    search_space=dict(tp=1, pp=1, cp=1, zero=3, recompute=["none", "full"]),
     assumptions=["PyTorch FSDP FULL_SHARD = ZeRO-3 (sharded_impl fsdp)",
                  "gradients reduced in fp32: Composer's default FSDP mixed precision (param bf16, reduce fp32)",
                  "FlashAttention-2 (the flash-attn package llm-foundry uses)"],
@@ -105,7 +106,7 @@ def convert(run: dict) -> dict | None:
         ),
         framework=dict(overlap_grad_reduce=rules["overlap_grad_reduce"], tp_comm_overlap=rules["tp_comm_overlap"],
                        sharded_impl="fsdp", attention_kernel=rules.get("attention_kernel", "auto")),
-        search_space=dict(rules["search_space"]),
+        search_space=copy.deepcopy(rules["search_space"]),
         measured=dict(tokens_per_s_per_gpu=float(tps), tflops_per_gpu=rep.get("tflops_per_gpu"),
                       mfu=rep.get("mfu"), hfu=rep.get("hfu"), tflops_definition=rep.get("tflops_definition")),
         assumptions=list(rules["assumptions"]),
@@ -114,7 +115,8 @@ def convert(run: dict) -> dict | None:
 
 # search_space: what the source's framework can do, for 'mpg fit' on the same GPUs and batch (validation's
 # layout check): Megatron-LM 2021 had no ZeRO and only full recompute, 2022 added selective recompute; llm-foundry
-# (Composer) trains with FSDP only; Megatron-Core can do everything mpg searches.
+# (Composer) trains with FSDP only, with full activation checkpointing or none; Megatron-Core can do everything
+# mpg searches. A list is a set of choices.
 # runs-public-2.yaml: benchmark points already in mpg's input shape (Megatron-Bridge pages, llm-foundry H100 FP8).
 # The cluster keys there name mpg presets with the same numbers (h100-ib is dgx-h100's 8x 400 Gb/s NDR).
 CLUSTERS_2 = {"h100-ib": "dgx-h100", "dgx-b200": "dgx-b200", "dgx-b300": "dgx-b300", "gb200-nvl72": "gb200-nvl72",
@@ -129,7 +131,7 @@ MBRIDGE = dict(
 )
 FOUNDRY_2 = dict(
     overlap_grad_reduce=True, tp_comm_overlap=False, sharded_impl="fsdp", grad_reduce_bytes=4, flash_attention=True,
-    attention_kernel="fa2", search_space=dict(tp=1, pp=1, cp=1, zero=3),
+    attention_kernel="fa2", search_space=dict(tp=1, pp=1, cp=1, zero=3, recompute=["none", "full"]),
     assumptions=["PyTorch FSDP FULL_SHARD = ZeRO-3 (sharded_impl fsdp)", "FlashAttention-2 (flash-attn)",
                  "gradients reduced in fp32: Composer's default FSDP mixed precision (param bf16, reduce fp32)",
                  "Transformer Engine FP8 GEMMs (amp_fp8)"],
@@ -169,7 +171,7 @@ def convert2(run: dict) -> dict:
         measured=dict(tokens_per_s_per_gpu=float(run["expect_tokens_per_s_per_gpu"]),
                       model_tflops_per_gpu=run.get("published_model_tflops_per_gpu")),
         unmodelled=unmodelled,
-        search_space=dict(rules["search_space"]),
+        search_space=copy.deepcopy(rules["search_space"]),
         notes=notes,
         assumptions=list(rules["assumptions"]),
     )

@@ -139,12 +139,27 @@ def screenshot(page: Path, png: Path) -> None:
     print(f"{png.relative_to(ROOT)} refreshed")
 
 
+BEGIN, END = "<!-- accuracy-tables:begin -->", "<!-- accuracy-tables:end -->"
+
+
+def refresh_accuracy(text: str) -> str:
+    """Replace the accuracy tables between the README's markers with the code's (mpg_cli.validation)."""
+    if BEGIN not in text or END not in text:
+        return text
+    sys.path.insert(0, str(ROOT))
+    from mpg_cli.validation import accuracy_tables, cross_validate, validate_all
+
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return head + BEGIN + "\n" + accuracy_tables(validate_all(), cross_validate()) + END + tail
+
+
 def main() -> int:
     check = "--check" in sys.argv
     text = README.read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(ROOT / "tests" / "fixtures" / "logs" / "megatron.log", Path(tmp) / "train.log")
-        new = refresh(text, Path(tmp))
+        new = refresh_accuracy(refresh(text, Path(tmp)))
     reports_stale = refresh_reports(check)
     if new == text and not reports_stale:
         print("README.md and docs/examples are up to date")

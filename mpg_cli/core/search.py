@@ -69,9 +69,11 @@ class Candidate:
 
 
 def default_global_batch(seq_length: int, target_tokens: Optional[float] = None) -> int:
-    """About ``target_tokens`` per iteration (the model's published batch, else ~4M), in sequences, rounded to
-    a power of two: the same for every layout and GPU count."""
-    seqs = max(1.0, (target_tokens or DEFAULT_BATCH_TOKENS) / seq_length)
+    """The model's published batch (``target_tokens``) in sequences, or ~4M tokens rounded to a power of two:
+    the same for every layout and GPU count."""
+    if target_tokens:
+        return max(1, round(target_tokens / seq_length))
+    seqs = max(1.0, DEFAULT_BATCH_TOKENS / seq_length)
     return 1 << max(0, round(math.log2(seqs)))
 
 

@@ -1,0 +1,252 @@
+"""One test per effect of the prediction engine (issue: memory, step time, search), each in isolation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from mpg_cli.core.estimate import Request, estimate, hardware_of
+from mpg_cli.core.memory import memory_breakdown, stage_activations, stage_states
+from mpg_cli.core.perf import PerfOptions, load_default_constants, ring_latency, step_time
+from mpg_cli.core.perf.comm import all_to_all_time, collective_time, exposed, p2p_time
+from mpg_cli.core.perf.kernels import layer_kernels
+from mpg_cli.core.search import Constraints, default_global_batch, search
+from mpg_cli.core.specs import GiB, Layout, MemoryOptions
+from mpg_cli.presets import load_cluster, load_model
+
+H100 = load_cluster("dgx-h100")
+HW = hardware_of(H100, "bf16")
+C = load_default_constants()
+
+
+# ================================================================ memory
+
+def test_fsdp_keeps_16_bytes_per_param_sharded_and_deepspeed_18():
+    """Sharded states: PyTorch FSDP 16 B/param (fp32 shard is the master), DeepSpeed ZeRO-3 18 B/param."""
+    m = load_model("llama3-70b")
+    lay = Layout(tp=1, pp=1, dp=1024, zero=3, recompute="full", sequence_parallel=False)
+    fsdp = stage_states(m, lay, "only", "bf16", MemoryOptions(sharded_impl="fsdp"))
+    ds = stage_states(m, lay, "only", "bf16", MemoryOptions(sharded_impl="deepspeed"))
+    from mpg_cli.core.params import stage_params
+
+    sp = stage_params(m, 1, 1, 1, "only")
+    shard = sp.total / 1024
+    assert fsdp[1] + fsdp[2] == pytest.approx(16 * shard)  # gradients 4 + master and moments 12
+    assert ds[0] + ds[1] + ds[2] - (ds[0] - 2 * shard) == pytest.approx(18 * shard)  # 2 + 4 + 12, beyond units
+    assert fsdp[0] > 0  # live units: gathered bf16 parameters of the current and the next layer
+
+
+def test_fsdp_units_scale_with_the_largest_layer():
+    """FSDP's live unit buffers are about 8 B per parameter of the largest layer (two gathered, one gradient)."""
+    m = load_model("llama3-405b")
+    lay = Layout(tp=1, pp=1, dp=1024, zero=3, recompute="full", sequence_parallel=False)
+    from mpg_cli.core.params import stage_params
+
+    sp = stage_params(m, 1, 1, 1, "only")
+    weights = stage_states(m, lay, "only", "bf16")[0]
+    units = 2 * 2 * sum(sp.largest_layer) + 2 * sum(sp.largest_layer) + 2 * sp.embedding
+    assert weights == pytest.approx(units)
+    assert weights > 6 * 3.2e9  # a 405B layer is ~3.2B parameters (the issue's figure)
+
+
+def test_dropout_masks_only_when_the_model_uses_dropout():
+    """A model without dropout stores no masks: 2 B per token per hidden unit less than with dropout."""
+    m = load_model("llama3-8b")
+    lay = Layout(tp=1, pp=1, dp=8, micro_batch=1, recompute="none", sequence_parallel=False)
+    without = stage_activations(m, lay, "only", 4096, 8)
+    with_ = stage_activations(replace(m, dropout=True), lay, "only", 4096, 8)
+    assert with_ - without == pytest.approx(2 * 4096 * m.hidden_size * m.layers)
+
+
+def test_loss_implementation_sets_the_logits_buffer():
+    """The cross-entropy buffer is ~4 B per logit fused and ~12 B with an fp32 softmax."""
+    m = load_model("llama3-8b")
+    lay = Layout(tp=1, pp=1, dp=8, micro_batch=1, recompute="none", sequence_parallel=False)
+    fused = stage_activations(m, lay, "only", 4096, 8, MemoryOptions(loss_impl="fused"))
+    fp32 = stage_activations(m, lay, "only", 4096, 8, MemoryOptions(loss_impl="fp32"))
+    assert fp32 - fused == pytest.approx(8 * 4096 * m.vocab_size)
+
+
+def test_one_safety_margin():
+    """Usable memory is capacity less one stated margin (5 %); the CUDA/NCCL reserve is memory in use."""
+    m = load_model("llama3-8b")
+    lay = Layout(tp=1, pp=1, dp=8, micro_batch=1, recompute="none", sequence_parallel=False)
+    mem = memory_breakdown(m, lay, 4096, 8, "bf16", 80.0)
+    assert mem.usable == pytest.approx(0.95 * 80 * GiB)
+    assert mem.overhead == pytest.approx(1.5 * GiB)
+
+
+def test_fp8_adds_weight_copies_and_saves_gemm_inputs_in_fp8():
+    """FP8: +1 B/param for the FP8 weight copy; the GEMM inputs kept for the backward shrink to 1 B."""
+    m = load_model("llama3-8b")
+    lay = Layout(tp=1, pp=1, dp=8, micro_batch=1, zero=1, recompute="none", sequence_parallel=False)
+    w16, w8 = stage_states(m, lay, "only", "bf16")[0], stage_states(m, lay, "only", "fp8")[0]
+    from mpg_cli.core.params import stage_params
+
+    assert w8 - w16 == pytest.approx(stage_params(m, 1, 1, 1, "only").total)
+    a16 = stage_activations(m, lay, "only", 4096, 8, precision="bf16")
+    a8 = stage_activations(m, lay, "only", 4096, 8, precision="fp8")
+    assert a8 < a16
+
+
+def test_moe_dispatch_buffers_are_counted():
+    """With expert parallelism a MoE layer's all-to-all send/receive buffers are live memory."""
+    m = load_model("mixtral-8x7b")
+    base = Layout(tp=1, pp=1, dp=8, ep=1, micro_batch=1, recompute="none", sequence_parallel=False)
+    one = stage_activations(m, base, "only", 4096, 8)
+    ep8 = stage_activations(m, replace(base, ep=8), "only", 4096, 8)
+    assert ep8 - one == pytest.approx(2 * 4096 * m.moe.top_k * m.hidden_size * 2)
+
+
+# ================================================================ step time
+
+def test_exposed_helper():
+    """exposed(x, window, o) = max(x·(1−o), x − o·window): free with a long window, whole with none."""
+    assert exposed(1.0, 0.0, 0.8) == 1.0
+    assert exposed(1.0, 100.0, 0.8) == pytest.approx(0.2)
+    assert exposed(1.0, 0.5, 0.8) == pytest.approx(0.6)
+    assert exposed(0.0, 1.0, 0.8) == 0.0
+
+
+def test_ring_latency_grows_with_ranks():
+    """A ring collective pays (n−1) hops: 1,024 ranks cost far more latency than 8."""
+    assert ring_latency(1024, 128) > 100 * (ring_latency(8, 1) - ring_latency(2, 1))
+    assert ring_latency(1, 1) == 0.0
+
+
+def test_small_fsdp_units_at_scale_pay_latency():
+    """A 1B model with ZeRO-3 on 1,024 GPUs at one sequence per GPU is dominated by the per-unit ring latency."""
+    m = load_model("gpt-1.7b")
+    lay = Layout(tp=1, pp=1, dp=1024, micro_batch=1, zero=3, recompute="none", sequence_parallel=False)
+    st = step_time(m, lay, 2048, 1024, HW, PerfOptions(), C)
+    units = m.layers + 1
+    assert st.dp_comm > 0.5 * 3 * units * ring_latency(1024, 128)
+
+
+def test_deepspeed_zero3_is_slower_than_fsdp():
+    """DeepSpeed ZeRO-3 (per-tensor gathers, one NIC, little overlap) costs more than FSDP for the same layout."""
+    m = load_model("llama3-8b")
+    lay = Layout(tp=1, pp=1, dp=64, micro_batch=1, zero=3, recompute="none", sequence_parallel=False)
+    fsdp = step_time(m, lay, 4096, 64, HW, PerfOptions(sharded_impl="fsdp"), C)
+    ds = step_time(m, lay, 4096, 64, HW, PerfOptions(sharded_impl="deepspeed"), C)
+    assert ds.dp_comm > 2 * fsdp.dp_comm
+
+
+def test_zero3_backward_window_includes_recompute():
+    """With full recompute the backward window (backward + recompute) hides more ZeRO-3 traffic than without."""
+    m = load_model("llama3-70b")
+    base = dict(tp=1, pp=1, dp=256, micro_batch=1, zero=3, sequence_parallel=False)
+    full = step_time(m, Layout(**base, recompute="full"), 4096, 256, HW, PerfOptions(), C)
+    none = step_time(m, Layout(**base, recompute="none"), 4096, 256, HW, PerfOptions(), C)
+    assert full.dp_comm <= none.dp_comm
+
+
+def test_attention_kernel_class_matters_on_hopper():
+    """On Hopper, FlashAttention-3/cuDNN-class attention runs faster than FlashAttention-2 (Shah et al. 2024)."""
+    m = load_model("llama3-8b")
+    fa2 = layer_kernels(m, 1, 1, 1, 1, False, True, 8192, HW, C, 1.0, "fa2").core_fwd
+    fa3 = layer_kernels(m, 1, 1, 1, 1, False, True, 8192, HW, C, 1.0, "fa3").core_fwd
+    assert fa2 > 1.5 * fa3
+
+
+def test_expert_all_to_all_cannot_pool_a_nodes_nics():
+    """Cross-node expert all-to-all leaves through each GPU's own NIC: far costlier than a pooled collective."""
+    a2a = all_to_all_time(1e9, 64, 8, HW)
+    pooled = collective_time(1e9, 64, 8, 1.0, HW)
+    assert a2a > 4 * pooled
+
+
+def test_node_limited_routing_and_a2a_overlap_cut_the_cost():
+    """Node-limited routing (DeepSeek-V3: 4 nodes) and a DualPipe-style overlap make the all-to-all cheaper."""
+    assert all_to_all_time(1e9, 256, 8, HW, node_limit=4) < all_to_all_time(1e9, 256, 8, HW)
+    m = load_model("deepseek-v3")
+    lay = Layout(tp=1, pp=8, dp=64, ep=64, micro_batch=1, virtual_stages=1, zero=1, recompute="none",
+                 sequence_parallel=False)
+    plain = step_time(m, lay, 4096, 4096, HW, PerfOptions(), C).moe_all_to_all
+    hidden = step_time(m, lay, 4096, 4096, HW, PerfOptions(a2a_overlap=0.9), C).moe_all_to_all
+    assert hidden < plain
+
+
+def test_expert_imbalance_slows_the_experts():
+    """A busiest expert with 1.5× the mean tokens makes the MoE layer slower."""
+    m = load_model("mixtral-8x7b")
+    lay = Layout(tp=1, pp=1, dp=8, ep=8, micro_batch=1, zero=1, recompute="none", sequence_parallel=False)
+    even = step_time(m, lay, 4096, 8, HW, PerfOptions(), C).total
+    skew = step_time(m, lay, 4096, 8, HW, PerfOptions(expert_imbalance=1.5), C).total
+    assert skew > even
+
+
+def test_fp8_speeds_up_gemms_only():
+    """FP8 makes the GEMMs faster, not the attention core (it stays 16-bit)."""
+    m = load_model("llama3-70b")
+    hw8 = hardware_of(H100, "fp8")
+    k16 = layer_kernels(m, 8, 1, 1, 1, True, True, 8192, HW, C)
+    k8 = layer_kernels(m, 8, 1, 1, 1, True, True, 8192, hw8, C)
+    assert k8.dense_mlp < k16.dense_mlp
+    assert k8.core_fwd == pytest.approx(k16.core_fwd)
+
+
+def test_fp8_end_to_end_speedup_is_well_below_the_peak_ratio():
+    """Llama 3 70B on 64 H100s: FP8 is 1.2-1.8× faster end to end, well below the 2× of the peaks.
+
+    (Published speed-ups are 1.2-1.5×; the fitted model gives ~1.65× here: see the README's FP8 note.)"""
+    m = load_model("llama3-70b")
+    lay = Layout(tp=4, pp=8, dp=2, micro_batch=1, virtual_stages=5, zero=1, recompute="none")
+    t16 = step_time(m, lay, 8192, 256, HW, PerfOptions(tp_comm_overlap=True), C).total
+    t8 = step_time(m, lay, 8192, 256, hardware_of(H100, "fp8"), PerfOptions(tp_comm_overlap=True), C).total
+    assert 1.2 < t16 / t8 < 1.8
+
+
+def test_mfu_against_bf16_peak_reported():
+    """An FP8 estimate reports MFU against the FP8 peak and, beside it, against the bf16 peak (twice as large)."""
+    r = estimate(Request(model=load_model("llama3-8b"), cluster=H100, gpus=8, tokens=1e12, precision="fp8"))
+    assert r.mfu_bf16 == pytest.approx(2 * r.mfu, rel=1e-3)
+
+
+def test_expert_group_ranks_per_node_count_cp():
+    """Context parallelism does not shrink the expert group's ranks on a node (ep is carved out of dp·cp)."""
+    from mpg_cli.core.perf.step import groups_of
+
+    g = groups_of(Layout(tp=1, pp=1, dp=4, cp=2, ep=8), 8)
+    assert g.ep == 8
+
+
+def test_mesh_topology_gives_one_link_per_pair():
+    """Pipeline point-to-point on a mesh node (one link per GPU pair) is (g−1)× slower than on NVSwitch."""
+    switch = p2p_time(1e9, True, HW)
+    mesh = p2p_time(1e9, True, replace(HW, intra_topology="mesh"))
+    assert mesh / switch == pytest.approx(7, rel=0.01)
+
+
+# ================================================================ search
+
+def test_any_integer_micro_batch_that_divides_the_replica_batch():
+    """The search tries micro-batches such as 3, 5 or 6 when they divide the per-replica batch."""
+    m = load_model("gpt-1.7b")
+    res = search(m, hardware_of(load_cluster("dgx-a100"), "bf16"), 8, 2048, 240, "bf16", 80.0,
+                 Constraints(tp=1, pp=1), keep=10**6, time_layouts=False)
+    assert {3, 5, 6, 15} <= {c.layout.micro_batch for c in res.candidates}
+
+
+def test_fit_ranks_layouts_at_one_global_batch():
+    """Without --global-batch every layout of a question has the same batch (it does not grow with dp)."""
+    from mpg_cli.core.estimate import run_search
+
+    req = Request(model=load_model("llama3-70b"), cluster=H100, gpus=512)
+    res = run_search(req, keep=200)
+    assert len({c.global_batch for c in res.candidates}) == 1
+    assert res.candidates[0].global_batch == default_global_batch(8192)
+
+
+def test_days_solver_never_answers_a_count_slower_than_a_smaller_one():
+    """--days: every smaller GPU count the solver looked at takes longer than the answer, which meets the deadline."""
+    from mpg_cli.core.planning import solve_days
+
+    req = Request(model=load_model("llama3-405b"), cluster=H100, gpus=8, tokens=15e12)
+    sol = solve_days(req, 90)
+    assert sol.result is not None
+    n, d = sol.result.request.gpus, sol.result.days
+    assert d <= 90
+    assert all(days > d for k, days in sol.evaluated.items() if k < n)
+    assert 0.33 <= sol.result.mfu <= 0.45  # Meta's TP8 PP16 layout ran at 38-43 % MFU
