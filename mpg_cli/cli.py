@@ -113,6 +113,9 @@ def root(
 )
 @shared(*ESTIMATE_GROUPS)
 def estimate(
+    weak_scaling: Annotated[bool, typer.Option("--weak-scaling", help="With a --gpus list: grow the global batch "
+                                               "with the GPU count (default: strong scaling, one batch).",
+                                               rich_help_panel=H_PLAN)] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Show where one iteration's time goes.",
                                           rich_help_panel="Output")] = False,
     days: Annotated[Optional[float], typer.Option("--days", help="Solve for the fewest GPUs (whole nodes) that "
@@ -129,6 +132,7 @@ def estimate(
     from .commands.estimate import run
 
     opts["_explicit"] = explicit_options()
+    opts["weak_scaling"] = weak_scaling
     raise typer.Exit(run(opts, explain=explain, days=days, budget_gpu_hours=budget_gpu_hours, budget_usd=budget_usd))
 
 

@@ -729,3 +729,16 @@ def test_calibrate_reads_a_log_from_stdin_when_asked(cli):
     """'mpg calibrate -' reads the log from standard input (the one place stdin is meant)."""
     res = cli("calibrate", "-", "-m", "llama3-70b", "-c", "dgx-h100", "-f", "json", input=MEGATRON_LOG.read_text())
     assert json.loads(res.stdout)["log"]["format"] == "megatron"
+
+
+def test_scaling_table_is_strong_by_default_and_weak_on_request(cli):
+    """A --gpus list keeps one global batch (strong scaling, shown per row); --weak-scaling grows it with the GPUs."""
+    strong = json.loads(cli("estimate", "-m", "gpt-1.7b", "-n", "8,64", "-f", "json").stdout)
+    assert strong["scaling"] == "strong" and len({r["global_batch"] for r in strong["rows"]}) == 1
+    weak = json.loads(cli("estimate", "-m", "gpt-1.7b", "-n", "8,64", "--weak-scaling", "-f", "json").stdout)
+    b = [r["global_batch"] for r in weak["rows"]]
+    assert weak["scaling"] == "weak" and b[1] == 8 * b[0]
+    assert any("weak scaling: global batch" in a for a in weak["estimates"][1]["assumptions"])
+    table = cli("estimate", "-m", "gpt-1.7b", "-n", "8,64").stdout
+    assert "strong scaling, batch" in table and "batch (seqs)" in table
+    cli("estimate", "-m", "gpt-1.7b", "-n", "8", "--weak-scaling", codes=(2,))

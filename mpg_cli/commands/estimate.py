@@ -40,7 +40,17 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
 
     opts = apply_from(opts)
     results = []
-    for req in build_requests(opts):
+    reqs = build_requests(opts)
+    weak = bool(opts.get("weak_scaling"))
+    if weak and len(reqs) < 2:
+        raise InputError("--weak-scaling needs a list of GPU counts", hint="e.g. --gpus 64,128,256 --weak-scaling")
+    for req in reqs:
+        if weak and results:  # weak scaling: the first count's global batch, grown in proportion to the GPUs
+            from dataclasses import replace
+
+            r0 = results[0]
+            gbs = max(1, round(r0.global_batch * req.gpus / r0.request.gpus))
+            req = replace(req, global_batch=gbs)
         try:
             r = _solve(req, days, budget_gpu_hours, progress(opts))
             check_result(r, opts)
@@ -48,6 +58,13 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
                         bool(opts.get("require_fit")))
         except EstimateError as exc:
             raise InputError(exc.message, exc.hint) from None
+        if len(reqs) > 1:
+            r.assumptions.insert(0, f"{'weak' if weak else 'strong'} scaling: global batch {r.global_batch:,} "
+                                    f"sequences at {r.request.gpus:,} GPUs" + (
+                                        f" (grown with the GPU count from {results[0].global_batch:,} at "
+                                        f"{results[0].request.gpus:,})" if weak and results else
+                                        "" if weak else " (the same batch for every GPU count; --weak-scaling "
+                                        "grows it with the GPUs)"))
         results.append(r)
     annotate(results, opts)
     return results

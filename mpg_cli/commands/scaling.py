@@ -35,6 +35,7 @@ def render_scaling(results: list[Result], fmt_name: str, output: Optional[str]) 
     rows = scaling_rows(results)
     if fmt_name == "json":
         doc = {"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__, "command": "estimate-scaling",
+               "scaling": "strong" if len({r.global_batch for r in results}) == 1 else "weak",
                "rows": rows, "estimates": [render.estimate_dict(r) for r in results]}
         render.emit(render.to_json(doc), output)
         return
@@ -48,7 +49,9 @@ def render_scaling(results: list[Result], fmt_name: str, output: Optional[str]) 
              fmt(x["days"], "days"), fmt(x["gpu_hours"], "gpu_hours"), fmt(x["scaling_efficiency"], "percent"),
              "yes" if x["fits"] else "NO"] for x in rows]
     r0 = results[0]
-    title = f"Scaling {r0.request.model.name} on {r0.request.cluster.name} ({fmt(r0.tokens, 'tokens')} tokens)"
+    same = len({r.global_batch for r in results}) == 1
+    kind = f"strong scaling, batch {r0.global_batch:,}" if same else "weak scaling: batch grows with the GPUs"
+    title = f"Scaling {r0.request.model.name} on {r0.request.cluster.name} ({fmt(r0.tokens, 'tokens')} tokens; {kind})"
     if fmt_name == "markdown":
         render.titled_table(title, headers, body, fmt_name, output)
         return
