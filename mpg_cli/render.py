@@ -303,7 +303,9 @@ class SafeTable:
 
         widest = max((cell_len(r[i]) if isinstance(r[i], str) else self.TEXT_MIN for r in self.rows if i < len(r)),
                      default=0)
-        head = max((cell_len(w) for w in (self.headers[i].split() if self.headers else [])), default=0)
+        words = (self.headers[i].split() if self.headers else [])
+        # a no-wrap (numeric) column keeps its header on one line too
+        head = cell_len(self.headers[i]) if self.headers and self.numeric[i] else max(map(cell_len, words), default=0)
         return max(head, widest if self.numeric[i] else min(widest, self.TEXT_MIN))
 
     def min_width(self) -> int:
