@@ -331,7 +331,7 @@ MODEL_FIELDS: dict[str, Field] = {
     "moe": (None, False), "mla": (None, False), "params": (_float(), False),  # type: ignore[dict-item]
 }
 PEAK_FIELDS: dict[str, Field] = {k: (_float(), False) for k in ("bf16", "fp16", "fp8", "tf32")}
-GENERATIONS = ("volta", "ampere", "ada", "hopper", "blackwell", "cdna2", "cdna3", "gaudi", "tpu")
+GENERATIONS = ("volta", "ampere", "ada", "hopper", "blackwell", "blackwell-ultra", "cdna2", "cdna3", "cdna4", "gaudi", "tpu")
 GPU_FIELDS: dict[str, Field] = {
     **COMMON,
     "generation": (_choice(*GENERATIONS), False), "memory_gib": (_float(), True), "peak_tflops": (None, True),  # type: ignore[dict-item]

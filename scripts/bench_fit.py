@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mpg_cli.core.perf import _kernels  # noqa: E402
+from mpg_cli.core.perf import layer_kernels  # noqa: E402
 from mpg_cli.core.planning import run_search  # noqa: E402
 from mpg_cli.scenario import build_requests  # noqa: E402
 
@@ -24,7 +24,7 @@ def main() -> None:
         req = build_requests({"model": model, "cluster": cluster, "gpus": str(gpus)})[0]
         best = None
         for _ in range(3):
-            _kernels.cache_clear()  # time a cold search, as one 'mpg fit' process runs it
+            layer_kernels.cache_clear()  # time a cold search, as one 'mpg fit' process runs it
             t0 = time.perf_counter()
             res = run_search(req, keep=10)
             dt = time.perf_counter() - t0

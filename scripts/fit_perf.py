@@ -30,6 +30,7 @@ from scipy.optimize import least_squares  # noqa: E402
 
 from mpg_cli.core.perf import PerfConstants  # noqa: E402
 from mpg_cli.validation import (  # noqa: E402
+    CLASSES,
     CONSTANTS_FILE,
     PublishedRun,
     by_class,
@@ -40,7 +41,7 @@ from mpg_cli.validation import (  # noqa: E402
 )
 
 START = {
-    "gemm_eta.ampere": 0.80, "gemm_eta.hopper": 0.65, "gemm_eta.blackwell": 0.60,
+    "gemm_eta.ampere": 0.80, "gemm_eta.hopper": 0.65, "gemm_eta.blackwell": 0.60, "gemm_eta.blackwell-ultra": 0.6,
     "fp8_ratio": 1.0,
     "attention_eta.ampere": 0.35, "attention_eta.hopper-fa3": 0.45,
     "attention_eta.blackwell-fa3": 0.45,
@@ -48,6 +49,7 @@ START = {
 }
 BOUNDS = {
     "gemm_eta.ampere": (0.3, 0.98), "gemm_eta.hopper": (0.3, 0.98), "gemm_eta.blackwell": (0.3, 0.98),
+    "gemm_eta.blackwell-ultra": (0.3, 0.98),
     "fp8_ratio": (0.8, 1.1),  # FP8 GEMMs reach at most about the fraction of their (2×) peak that bf16 reaches
     "attention_eta.ampere": (0.05, 0.9), "attention_eta.hopper-fa3": (0.05, 0.9),
     "attention_eta.blackwell-fa3": (0.05, 0.9),
@@ -148,6 +150,11 @@ def main() -> None:
             "cross_validated": by_class(cv),
             "per_family": per_family,
             "informed_by": informed,
+            # log(predicted / measured) of every run under its leave-one-out fold, per class: the empirical
+            # error distribution an estimate's uncertainty range is drawn from (mpg_cli/validation.py CLASSES)
+            "cv_log_residuals": {cls: sorted(round(math.log(x.predicted_tokens_s_gpu / x.measured_tokens_s_gpu), 5)
+                                             for x in cv if x.predicted_tokens_s_gpu and (cls == "all" or cls in x.classes))
+                                 for cls in ("all",) + CLASSES},
             "date": datetime.date.today().isoformat(),
         },
     }

@@ -280,6 +280,23 @@ def test_readme_accuracy_tables_match_the_code(validation):
     assert shown == accuracy_tables(validation, cross_validate()), "run python scripts/update_readme.py"
 
 
+def test_readme_constant_count_matches_the_data_file():
+    """'**12 constants** are fitted' in the README is the data file's count."""
+    from mpg_cli.validation import load_constants_document
+
+    m = re.search(r"\*\*(\d+) constants\*\* are fitted", README)
+    assert m and int(m.group(1)) == load_constants_document()["count"]
+
+
+def test_readme_constants_table_matches_the_data_file():
+    """The README's table of fitted constants is the shipped data file's."""
+    from mpg_cli.validation import constants_table
+
+    begin, end = "<!-- constants-table:begin -->\n", "<!-- constants-table:end -->"
+    assert begin in README and end in README
+    assert README.split(begin, 1)[1].split(end, 1)[0] == constants_table()
+
+
 def test_readme_headline_matches_the_code():
     """The intro ('137 published training benchmarks (median error 7.7 % on sources it was not fitted on') is the code's."""
     from mpg_cli.validation import cross_validate

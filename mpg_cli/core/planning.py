@@ -27,7 +27,7 @@ def candidate_gpu_counts(req: Request, limit: int = 1 << 20) -> list[int]:
     tps = [c.tp] if c.tp else [d for d in divisors(m.heads) if m.n_kv % d == 0]
     pps = [c.pp] if c.pp else sorted(set(divisors(m.layers)) | {1 << k for k in range(1, 11) if (1 << k) < m.layers})
     cps = [c.cp] if c.cp else [d for d in (1, 2, 4, 8, 16) if seq % d == 0 and (d == 1 or seq >= CP_MIN_SEQ)]
-    dps = [c.dp] if c.dp else divisors(gbs)
+    dps = [c.dp] if c.dp else [d for d in range(1, min(gbs, limit) + 1) if gbs % d == 0]  # O(limit), not O(√gbs)
     counts: set[int] = set()
     for tp in tps:
         for pp in pps:

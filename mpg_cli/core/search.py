@@ -19,13 +19,14 @@ when the lighter policy does not fit, because the heavier policy is never faster
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from .memory import MemoryBreakdown, combine, stage_activations, stage_states
 from .params import stages_of
-from .perf import Hardware, PerfConstants, PerfOptions, StepTime, step_time
+from .perf import Hardware, PerfConstants, PerfOptions, StepTime, compute_bound, step_time
 from .specs import GiB, Layout, MemoryOptions, ModelSpec
 
 RECOMPUTE_ORDER = ("none", "selective", "full")
@@ -82,6 +83,7 @@ class SearchResult:
     candidates: list[Candidate]  # fitting layouts, fastest first
     evaluated: int = 0  # layouts whose memory was computed
     shapes: int = 0  # structural layouts enumerated
+    skipped: int = 0  # fitting layouts not timed: their compute alone is slower than the `keep` fastest
     smallest_misfit: Optional[Candidate] = None  # the non-fitting layout closest to fitting (not timed)
 
 
@@ -155,13 +157,14 @@ def search(
             global_batch = max(1, round(global_batch / gpus)) * gpus
     recomputes = [c.recompute] if c.recompute else list(RECOMPUTE_ORDER)
     found: list[Candidate] = []
+    best: list[float] = []  # max-heap (negated) of the `keep` fastest times per sequence so far
     misfit: Optional[Candidate] = None
     for tp, pp, cp, dp, ep in shapes(m, gpus, global_batch, seq_length, c):
         res.shapes += 1
         gbs = global_batch
         per_replica = gbs // dp
-        mbs = [b for b in _choices(c.micro_batch, [d for d in divisors(per_replica) if d <= MAX_MICRO_BATCH])
-               if per_replica % b == 0]
+        small = [d for d in range(1, min(per_replica, MAX_MICRO_BATCH) + 1) if per_replica % d == 0]
+        mbs = [b for b in _choices(c.micro_batch, small) if per_replica % b == 0]
         # ZeRO shards over dp·cp: with one replica every stage is the same layout (keep 0 unless given)
         zeros = _choices(c.zero, [0, 1, 2, 3] if dp * cp > 1 else [0])
         sp = c.sequence_parallel if c.sequence_parallel is not None else tp > 1
@@ -188,6 +191,7 @@ def search(
                     acts = {st: stage_activations(m, shaped, st, seq_length, gbs, mem_opts, precision) for st in stages}
                     fitted_here = False
                     timed: dict[int, StepTime] = {}  # ZeRO 1 and 2 take the same time with one micro-batch
+                    bound: Optional[float] = None  # compute-only lower bound of this layout's time per sequence
                     for z in zeros:
                         res.evaluated += 1
                         total, worst = max((state_sum[(z, st)] + acts[st] + overhead, st) for st in stages)
@@ -206,8 +210,20 @@ def search(
                             found.append(Candidate(lay, mem, None, gbs))
                             continue
                         if key not in timed:
+                            if len(best) >= keep:  # only the fastest `keep` are returned: skip hopeless layouts
+                                if bound is None:
+                                    bound = compute_bound(m, lay, seq_length, gbs, hw, perf_opts, consts) / gbs
+                                if bound >= -best[0]:
+                                    res.skipped += 1
+                                    continue
                             timed[key] = step_time(m, lay, seq_length, gbs, hw, perf_opts, consts)
-                        found.append(Candidate(lay, mem, timed[key], gbs))
+                        cand = Candidate(lay, mem, timed[key], gbs)
+                        found.append(cand)
+                        t_seq = cand.seconds_per_sequence
+                        if len(best) < keep:
+                            heapq.heappush(best, -t_seq)
+                        elif t_seq < -best[0]:
+                            heapq.heapreplace(best, -t_seq)
                     if fitted_here:
                         break  # heavier recompute is never faster (module docstring)
     found.sort(key=lambda cand: (cand.seconds_per_sequence, cand.memory.total))

@@ -43,7 +43,7 @@ DEEPSPEED_OVERLAP = 0.2
 FA2_LATER_VS_AMPERE = 0.5
 
 # Generations with no published run in the validation set borrow a fitted curve (stated in the output).
-STAND_IN = {"volta": "ampere", "ada": "ampere", "cdna2": "ampere", "cdna3": "hopper", "cdna4": "hopper",
+STAND_IN = {"blackwell-ultra": "blackwell", "volta": "ampere", "ada": "ampere", "cdna2": "ampere", "cdna3": "hopper", "cdna4": "hopper",
             "gaudi": "hopper", "tpu": "hopper"}
 
 

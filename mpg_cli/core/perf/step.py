@@ -241,6 +241,21 @@ def slowest_stage(m: ModelSpec, lay: Layout) -> StageParams:
     return max((stage_params(m, lay.tp, lay.pp, lay.ep, st) for st in stages_of(lay.pp)), key=lambda x: x.total)
 
 
+def compute_bound(m: ModelSpec, lay: Layout, seq_length: int, global_batch: int, hw: Hardware,
+                  opts: PerfOptions = PerfOptions(), c: PerfConstants | None = None) -> float:
+    """A lower bound of ``step_time(...).total``: the compute and recompute of every micro-batch plus the bubble
+    of that compute alone (every other term is non-negative). The search uses it to skip timing layouts that
+    cannot make its list of the fastest."""
+    c = c if c is not None else load_default_constants()
+    micro = max(1, global_batch // (lay.micro_batch * lay.dp))
+    k = layer_kernels(m, lay.tp, lay.cp, lay.ep, lay.micro_batch, lay.sequence_parallel, lay.flash_attention,
+                      seq_length, hw, c, opts.expert_imbalance, opts.attention_kernel)
+    cmp = compute_times(k, slowest_stage(m, lay), lay.recompute, lay.flash_attention)
+    per_mb = cmp.fwd + cmp.bwd + cmp.rec
+    bubble = (lay.pp - 1) / max(1, lay.virtual_stages) if lay.pp > 1 else 0.0
+    return (micro + bubble) * per_mb
+
+
 def step_time(
     m: ModelSpec,
     lay: Layout,
