@@ -131,8 +131,11 @@ def test_readme_has_console_examples():
 
 @pytest.fixture(scope="module")
 def cli_in_workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Callable[[list[str]], Any], Path]]:
-    """(run, folder): run mpg in-process inside a fresh folder holding train.log (COLUMNS=200, no user presets)."""
+    """(run, folder): run mpg in-process inside a fresh folder laid out like a checkout (the README's calibrate
+    example reads tests/fixtures/logs/megatron.log), COLUMNS=200, no user presets."""
     work = tmp_path_factory.mktemp("readme")
+    (work / "tests" / "fixtures" / "logs").mkdir(parents=True)
+    shutil.copyfile(MEGATRON_LOG, work / "tests" / "fixtures" / "logs" / "megatron.log")
     shutil.copyfile(MEGATRON_LOG, work / "train.log")
     shutil.copytree(REPO / "tests" / "fixtures" / "configs", work / "tests" / "fixtures" / "configs")  # --from examples
     config_home = tmp_path_factory.mktemp("xdg-config")

@@ -272,12 +272,15 @@ def model_from_template(t: Template, hidden: int) -> ModelSpec:
                      source=t.source, origin=f"template {t.name}")
 
 
-def largest_model_in(req: Request, days: float, template: Template,
-                     progress: Optional[Callable[[str], None]] = None) -> Optional[Result]:
-    """The largest compute-optimal (20 tokens per parameter) dense model trainable within ``days``.
+def largest_model_in(req: Request, days: Optional[float], template: Template,
+                     progress: Optional[Callable[[str], None]] = None,
+                     max_gpu_hours: Optional[float] = None) -> Optional[Result]:
+    """The largest compute-optimal (20 tokens per parameter) dense model trainable within ``days``
+    and/or ``max_gpu_hours`` (a budget: GPU-hours, or dollars divided by the price).
 
     Bisects the hidden size (multiples of 1024, so heads and KV groups divide evenly) of the family
-    template: a larger model needs more tokens and more FLOPs per token, so training time rises with size.
+    template: a larger model needs more tokens and more FLOPs per token, so training time and GPU-hours
+    rise with size (Hoffmann et al. 2022: compute-optimal C ≈ 6·N·20N grows as N²).
     """
     sizes = list(range(1024, 65536 + 1, 1024))
 
@@ -289,7 +292,8 @@ def largest_model_in(req: Request, days: float, template: Template,
             r = estimate(replace(req, model=m, tokens=None, seq_length=None))
         except EstimateError:
             return None
-        return r if (r.days <= days and r.memory.fits) else None
+        ok = (days is None or r.days <= days) and (max_gpu_hours is None or r.gpu_hours <= max_gpu_hours)
+        return r if (ok and r.memory.fits) else None
 
     lo, hi = -1, len(sizes)  # sizes[lo] fits (or none), sizes[hi] does not (or beyond)
     best: Optional[Result] = None
