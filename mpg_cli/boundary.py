@@ -158,10 +158,10 @@ def run(call: Callable[[], Any]) -> int:
         report(exc.message, exc.hint)
         return int(exc.exit_code)
     except OSError as exc:
-        code = stream_error(exc)
-        if code is None:
+        stream_code = stream_error(exc)
+        if stream_code is None:
             raise
-        return code
+        return stream_code
 
 
 def stream_error(exc: OSError) -> int | None:

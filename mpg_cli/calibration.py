@@ -11,13 +11,12 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Optional
 
 from . import __version__
 from .core.estimate import Efficiency, Request, Result, evaluate
 from .core.flops import token_flops
-from .core.planning import run_search
+from .core.estimate import run_search
 from .errors import InputError, PresetError
 
 CALIBRATION_KIND = "mpg-calibration"
@@ -99,6 +98,7 @@ def calibrate(req: Request, measured: dict[str, Optional[float]], steps_used: Op
     tps, source = measured_tokens_per_second(req, cand.layout.recompute, gbs, seq, **measured)
     if not math.isfinite(tps) or tps <= 0:
         raise InputError("the measured throughput is not a positive finite number")
+    assert cand.step is not None  # run_search returns timed candidates
     predicted_tps = gbs * seq / cand.step.total
     meas = figures(req, cand.layout.recompute, gbs, seq, tps, steps_used)
     if meas.mfu > 1.0:

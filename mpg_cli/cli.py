@@ -7,7 +7,7 @@ Errors: every ``MpgError`` is caught once, in ``MpgGroup.invoke``, printed as ``
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, Sequence
 
 import typer
 from typer.core import TyperGroup
@@ -27,12 +27,13 @@ def report_error(exc: MpgError) -> None:
 class MpgGroup(TyperGroup):
     """Typer group with the tool's single error boundary (see mpg_cli/boundary.py)."""
 
-    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True,
-             **extra: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
         from .boundary import run
 
         code = run(lambda: super(MpgGroup, self).main(args=args, prog_name=prog_name, complete_var=complete_var,
-                                                      standalone_mode=False, **extra))
+                                                      standalone_mode=False, windows_expand_args=windows_expand_args,
+                                                      **extra))
         if standalone_mode:
             sys.exit(code)
         return code

@@ -401,7 +401,10 @@ def _parse_torchtitan(lines: list[str]) -> _Parsed:
             rank = _TT_RANK.match(line)
             if keep_rank is not None and (rank is None or int(rank.group(1)) != keep_rank):
                 continue
-            step = int(_TT_STEP.search(line).group(1))
+            step_m = _TT_STEP.search(line)
+            if step_m is None:  # cannot happen (matched just above); narrows the type
+                continue
+            step = int(step_m.group(1))
             rec = _Record(step=step)
             m = _TT_TPS.search(line)
             if m:
@@ -493,7 +496,7 @@ def _generic_seq_length(lines: list[str], p: _Parsed) -> None:
 
 def _parse_hf(lines: list[str]) -> _Parsed:
     p = _Parsed(expected="the final \"{'train_runtime': ..., 'train_steps_per_second': ...}\" summary or tqdm 'N/M [..<.., X s/it]' bars")
-    summaries: list[dict[str, float]] = []
+    summaries: list[dict[str, float | None]] = []
     loss_records = 0
     total_steps = None
     bars: dict[int, dict[int, float]] = {}
@@ -775,7 +778,7 @@ def _summarise(fmt: str, p: _Parsed, source: str, warmup: int | None, notes: lis
         if warmup:
             notes.append("warm-up setting ignored: the log only has a whole-run average")
     else:
-        costs = [_cost(r, p.cost_field) for r in records]
+        costs = [c for c in (_cost(r, p.cost_field) for r in records) if c is not None]  # all usable (filtered above)
         n = len(records)
         if warmup is not None:
             skipped = min(warmup, n)
@@ -870,8 +873,7 @@ def parse_log(text: str, source: str, *, warmup: int | None = None, fmt: str | N
             f"{source}: looks like a binary file, not a text training log; supported formats: {_formats_list()}"
         )
     lines, terminated = _clean(text)
-    extra_notes = list(notes)
-    notes: list[str] = extra_notes  # type: ignore[no-redef]
+    all_notes: list[str] = list(notes)
     if forced is None:
         found, others = _detect("\n".join(lines))
         if found is None:
@@ -882,11 +884,11 @@ def parse_log(text: str, source: str, *, warmup: int | None = None, fmt: str | N
             )
         fmt_name = found
         if others:
-            notes.append(f"also found {', '.join(others)} records; used {fmt_name} (pass the format to choose)")
+            all_notes.append(f"also found {', '.join(others)} records; used {fmt_name} (pass the format to choose)")
     else:
         fmt_name = forced
     spec = _SPECS[fmt_name]
     if not terminated and lines and spec.marker.search(lines[-1]) and not spec.complete.search(lines[-1]):
         lines = lines[:-1]
-        notes.append("ignored the last line: it is cut off (a partial record, no line end)")
-    return _summarise(fmt_name, spec.parse(lines), source, warmup, notes)
+        all_notes.append("ignored the last line: it is cut off (a partial record, no line end)")
+    return _summarise(fmt_name, spec.parse(lines), source, warmup, all_notes)

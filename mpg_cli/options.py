@@ -197,7 +197,7 @@ def explicit_options() -> set[str]:
     try:  # Typer >= 0.29 vendors Click as typer._click; older Typer uses Click itself
         from typer._click.globals import get_current_context  # type: ignore[import-not-found]
     except ImportError:  # pragma: no cover - depends on the installed Typer
-        from click import get_current_context  # type: ignore[no-redef]
+        from click import get_current_context  # type: ignore[no-redef,import-not-found,unused-ignore]
 
     ctx = get_current_context(silent=True)
     if ctx is None:

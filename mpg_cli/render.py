@@ -12,13 +12,10 @@ import json
 import math
 import os
 import sys
-import tempfile
-from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 from . import __version__
 from .core.estimate import Result
-from .errors import InputError
 from .humanize import fmt
 from .sanitize import clean_line, csv_cell
 
@@ -370,7 +367,7 @@ class SafeTable:
         return out
 
 
-def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str]] = None,
+def kv_table(title: str, rows: Sequence[tuple[str, ...]], headers: Optional[list[str]] = None,
              drop: tuple[str, ...] = ()) -> SafeTable:
     """A two-column (or headed) table of user-facing text: escaped, numbers never truncated (SafeTable);
     ``drop`` names low-priority columns left out (in order) on a narrow console before rows are stacked."""

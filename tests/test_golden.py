@@ -43,8 +43,8 @@ def test_llama_param_counts_are_exact(name, expected):
 
 def test_gpt3_params_follow_narayanan_eq2(gpt3):
     """GPT-3 parameters equal Narayanan eq. 2 plus the final LayerNorm (2h), which eq. 2 leaves out."""
-    l, h, v, s = gpt3.layers, gpt3.hidden_size, gpt3.vocab_size, gpt3.seq_length
-    eq2 = 12 * l * h**2 * (1 + 13 / (12 * h) + (v + s) / (12 * l * h))
+    n_layers, h, v, s = gpt3.layers, gpt3.hidden_size, gpt3.vocab_size, gpt3.seq_length
+    eq2 = 12 * n_layers * h**2 * (1 + 13 / (12 * h) + (v + s) / (12 * n_layers * h))
     assert total_params(gpt3) == pytest.approx(eq2 + 2 * h, rel=1e-12)
 
 
@@ -57,8 +57,8 @@ def test_gpt3_training_flops_per_token(gpt3):
 
 def test_gpt3_flops_per_token_closed_form(gpt3):
     """GPT-3 model FLOPs per token equal 72·l·h²·(1 + s/(6h) + V/(12·l·h)) (Korthikanti eq. 7)."""
-    l, h, v, s = gpt3.layers, gpt3.hidden_size, gpt3.vocab_size, gpt3.seq_length
-    assert token_flops(gpt3).model == pytest.approx(72 * l * h**2 * (1 + s / (6 * h) + v / (12 * l * h)), rel=1e-12)
+    n_layers, h, v, s = gpt3.layers, gpt3.hidden_size, gpt3.vocab_size, gpt3.seq_length
+    assert token_flops(gpt3).model == pytest.approx(72 * n_layers * h**2 * (1 + s / (6 * h) + v / (12 * n_layers * h)), rel=1e-12)
 
 
 def test_selective_recompute_overhead(gpt3):

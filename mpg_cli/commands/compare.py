@@ -76,15 +76,15 @@ def _scenario_opts(entry: Any, where: str, base: dict[str, Any]) -> dict[str, An
             if not lo <= value <= hi:
                 raise PresetError(f"{where}: {raw_key}: must be between {lo:,} and {hi:,}, got {got}")
         if key in FLOAT_KEYS:
-            lo, hi, zero_ok = FLOAT_RANGE[key]
+            flo, fhi, zero_ok = FLOAT_RANGE[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise PresetError(f"{where}: {raw_key}: expected a number, got {got}")
             try:
                 value = float(value)
             except OverflowError:
                 raise PresetError(f"{where}: {raw_key}: {got} is implausibly large") from None
-            if not math.isfinite(value) or value < lo or (value == lo and not zero_ok) or value > hi:
-                bound = f"{'at least' if zero_ok else 'greater than'} {lo:g} and at most {hi:g}"
+            if not math.isfinite(value) or value < flo or (value == flo and not zero_ok) or value > fhi:
+                bound = f"{'at least' if zero_ok else 'greater than'} {flo:g} and at most {fhi:g}"
                 raise PresetError(f"{where}: {raw_key}: must be {bound}, got {got}")
         if key in BOOL_KEYS and not isinstance(value, bool):
             raise PresetError(f"{where}: {raw_key}: expected true or false, got {got}")
@@ -151,8 +151,9 @@ def scenarios(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_
     from ..inputs.merge import apply_from
 
     out = []
-    for m, c, g, n in itertools.product(models or [opts["model"]], clusters or [opts["cluster"]],
-                                        gpu_types or [opts.get("gpu")], gpus or [opts.get("gpus")]):
+    g_list: list[Any] = list(gpu_types) or [opts.get("gpu")]
+    n_list: list[Any] = list(gpus) or [opts.get("gpus")]
+    for m, c, g, n in itertools.product(models or [opts["model"]], clusters or [opts["cluster"]], g_list, n_list):
         o = apply_from({**opts, "model": m, "cluster": c, "gpu": g, "gpus": n})
         out.append((default_label(_name(o["model"]), c, g, o.get("gpus") or "all"), o))
     return out

@@ -39,7 +39,7 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
     from ..inputs.merge import annotate, apply_from
 
     opts = apply_from(opts)
-    results = []
+    results: list[Any] = []
     reqs = build_requests(opts)
     weak = bool(opts.get("weak_scaling"))
     if weak and len(reqs) < 2:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from ..core.estimate import EstimateError, Result, evaluate
-from ..core.planning import changes_that_fit, min_gpus, run_search
+from ..core.estimate import run_search
+from ..core.planning import changes_that_fit, min_gpus
 from ..errors import ExitCode, InputError
 from ..humanize import fmt
 from ..scenario import build_requests, check_result

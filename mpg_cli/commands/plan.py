@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from ..core.planning import TEMPLATES, largest_model_in, model_from_template

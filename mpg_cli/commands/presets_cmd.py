@@ -84,7 +84,7 @@ def show_preset(name: str, kind: Optional[str], extra: Optional[str], fmt_name: 
                          hint=f"add --kind {matches[0][:-1]}")
     k = matches[0]
     loader = {"models": load_model, "gpus": load_gpu, "clusters": load_cluster}[k]
-    spec = loader(name, extra)
+    spec: Any = loader(name, extra)
     d = _spec_dict(spec)
     if k == "models":
         pb = param_breakdown(spec)

@@ -262,7 +262,10 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
     eff = req.efficiency
     step: Optional[StepTime] = None
     tokens_per_step = gbs * seq
+    if eff.source in ("tflops", "mfu") and eff.value is None:
+        raise EstimateError(f"efficiency source {eff.source!r} needs a value", hint=f"pass --{eff.source} VALUE")
     if eff.source == "tflops":
+        assert eff.value is not None
         achieved = eff.value * 1e12  # hardware FLOP/s per GPU
         tps = n * achieved / per_tok_hw
         approx = narayanan_eq4_time_s(tokens, pb.total, n, achieved, lay.recompute == "full") / SECONDS_PER_DAY
@@ -270,6 +273,7 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
                            f"time uses the full FLOP count (Narayanan 2021 eq. 3 generalised); eq. 4's "
                            f"{8 if lay.recompute == 'full' else 6}·T·P/(n·X) approximation gives {approx:.1f} days")
     elif eff.source == "mfu":
+        assert eff.value is not None
         tps = n * peak * eff.value / per_tok_model
         hfu = eff.value * per_tok_hw / per_tok_model
         if hfu > 1.0:

@@ -102,9 +102,9 @@ def read_config(ref: str, fmt: Optional[str] = None) -> TrainConfig:
     if name != "megatron" and not isinstance(data, dict):
         raise PresetError(f"{path}: expected a mapping of keys at the top level for a {name} config")
     if name == "megatron":
-        from .megatron_args import read
+        from .megatron_args import read as read_megatron
 
-        return read(text, str(path))
+        return read_megatron(text, str(path))
     if name == "hf":
         from .hf import read
 

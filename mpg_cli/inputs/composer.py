@@ -28,7 +28,7 @@ TOP = {"variables", "data_local", "data_remote", "max_seq_len", "global_seed", "
        "console_log_interval", "callbacks", "loggers", "save_folder", "save_interval", "save_num_checkpoints_to_keep",
        "load_path", "autoresume", "icl_tasks", "eval_gauntlet", "dist_timeout", "device_train_grad_accum",
        "python_log_level", "integrations", "save_overwrite", "save_weights_only", "load_weights_only",
-       "fsdp_config", "parallelism_config", "compile_config", "eval_loaders", "log_config", "max_split_size_mb",
+       "parallelism_config", "compile_config", "eval_loaders", "log_config", "max_split_size_mb",
        "tp_config", "spin_dataloaders", "device_train_batch_size", "save_filename", "load_strict_model_weights"}
 MODEL = {"name", "init_device", "d_model", "n_heads", "n_layers", "expansion_ratio", "max_seq_len", "vocab_size",
          "attn_config", "ffn_config", "learned_pos_emb", "no_bias", "norm_type", "tie_word_embeddings", "init_config",

@@ -173,8 +173,8 @@ def _to_opt(f: str, value: Any) -> Any:
 
 def _model_seq(opts: dict[str, Any]) -> Any:
     m = opts.get("model")
-    if hasattr(m, "seq_length"):
-        return m.seq_length
+    if not isinstance(m, str):
+        return getattr(m, "seq_length", None)
     try:
         from ..presets import load_model
 

@@ -14,11 +14,12 @@ llama2 7B/13B/70B, deepseek_v3 671B). HSDP (replicate × shard) is mapped to ZeR
 dp = replicate × shard and said to be an approximation: mpg shards the states over the whole dp
 group, HSDP only over the shard group, so it under-counts HSDP's per-GPU state memory.
 
-TOML needs ``tomllib`` (Python 3.11+) or the ``tomli`` backport on 3.9-3.10.
+TOML needs ``tomllib`` (Python 3.11+) or the ``tomli`` backport on 3.10.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from .base import Collector, TrainConfig
@@ -75,10 +76,10 @@ KNOWN: dict[str, set[str]] = {
 
 
 def _toml():
-    try:
-        import tomllib  # type: ignore[import-not-found]
-    except ModuleNotFoundError:  # Python 3.9-3.10: the tomli backport (a dependency there)
-        import tomli as tomllib  # type: ignore[no-redef]
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10: the tomli backport (a dependency there)
+        import tomli as tomllib
     return tomllib
 
 

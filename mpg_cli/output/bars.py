@@ -67,7 +67,7 @@ class Bar:
                 if sum(alloc) >= n:
                     break
                 alloc[i] += 1
-            for (v, letter, colour), k in zip(self.segments, alloc):
+            for (_v, letter, colour), k in zip(self.segments, alloc):
                 out += [("█" if unicode else letter, colour)] * k
             out = out[:w]
         if self.track is not None:

@@ -105,7 +105,7 @@ def search_sections(r: Result) -> tuple[dict[str, Any], dict[str, Any]]:
                                       _mfu_of(req, c, seq, per_tok, peak), c.step.total if c.step else None))
     memory = {"capacity_bytes": r.memory.capacity, "usable_bytes": r.memory.usable, "parts": list(MEMORY_PARTS),
               "layouts": mem_layouts, "alternatives_from": "all layouts" if relaxed else "the same search"}
-    points = []
+    points: list[dict[str, Any]] = []
     for c in seen.values():
         mfu = _mfu_of(req, c, seq, per_tok, peak)
         if mfu is None or not math.isfinite(c.memory.total):
