@@ -97,6 +97,22 @@ def report(message: str, hint: str | None = None) -> None:
         pass  # stderr is gone too: the exit code still says what happened
 
 
+def report_error(exc: Any) -> None:
+    """The one printer of an ``MpgError``: ``GATE FAILED: …`` per failed gate, else ``ERROR: …`` plus ``TIP: …``."""
+    gates = getattr(exc, "gates", ())
+    if not gates:
+        report(exc.message, exc.hint)
+        return
+    from .sanitize import clean_line
+
+    try:
+        for line in gates:
+            sys.stderr.write(f"GATE FAILED: {clean_line(line)}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def _silence_stdout() -> None:
     """After a broken pipe: point fd 1 at /dev/null so the interpreter's final flush cannot fail again."""
     try:
@@ -155,7 +171,7 @@ def run(call: Callable[[], Any]) -> int:
         _interrupted()
         return EXIT_INTERRUPTED
     except MpgError as exc:  # raised outside a command's invoke (e.g. in a parameter callback)
-        report(exc.message, exc.hint)
+        report_error(exc)
         return int(exc.exit_code)
     except OSError as exc:
         stream_code = stream_error(exc)

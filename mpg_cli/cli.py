@@ -1,7 +1,8 @@
 """The Typer application: wiring only. Each command lives in mpg_cli/commands/<name>.py.
 
-Errors: every ``MpgError`` is caught once, in ``MpgGroup.invoke``, printed as ``ERROR: …`` plus
-``TIP: …`` on stderr, and turned into the error's exit code (see ``mpg_cli.errors.ExitCode``).
+Errors: every ``MpgError`` is caught once, in ``MpgGroup.invoke``, printed by ``boundary.report_error``
+(``ERROR: …`` plus ``TIP: …``, or ``GATE FAILED: …`` lines) and turned into the error's exit code
+(see ``mpg_cli.errors.ExitCode``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,6 @@ from typer.core import TyperGroup
 from . import __version__
 from .errors import MpgError
 from .options import ESTIMATE_GROUPS, H_OUT, H_PLAN, Fmt, OneGpusOpt, PresetsOpt, ReportFmt, VerboseOpt, explicit_options, shared
-
-
-def report_error(exc: MpgError) -> None:
-    """Print one clear message (and a tip) to stderr; never a traceback."""
-    from .boundary import report
-
-    report(exc.message, exc.hint)
 
 
 class MpgGroup(TyperGroup):
@@ -42,6 +36,8 @@ class MpgGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except MpgError as exc:
+            from .boundary import report_error
+
             report_error(exc)
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:

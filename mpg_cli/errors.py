@@ -1,8 +1,9 @@
 """One exception family and one set of exit codes for the whole tool.
 
-Every user-facing failure raises an ``MpgError`` subclass. The CLI catches
-``MpgError`` in exactly one place (``mpg_cli.cli.main``), prints ``ERROR: …``
-and, when present, ``TIP: …`` to stderr, and exits with ``exit_code``.
+Every user-facing failure raises an ``MpgError`` subclass; the core raises them too (this module imports
+only the standard library). The CLI boundary (``mpg_cli.boundary.report_error``, called from
+``mpg_cli.cli.MpgGroup``) prints ``ERROR: …`` and, when present, ``TIP: …`` to stderr, or one
+``GATE FAILED: …`` line per failed gate, and exits with ``exit_code``.
 """
 
 from __future__ import annotations
@@ -48,9 +49,23 @@ class LogFormatError(MpgError):
 
 
 class GateFailed(MpgError):
-    """A requested gate failed; the message lists what failed."""
+    """A requested gate failed, or nothing fits (exit 1): raised after the command wrote its output.
+
+    ``gates`` holds one line per failed gate (``gpu_hours 61,200 > 50,000 (+22.4%)``); the boundary prints
+    each as ``GATE FAILED: …``. Without gates (``mpg fit``: no layout fits) the message prints as ``ERROR: …``.
+    """
 
     exit_code = ExitCode.GATE_FAILED
+
+    def __init__(self, message: str, hint: str | None = None, gates: Iterable[str] = ()) -> None:
+        super().__init__(message, hint)
+        self.gates = tuple(gates)
+
+    @classmethod
+    def of(cls, gates: Iterable[str]) -> GateFailed:
+        """The failure for a list of failed gates."""
+        lines = tuple(gates)
+        return cls(f"{len(lines)} gate(s) failed", gates=lines)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

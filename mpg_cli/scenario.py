@@ -9,7 +9,7 @@ from .core.estimate import Efficiency, Request
 from .core.perf import PerfOptions
 from .core.search import Constraints
 from .core.specs import MemoryOptions, ModelSpec
-from .errors import InputError
+from .errors import InputError, LayoutError
 from .parsing import check_positive, parse_gpus, parse_tokens
 from .presets import load_cluster, load_gpu, load_model
 
@@ -101,25 +101,25 @@ def _efficiency(opts: dict[str, Any], cluster) -> Efficiency:
 def _check_layout(c: Constraints, model, counts: list[int]) -> None:
     """Errors for layouts that can never be valid, naming the flag and the fix."""
     if c.tp and (model.heads % c.tp or model.n_kv % c.tp):
-        raise InputError(f"--tp {c.tp} does not divide the {model.name} attention heads ({model.heads}) and KV heads ({model.n_kv})",
+        raise LayoutError(f"--tp {c.tp} does not divide the {model.name} attention heads ({model.heads}) and KV heads ({model.n_kv})",
                          hint=f"tp must divide {model.n_kv}: try one of {', '.join(str(d) for d in _divs(model.n_kv))}")
     if c.pp and c.pp > model.layers:
-        raise InputError(f"--pp {c.pp} is more pipeline stages than the {model.name} has layers ({model.layers})",
+        raise LayoutError(f"--pp {c.pp} is more pipeline stages than the {model.name} has layers ({model.layers})",
                          hint=f"try one of {', '.join(str(d) for d in _divs(model.layers) if d <= 128)}")
     if c.ep and model.moe is None and c.ep > 1:
-        raise InputError(f"--ep {c.ep}: {model.name} is not a mixture-of-experts model")
+        raise LayoutError(f"--ep {c.ep}: {model.name} is not a mixture-of-experts model")
     if c.ep and model.moe is not None and model.moe.experts % c.ep:
-        raise InputError(f"--ep {c.ep} does not divide the {model.moe.experts} experts of {model.name}")
+        raise LayoutError(f"--ep {c.ep} does not divide the {model.moe.experts} experts of {model.name}")
     if c.virtual_stages and c.pp and (-(-model.layers // c.pp)) % c.virtual_stages:
-        raise InputError(f"--virtual-stages {c.virtual_stages} does not divide the {-(-model.layers // c.pp)} "
+        raise LayoutError(f"--virtual-stages {c.virtual_stages} does not divide the {-(-model.layers // c.pp)} "
                          "layers per stage")
     for n in counts:
         mp = (c.tp or 1) * (c.pp or 1) * (c.cp or 1)
         if n % mp:
-            raise InputError(f"tp·pp·cp = {mp} does not divide --gpus {n}",
+            raise LayoutError(f"tp·pp·cp = {mp} does not divide --gpus {n}",
                              hint="tp × pp × cp × dp must equal the GPU count")
         if c.dp is not None and c.tp and c.pp and mp * c.dp != n:
-            raise InputError(f"tp·pp·cp·dp = {mp * c.dp} but --gpus is {n}",
+            raise LayoutError(f"tp·pp·cp·dp = {mp * c.dp} but --gpus is {n}",
                              hint=f"leave --dp out (it is derived) or use --gpus {mp * c.dp}")
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 from ..core.estimate import Result
-from ..errors import ExitCode, InputError, MpgError, PresetError, did_you_mean
+from ..errors import InputError, MpgError, PresetError, did_you_mean
 from ..humanize import fmt, signed_percent
-from ..sanitize import clean_line
 
 METRICS = {"days": ("time", "days"), "gpu_hours": ("gpu_hours",), "cost": ("cost_usd",), "energy": ("energy_kwh",)}
 SORT_KEYS = ("label", "model", "cluster", "gpus", "days", "gpu_hours", "cost", "energy", "mfu", "tokens_per_second",
@@ -321,10 +319,7 @@ def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types:
                     output)
     else:
         _human(docs, base_label, bool(against), fmt_name, output)
-    code = finish([r for _, r in rows], bool(opts.get("quiet")))
-    for line in failures:
-        sys.stderr.write(f"GATE FAILED: {clean_line(line)}\n")
-    return int(ExitCode.GATE_FAILED) if failures else code
+    return finish([r for _, r in rows], bool(opts.get("quiet")), more_gates=failures)
 
 
 def _ratio(new: Optional[float], old: Optional[float]) -> Optional[float]:

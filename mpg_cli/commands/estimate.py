@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
-from ..core.estimate import EstimateError, Result, apply_gates, estimate
+from ..core.estimate import Result, apply_gates, estimate
 from ..humanize import days_text
-from ..errors import ExitCode, InputError
+from ..errors import ExitCode, GateFailed, InputError
 from ..humanize import fmt, signed_percent
 from ..sanitize import clean_line
 from ..scenario import build_requests, check_result
@@ -51,13 +51,10 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
             r0 = results[0]
             gbs = max(1, round(r0.global_batch * req.gpus / r0.request.gpus))
             req = replace(req, global_batch=gbs)
-        try:
-            r = _solve(req, days, budget_gpu_hours, progress(opts))
-            check_result(r, opts)
-            apply_gates(r, opts.get("max_days"), opts.get("max_gpu_hours"), opts.get("max_cost"),
-                        bool(opts.get("require_fit")))
-        except EstimateError as exc:
-            raise InputError(exc.message, exc.hint) from None
+        r = _solve(req, days, budget_gpu_hours, progress(opts))
+        check_result(r, opts)
+        apply_gates(r, opts.get("max_days"), opts.get("max_gpu_hours"), opts.get("max_cost"),
+                    bool(opts.get("require_fit")))
         if len(reqs) > 1:
             r.assumptions.insert(0, f"{'weak' if weak else 'strong'} scaling: global batch {r.global_batch:,} "
                                     f"sequences at {r.request.gpus:,} GPUs" + (
@@ -97,8 +94,8 @@ def progress(opts: dict[str, Any]):
     return lambda text: sys.stderr.write(f"\r\x1b[2K{text}")
 
 
-def finish(results: list[Result], quiet: bool) -> int:
-    """Warnings and gate failures to stderr; the exit code."""
+def finish(results: list[Result], quiet: bool, more_gates: Iterable[str] = ()) -> int:
+    """Warnings to stderr; exit 0, or raise ``GateFailed`` naming the failed gates (the boundary prints them)."""
     if not quiet:
         seen: set[str] = set()
         for r in results:
@@ -109,10 +106,10 @@ def finish(results: list[Result], quiet: bool) -> int:
             if not r.memory.fits and not any(c.name == "memory_bytes_per_gpu" for c in r.checks):
                 sys.stderr.write("WARNING: does not fit: " + f"{fmt(r.memory.total, 'bytes')} per GPU > "
                                  f"{fmt(r.memory.usable, 'bytes')} usable; try 'mpg fit' for a layout that does\n")
-    failures = gate_lines(results)
-    for line in failures:
-        sys.stderr.write(f"GATE FAILED: {clean_line(line)}\n")
-    return int(ExitCode.GATE_FAILED if failures else ExitCode.OK)
+    failures = gate_lines(results) + list(more_gates)
+    if failures:
+        raise GateFailed.of(failures)
+    return int(ExitCode.OK)
 
 
 def planning(opts: dict[str, Any], days: Optional[float], budget_gpu_hours: Optional[float],

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.estimate import EstimateError, Result, evaluate
-from ..core.estimate import run_search
+from ..core.estimate import Result, evaluate, run_search
 from ..core.planning import changes_that_fit, min_gpus
-from ..errors import ExitCode, InputError
+from ..errors import ExitCode, GateFailed, InputError
 from ..humanize import fmt
 from ..scenario import build_requests, check_result
 
@@ -35,16 +34,13 @@ def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
     req = reqs[0]
     fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
     output = opts.get("output")
-    try:
-        if want_min_gpus:
-            return _min_gpus(req, fmt_name, output, opts)
-        res = run_search(req, keep=max(top, 1))
-        results: list[Result] = [evaluate(req, cand, "searched", res) for cand in res.candidates[:top]]
-        annotate(results, opts)
-        for r in results:
-            check_result(r, opts)
-    except EstimateError as exc:
-        raise InputError(exc.message, exc.hint) from None
+    if want_min_gpus:
+        return _min_gpus(req, fmt_name, output, opts)
+    res = run_search(req, keep=max(top, 1))
+    results: list[Result] = [evaluate(req, cand, "searched", res) for cand in res.candidates[:top]]
+    annotate(results, opts)
+    for r in results:
+        check_result(r, opts)
     changes = [] if results else changes_that_fit(req, _other_gpus(opts.get("presets")))
     head = {"model": req.model.name, "cluster": req.cluster.name, "gpu": req.cluster.gpu.name, "gpus": req.gpus,
             "headroom_fraction": req.memory.headroom_fraction, "reserved_gib": req.memory.reserved_gib}
@@ -60,13 +56,10 @@ def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
     else:
         _human(req, res, results, changes, fmt_name, output)
     if not results:
-        from ..boundary import report
-
         best = changes[0] if changes else None
-        report(f"{req.model.name} does not fit on {req.gpus:,} × {req.cluster.gpu.name} with any layout searched",
-               None if best is None else f"smallest change that fits: {best.flag} ({best.description}; "
-                                         f"{fmt(best.candidate.memory.total, 'bytes')} per GPU)")
-        return int(ExitCode.GATE_FAILED)
+        raise GateFailed(f"{req.model.name} does not fit on {req.gpus:,} × {req.cluster.gpu.name} with any layout "
+                         "searched", None if best is None else f"smallest change that fits: {best.flag} "
+                         f"({best.description}; {fmt(best.candidate.memory.total, 'bytes')} per GPU)")
     return int(ExitCode.OK)
 
 
@@ -132,10 +125,7 @@ def _min_gpus(req, fmt_name: str, output, opts: dict[str, Any]) -> int:
         if fmt_name == "json":
             render.emit(render.to_json({"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__,
                                         "command": "fit-min-gpus", "min_gpus": None, "nodes": None}), output)
-        from ..boundary import report
-
-        report(f"no GPU count up to 1,048,576 holds {req.model.name} on {req.cluster.gpu.name}")
-        return int(ExitCode.GATE_FAILED)
+        raise GateFailed(f"no GPU count up to 1,048,576 holds {req.model.name} on {req.cluster.gpu.name}")
     n, cand = found
     r = evaluate(req.__class__(**{**req.__dict__, "gpus": n}), cand, "searched")
     from ..inputs.merge import annotate

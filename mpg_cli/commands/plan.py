@@ -6,7 +6,7 @@ from typing import Any
 
 from ..core.planning import TEMPLATES, largest_model_in, model_from_template
 from ..humanize import days_text
-from ..errors import ExitCode, InputError, did_you_mean
+from ..errors import ExitCode, GateFailed, InputError, did_you_mean
 from ..parsing import check_positive
 
 
@@ -53,11 +53,8 @@ def run(opts: dict[str, Any], days: float | None, template: str, budget_gpu_hour
     fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
     output = opts.get("output")
     if best is None:
-        from ..boundary import report
-
-        report(f"not even the smallest {template}-style model (hidden 1024) trains within {within} "
-               f"on {req.gpus:,} × {req.cluster.gpu.name}")
-        return int(ExitCode.GATE_FAILED)
+        raise GateFailed(f"not even the smallest {template}-style model (hidden 1024) trains within {within} "
+                         f"on {req.gpus:,} × {req.cluster.gpu.name}")
     m = best.request.model
     annotate([best], opts)
     best.assumptions.insert(0, f"model: the largest {template}-style dense shape ({t.source}; hidden a multiple of "

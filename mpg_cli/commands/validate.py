@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ..errors import GateFailed
 from ..humanize import fmt, signed_percent
 
 CV_NOTE = ("cross-validated = leave one source out: each run predicted with the constants fitted without its "
@@ -98,6 +99,5 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
         sys.stderr.write(f"warning: {w}\n")
     stat = cv_stats["all"]["median_abs_error"]
     if max_median_error is not None and not stat <= max_median_error:
-        sys.stderr.write(f"GATE FAILED: cross-validated median_abs_error {stat:.3f} > {max_median_error:.3f}\n")
-        return int(ExitCode.GATE_FAILED)
+        raise GateFailed.of([f"cross-validated median_abs_error {stat:.3f} > {max_median_error:.3f}"])
     return int(ExitCode.OK)

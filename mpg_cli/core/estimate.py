@@ -17,7 +17,7 @@ from .memory import OPTIMIZER_BYTES, MemoryBreakdown, grad_bytes
 from .params import param_breakdown
 from .perf import Hardware, PerfConstants, PerfOptions, StepTime, load_default_constants, step_time
 from .search import Candidate, Constraints, SearchResult, search
-from .specs import LOSS_IMPLS, ClusterSpec, Layout, MemoryOptions, ModelSpec
+from .specs import LOSS_IMPLS, ClusterSpec, GpuSpec, Layout, MemoryOptions, ModelSpec
 from ..errors import InputError
 
 SECONDS_PER_DAY = 86400.0
@@ -59,6 +59,10 @@ class Request:
     memory: MemoryOptions = MemoryOptions()
     perf: PerfOptions = PerfOptions()
     constants: Optional[PerfConstants] = None  # None: the shipped fitted constants
+
+    def __post_init__(self) -> None:
+        """Validated once, when built: the precision must be one the GPU has a peak for (names --precision)."""
+        check_precision(self.cluster.gpu, self.precision)
 
 
 @dataclass(frozen=True)
@@ -146,14 +150,20 @@ def accuracy_note(consts: PerfConstants, m: ModelSpec, req: Request) -> str:
     return f"({fitted}; median error on unseen sources: {', '.join(parts)}; see mpg validate)"
 
 
-def hardware_of(cluster: ClusterSpec, precision: str) -> Hardware:
-    """The step-time model's view of a cluster at a precision."""
-    gpu = cluster.gpu
+def check_precision(gpu: GpuSpec, precision: str) -> float:
+    """The GPU's dense peak TFLOP/s at ``precision``; an ``EstimateError`` naming --precision and the GPU if none."""
     peak = gpu.peak(precision)
     if peak is None:
         have = ", ".join(k for k, _ in gpu.peak_tflops)
         raise EstimateError(f"--precision {precision}: the {gpu.name} has no {precision} peak in its preset (it has: {have})",
                             hint=f"use --precision with one of: {have}")
+    return peak
+
+
+def hardware_of(cluster: ClusterSpec, precision: str) -> Hardware:
+    """The step-time model's view of a cluster at a precision."""
+    gpu = cluster.gpu
+    peak = check_precision(gpu, precision)
     bf16 = gpu.peak("bf16") or peak
     return Hardware(peak_flops=peak * 1e12, hbm_bytes_s=gpu.memory_bandwidth_tb_s * 1e12, generation=gpu.generation,
                     gpus_per_node=cluster.gpus_per_node, intra_bytes_s=cluster.intra_node_gb_s * 1e9,
