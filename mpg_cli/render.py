@@ -14,12 +14,11 @@ import os
 import sys
 from typing import Any, Iterable, Optional, Sequence
 
-from . import __version__
 from .core.estimate import Result
 from .humanize import fmt
+from .output.schema import SCHEMA_VERSION as SCHEMA_VERSION  # re-exported: the contract is output/schema.py
+from .output.schema import envelope
 from .sanitize import clean_line, csv_cell
-
-SCHEMA_VERSION = 1
 
 
 # ---------------------------------------------------------------- dictionaries (the JSON contract)
@@ -74,8 +73,12 @@ def throughput_dict(r: Result) -> dict[str, Any]:
 
 def estimate_dict(r: Result, explain: bool = False, command: str = "estimate") -> dict[str, Any]:
     """The versioned JSON document for one estimate."""
+    return envelope(command, estimate_body(r, explain))
+
+
+def estimate_body(r: Result, explain: bool = False) -> dict[str, Any]:
+    """One estimate's JSON document, after the envelope keys."""
     d: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "mpg_version": __version__, "command": command,
         "inputs": inputs_dict(r),
         "params": {"total": r.params_total, "active": r.params_active},
         "flops": {"per_token_model": r.flops_per_token_model, "per_token_hardware": r.flops_per_token_hardware,
@@ -427,6 +430,11 @@ def titled_table(title: str, headers: list[str], body: list[list[str]], fmt_name
         emit(f"## {clean_line(title)}\n\n" + md_table(headers, body), output)
     else:
         show_tables([kv_table(title, [tuple(row) for row in body], headers, drop)], output)
+
+
+def titled_markdown(title: str, headers: list[str], body: list[list[str]]) -> str:
+    """One table with a title, as Markdown."""
+    return f"## {clean_line(title)}\n\n" + md_table(headers, body)
 
 
 def show_tables(tables: list[Any], output: Optional[str] = None) -> None:

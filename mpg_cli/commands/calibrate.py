@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from ..errors import ExitCode, InputError, MpgError
+from ..errors import InputError, MpgError
 from ..humanize import fmt
+from ..output.emit import Output, emit_output, format_of
 from ..sanitize import clean_line
 
 
 def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[float]], warmup: Optional[int],
         log_format: Optional[str], save: Optional[str], force: bool) -> int:
-    from .. import __version__, render
+    from .. import render
     from ..calibration import calibrate, save as save_file, to_document
     from ..parsing import check_positive
     from ..inputs.merge import annotate, apply_from
@@ -72,11 +73,7 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
                              hint="give --step-time or --tokens-per-second instead")
         steps_used = summary.steps_used
     req = build_requests(opts)[0]
-    if log and not opts.get("quiet"):
-        import sys
-
-        for w in _shape_check(shape_warnings, req.model, log):
-            sys.stderr.write(f"WARNING: {clean_line(w)}\n")
+    warnings = _shape_check(shape_warnings, req.model, log) if log else []
     cal = calibrate(req, measured, steps_used)
     annotate([cal.projection], opts)
     if summary is not None:
@@ -90,28 +87,20 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
             check_ratio(cal.ratio, f"--save {clean_line(save)}")
         except MpgError as exc:
             raise InputError(f"{exc.message}: not saved, --calibration would refuse it", exc.hint) from None
-    if not opts.get("quiet") and not RATIO_PLAUSIBLE[0] <= cal.ratio <= RATIO_PLAUSIBLE[1]:
-        import sys
-
-        sys.stderr.write(f"WARNING: measured / predicted = {cal.ratio:.3f}: far from 1; check that --model, --gpus "
-                         "and the layout are the measured run's (a different model size gives such ratios)\n")
+    if not RATIO_PLAUSIBLE[0] <= cal.ratio <= RATIO_PLAUSIBLE[1]:
+        warnings.append(f"measured / predicted = {cal.ratio:.3f}: far from 1; check that --model, --gpus "
+                        "and the layout are the measured run's (a different model size gives such ratios)")
     if save is not None:
         save_file(doc, save, force)
-    fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
-    output = opts.get("output")
-    est = render.estimate_dict(cal.projection, command="calibrate")
+    est = render.estimate_body(cal.projection)
     mem_pred = cal.projection.memory.total
-    if fmt_name in ("json", "csv"):
-        out = {"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__, "command": "calibrate",
-               "measured": cal.measured.as_dict(), "predicted": cal.predicted.as_dict(), "ratio": cal.ratio,
-               "measured_from": cal.measured_from, "log": None if summary is None else {
-                   "path": log, "format": summary.format, "steps_total": summary.steps_total,
-                   "steps_used": summary.steps_used, "warmup_skipped": summary.warmup_skipped,
-                   "notes": list(summary.notes)},
-               "peak_memory_bytes": {"measured": cal.peak_memory_bytes, "predicted": mem_pred},
-               "saved_to": save, **{k: v for k, v in est.items() if k not in ("schema_version", "mpg_version", "command")}}
-        render.emit(render.to_json(out) if fmt_name == "json" else render.to_csv([out]), output)
-        return int(ExitCode.OK)
+    body = {"measured": cal.measured.as_dict(), "predicted": cal.predicted.as_dict(), "ratio": cal.ratio,
+            "measured_from": cal.measured_from, "log": None if summary is None else {
+                "path": log, "format": summary.format, "steps_total": summary.steps_total,
+                "steps_used": summary.steps_used, "warmup_skipped": summary.warmup_skipped,
+                "notes": list(summary.notes)},
+            "peak_memory_bytes": {"measured": cal.peak_memory_bytes, "predicted": mem_pred},
+            "saved_to": save, **est}
     m, p = cal.measured, cal.predicted
     rows = [
         ("Tokens/s (whole job)", fmt(m.tokens_per_second, "tokens_s"), fmt(p.tokens_per_second, "tokens_s")),
@@ -131,17 +120,18 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
             ("Cost", fmt(r.cost_usd, "usd")), ("Tokens", fmt(r.tokens, "tokens"))]
     if save:
         proj.append(("Saved", f"{save} (use --calibration {save} with estimate, fit, compare)"))
-    tables = [render.kv_table("Measured vs the step-time model", rows, ["", "measured", "predicted"]),
-              render.kv_table("Projected full run (calibrated)", proj)]
-    if summary is not None and summary.notes:
-        tables.append(render.kv_table("Log notes", [("•", n) for n in summary.notes]))
-    if fmt_name == "markdown":
-        text = render.md_table(["", "measured", "predicted"], [list(x) for x in rows]) + "\n" + \
-            render.md_table(["", ""], [list(x) for x in proj])
-        render.emit(text, output)
-    else:
-        render.show_tables(tables, output)
-    return int(ExitCode.OK)
+
+    def tables() -> list[Any]:
+        out = [render.kv_table("Measured vs the step-time model", rows, ["", "measured", "predicted"]),
+               render.kv_table("Projected full run (calibrated)", proj)]
+        if summary is not None and summary.notes:
+            out.append(render.kv_table("Log notes", [("•", n) for n in summary.notes]))
+        return out
+
+    return emit_output(Output("calibrate", body, tables=tables, warnings=warnings,
+                              markdown=lambda: render.md_table(["", "measured", "predicted"], [list(x) for x in rows])
+                              + "\n" + render.md_table(["", ""], [list(x) for x in proj])),
+                       format_of(opts), opts.get("output"), bool(opts.get("quiet")))
 
 
 def _from_log(opts: dict[str, Any], summary: Any, log: str) -> dict[str, Any]:

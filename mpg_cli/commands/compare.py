@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from pathlib import Path
@@ -11,155 +10,13 @@ from typing import Any, Optional
 from ..core.estimate import Result
 from ..errors import InputError, MpgError, PresetError, did_you_mean
 from ..humanize import fmt, signed_percent
+from ..inputs.scenarios import MAX_SCENARIOS, default_label, scenarios
+from ..output.emit import Output, emit_output, format_of
+from .shared import compute, gate_lines, result_warnings
 
 METRICS = {"days": ("time", "days"), "gpu_hours": ("gpu_hours",), "cost": ("cost_usd",), "energy": ("energy_kwh",)}
 SORT_KEYS = ("label", "model", "cluster", "gpus", "days", "gpu_hours", "cost", "energy", "mfu", "tokens_per_second",
              "memory", "fits")
-
-# scenario-file keys and how to read them (the estimate options, by their Python names)
-INT_KEYS = ("seq_length", "global_batch", "micro_batch", "tp", "pp", "dp", "ep", "cp", "virtual_stages", "zero")
-FLOAT_KEYS = ("goodput", "price", "tflops", "mfu", "reserved_gib", "headroom")
-STR_KEYS = ("label", "model", "cluster", "gpu", "gpus", "tokens", "precision", "recompute", "optimizer", "calibration")
-BOOL_KEYS = ("sequence_parallel", "flash_attention")
-SCENARIO_KEYS = INT_KEYS + FLOAT_KEYS + STR_KEYS + BOOL_KEYS + ("from", "from_format")
-
-
-def default_label(model: str, cluster: str, gpu: Optional[str], gpus: Any) -> str:
-    return f"{model} @ {cluster}" + (f"/{gpu}" if gpu else "") + f" × {gpus}"
-
-
-# the same limits as the flags (mpg_cli/options.py and scenario.build_requests), checked here so that the
-# message names the file, the scenario and the key instead of a flag the user never typed
-INT_RANGE = {"seq_length": (1, 10_000_000), "global_batch": (1, 100_000_000), "micro_batch": (1, 1_000_000),
-             "tp": (1, 1_000_000), "pp": (1, 1_000_000), "dp": (1, 10_000_000), "ep": (1, 1_000_000),
-             "cp": (1, 1_000_000), "virtual_stages": (1, 1_000_000), "zero": (0, 3)}
-FLOAT_RANGE = {"goodput": (0.0, 1.0, False), "price": (0.0, 1e9, True), "tflops": (0.0, 1e9, False),
-               "mfu": (0.0, 1.0, False), "reserved_gib": (0.0, 1e9, True), "headroom": (0.0, 0.9, True)}
-CHOICES = {"precision": ("bf16", "fp16", "fp8"), "recompute": ("none", "selective", "full"),
-           "optimizer": ("adam", "adam8bit")}
-MAX_SCENARIOS = 256  # ~15 ms each (an 8B on 2 cores): 256 stay within seconds; more is a job for a script over mpg estimate
-
-
-def _scenario_opts(entry: Any, where: str, base: dict[str, Any]) -> dict[str, Any]:
-    from ..presets import _show
-
-    if not isinstance(entry, dict):
-        raise PresetError(f"{where}: expected a mapping of estimate options, got {_show(entry)}")
-    out = dict(base)
-    for raw_key, value in entry.items():
-        key = str(raw_key).replace("-", "_")
-        if key not in SCENARIO_KEYS:
-            raise PresetError(f"{where}: {raw_key if isinstance(raw_key, str) else _show(raw_key)}: unknown key", hint=did_you_mean(key, SCENARIO_KEYS)
-                              or f"allowed keys: {', '.join(SCENARIO_KEYS)}")
-        if value is None:
-            continue  # explicit null = not given
-        if key == "from":
-            files = value if isinstance(value, list) else [value]
-            if not files or not all(isinstance(f, str) and f for f in files):
-                raise PresetError(f"{where}: from: expected a file path or a list of them, got {value!r}")
-            base_dir = Path(where.split(":")[0]).parent
-            out["from_"] = list(base.get("from_") or []) + [f if Path(f).is_absolute() or Path(f).exists()
-                                                            else str(base_dir / f) for f in files]
-            continue
-        if key == "from_format":
-            if not isinstance(value, str):
-                raise PresetError(f"{where}: from_format: expected text, got {value!r}")
-            out["from_format"] = value
-            continue
-        got = _show(value)
-        if key in INT_KEYS:
-            lo, hi = INT_RANGE[key]
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise PresetError(f"{where}: {raw_key}: expected a whole number, got {got}")
-            if not lo <= value <= hi:
-                raise PresetError(f"{where}: {raw_key}: must be between {lo:,} and {hi:,}, got {got}")
-        if key in FLOAT_KEYS:
-            flo, fhi, zero_ok = FLOAT_RANGE[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise PresetError(f"{where}: {raw_key}: expected a number, got {got}")
-            try:
-                value = float(value)
-            except OverflowError:
-                raise PresetError(f"{where}: {raw_key}: {got} is implausibly large") from None
-            if not math.isfinite(value) or value < flo or (value == flo and not zero_ok) or value > fhi:
-                bound = f"{'at least' if zero_ok else 'greater than'} {flo:g} and at most {fhi:g}"
-                raise PresetError(f"{where}: {raw_key}: must be {bound}, got {got}")
-        if key in BOOL_KEYS and not isinstance(value, bool):
-            raise PresetError(f"{where}: {raw_key}: expected true or false, got {got}")
-        if key in STR_KEYS:
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise PresetError(f"{where}: {raw_key}: expected text, got {got}")
-            if isinstance(value, int) and abs(value) > 10**18:
-                raise PresetError(f"{where}: {raw_key}: {got} is implausibly large")
-            value = str(value)
-            if key in CHOICES and value not in CHOICES[key]:
-                raise PresetError(f"{where}: {raw_key}: {got} is not one of {', '.join(CHOICES[key])}",
-                                  hint=did_you_mean(value, CHOICES[key]))
-        if key in ("tokens", "gpus"):
-            from ..parsing import parse_gpus, parse_tokens
-
-            try:
-                parse_tokens(value) if key == "tokens" else parse_gpus(value)
-            except InputError as exc:
-                raise PresetError(f"{where}: {raw_key}: {exc.message.split(': ', 1)[-1]}",
-                                  hint=f"e.g. {key}: {'300B' if key == 'tokens' else '64'}") from None
-        out[key] = value
-    return out
-
-
-def scenarios(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types: list[str],
-              gpus: list[str], scenario_file: Optional[str]) -> list[tuple[str, dict[str, Any]]]:
-    """(label, estimate options) for each scenario: a file's list, or the cross product of repeated flags."""
-    from ..inputs.merge import apply_from
-
-    if scenario_file is not None:
-        from ..presets import load_yaml_file
-
-        mixed = [flag for flag, v in (("--model", models), ("--cluster", clusters), ("--gpu", gpu_types),
-                                      ("--gpus", gpus)) if v]
-        if mixed:
-            raise InputError(f"--scenarios and {', '.join(mixed)} both given: the file lists the scenarios",
-                             hint="put the model, cluster and GPUs into each scenario of the file, or leave --scenarios out")
-
-        path = Path(scenario_file)
-        data = load_yaml_file(path)
-        if isinstance(data, dict) and set(data) == {"scenarios"}:
-            data = data["scenarios"]
-        if not isinstance(data, list) or not data:
-            raise PresetError(f"{path}: expected a list of scenarios (or 'scenarios: [...]')",
-                              hint="each item: label, model, cluster, gpus, tokens, … (the estimate options)")
-        if len(data) > MAX_SCENARIOS:
-            raise PresetError(f"{path}: {len(data):,} scenarios; compare takes at most {MAX_SCENARIOS:,}",
-                              hint="split the file, or loop over 'mpg estimate --format json' in a script")
-        out = []
-        for i, entry in enumerate(data):
-            where = f"{path}: scenarios[{i}]"
-            o = _scenario_opts(entry, where, opts)
-            given = {str(k).replace("-", "_") for k in entry} if isinstance(entry, dict) else set()
-            o = apply_from(o, extra_explicit=given)
-            label = o.pop("label", None) or default_label(_name(o["model"]), o["cluster"], o.get("gpu"),
-                                                          o.get("gpus") or "all")
-            o["_where"] = f"{where} ({label})"
-            out.append((label, o))
-        labels = [lbl for lbl, _ in out]
-        dupes = {x for x in labels if labels.count(x) > 1}
-        if dupes:
-            raise PresetError(f"{path}: duplicate labels: {', '.join(sorted(dupes))}", hint="give each scenario a unique label")
-        return out
-    from ..inputs.merge import apply_from
-
-    out = []
-    g_list: list[Any] = list(gpu_types) or [opts.get("gpu")]
-    n_list: list[Any] = list(gpus) or [opts.get("gpus")]
-    for m, c, g, n in itertools.product(models or [opts["model"]], clusters or [opts["cluster"]], g_list, n_list):
-        o = apply_from({**opts, "model": m, "cluster": c, "gpu": g, "gpus": n})
-        out.append((default_label(_name(o["model"]), c, g, o.get("gpus") or "all"), o))
-    return out
-
-
-def _name(model: Any) -> str:
-    """A model option's label: a preset name or path as given, or a ModelSpec's name (from --from)."""
-    return getattr(model, "name", model)
 
 
 def _metric(doc: dict[str, Any], name: str) -> Optional[float]:
@@ -231,9 +88,8 @@ def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types:
         scenario_file: Optional[str], sort: Optional[str], baseline: Optional[str], against: Optional[str],
         fail_on_increase: Optional[str], metric: list[str], allow_new: bool = False,
         allow_missing: bool = False, days: Optional[float] = None) -> int:
-    from .. import __version__, render
+    from .. import render
     from ..parsing import parse_percent
-    from .estimate import compute, finish
 
     threshold = parse_percent(fail_on_increase, "--fail-on-increase", strict=True) if fail_on_increase is not None else None
     if threshold is not None and not against:
@@ -279,8 +135,7 @@ def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types:
                          hint=did_you_mean(base_label, labels) or f"labels: {', '.join(labels)}")
     docs = []
     for lbl, r in rows:
-        d = {"label": lbl, **{k: v for k, v in render.estimate_dict(r, command="compare").items()
-                              if k not in ("schema_version", "mpg_version", "command")}}
+        d = {"label": lbl, **render.estimate_body(r)}
         docs.append(d)
     base_doc = docs[labels.index(base_label)]
     old = load_against(against) if against else {}
@@ -309,17 +164,14 @@ def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types:
                                 "(pass --allow-missing to accept it)")
     if sort:
         docs = _sorted(docs, sort)
-    fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
-    output = opts.get("output")
-    if fmt_name == "json":
-        render.emit(render.to_json({"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__,
-                                    "command": "compare", "baseline": base_label, "rows": docs}), output)
-    elif fmt_name == "csv":
-        render.emit(render.to_csv([{k: v for k, v in d.items() if k not in ("assumptions", "warnings")} for d in docs]),
-                    output)
-    else:
-        _human(docs, base_label, bool(against), fmt_name, output)
-    return finish([r for _, r in rows], bool(opts.get("quiet")), more_gates=failures)
+    title, headers, body, drop = _human(docs, base_label, bool(against))
+    results = [r for _, r in rows]
+    out = Output("compare", {"baseline": base_label, "rows": docs},
+                 csv_rows=[{k: v for k, v in d.items() if k not in ("assumptions", "warnings")} for d in docs],
+                 tables=lambda: [render.kv_table(title, [tuple(row) for row in body], headers, drop)],
+                 markdown=lambda: render.titled_markdown(title, headers, body),
+                 warnings=result_warnings(results), gates=gate_lines(results) + failures)
+    return emit_output(out, format_of(opts), opts.get("output"), bool(opts.get("quiet")))
 
 
 def _ratio(new: Optional[float], old: Optional[float]) -> Optional[float]:
@@ -354,9 +206,9 @@ def _with_delta(text: str, delta: Optional[float], show: bool) -> str:
     return text if (not show or delta is None) else f"{text} ({signed_percent(delta)})"
 
 
-def _human(docs: list[dict[str, Any]], base_label: str, against: bool, fmt_name: str, output: Optional[str]) -> None:
-    from .. import render
-
+def _human(docs: list[dict[str, Any]], base_label: str,
+           against: bool) -> tuple[str, list[str], list[list[str]], tuple[str, ...]]:
+    """The comparison table: title, headers, rows and the columns a narrow console drops first."""
     headers = ["scenario", "GPUs", "layout", "days", "GPU-hours", "cost", "energy", "MFU", "tokens/s", "memory", "fits"]
     if against:
         headers.append("vs --against (days / GPU-h / cost)")
@@ -376,5 +228,5 @@ def _human(docs: list[dict[str, Any]], base_label: str, against: bool, fmt_name:
             row.append("new" if ch is None else " / ".join("—" if ch[k] is None else signed_percent(ch[k])
                                                              for k in ("days", "gpu_hours", "cost")))
         body.append(row)
-    render.titled_table(f"{len(docs)} scenarios (deltas vs {base_label})", headers, body, fmt_name, output,
-                        drop=("energy", "tokens/s", "memory", "layout", "MFU"))
+    return (f"{len(docs)} scenarios (deltas vs {base_label})", headers, body,
+            ("energy", "tokens/s", "memory", "layout", "MFU"))

@@ -6,9 +6,11 @@ from typing import Any
 
 from ..core.estimate import Result, evaluate, run_search
 from ..core.planning import changes_that_fit, min_gpus
-from ..errors import ExitCode, GateFailed, InputError
+from ..errors import GateFailed, InputError
 from ..humanize import fmt
+from ..output.emit import Output, emit_output, format_of
 from ..scenario import build_requests, check_result
+from .shared import progress
 
 
 def _other_gpus(extra_dir):
@@ -24,7 +26,6 @@ def _other_gpus(extra_dir):
 
 
 def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
-    from .. import __version__, render
     from ..inputs.merge import annotate, apply_from
 
     opts = apply_from(opts)
@@ -32,10 +33,8 @@ def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
     if len(reqs) > 1:
         raise InputError("mpg fit takes one --gpus count", hint="use 'mpg estimate --gpus 64,128,…' for a scaling table")
     req = reqs[0]
-    fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
-    output = opts.get("output")
     if want_min_gpus:
-        return _min_gpus(req, fmt_name, output, opts)
+        return emit_output(_min_gpus(req, opts), format_of(opts), opts.get("output"))
     res = run_search(req, keep=max(top, 1))
     results: list[Result] = [evaluate(req, cand, "searched", res) for cand in res.candidates[:top]]
     annotate(results, opts)
@@ -44,29 +43,26 @@ def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
     changes = [] if results else changes_that_fit(req, _other_gpus(opts.get("presets")))
     head = {"model": req.model.name, "cluster": req.cluster.name, "gpu": req.cluster.gpu.name, "gpus": req.gpus,
             "headroom_fraction": req.memory.headroom_fraction, "reserved_gib": req.memory.reserved_gib}
-    if fmt_name == "json":
-        doc = {"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__, "command": "fit", "inputs": head,
-               "search": {"shapes": res.shapes, "evaluated": res.evaluated, "fitting_shown": len(results)},
-               "layouts": [_layout_doc(r) for r in results],
-               "changes_that_fit": [{"flag": c.flag, "description": c.description, "gpus": c.gpus,
-                                     "per_gpu_bytes": c.candidate.memory.total} for c in changes]}
-        render.emit(render.to_json(doc), output)
-    elif fmt_name == "csv":
-        render.emit(render.to_csv([_layout_doc(r) for r in results]) if results else "", output)
-    else:
-        _human(req, res, results, changes, fmt_name, output)
+    body = {"inputs": head,
+            "search": {"shapes": res.shapes, "evaluated": res.evaluated, "fitting_shown": len(results)},
+            "layouts": [_layout_doc(r) for r in results],
+            "changes_that_fit": [{"flag": c.flag, "description": c.description, "gpus": c.gpus,
+                                  "per_gpu_bytes": c.candidate.memory.total} for c in changes]}
+    out = Output("fit", body, csv_rows=[_layout_doc(r) for r in results],
+                 tables=lambda: _tables(req, res, results, changes),
+                 markdown=lambda: _markdown(req, res, results, changes))
     if not results:
         best = changes[0] if changes else None
-        raise GateFailed(f"{req.model.name} does not fit on {req.gpus:,} × {req.cluster.gpu.name} with any layout "
-                         "searched", None if best is None else f"smallest change that fits: {best.flag} "
-                         f"({best.description}; {fmt(best.candidate.memory.total, 'bytes')} per GPU)")
-    return int(ExitCode.OK)
+        out.failure = GateFailed(f"{req.model.name} does not fit on {req.gpus:,} × {req.cluster.gpu.name} with any "
+                                 "layout searched", None if best is None else f"smallest change that fits: {best.flag} "
+                                 f"({best.description}; {fmt(best.candidate.memory.total, 'bytes')} per GPU)")
+    return emit_output(out, format_of(opts), opts.get("output"))
 
 
 def _layout_doc(r: Result) -> dict[str, Any]:
     from .. import render
 
-    d = render.estimate_dict(r, command="fit")
+    d = render.estimate_body(r)
     return {k: d[k] for k in ("inputs", "memory", "throughput", "time", "gpu_hours", "cost_usd", "energy_kwh")}
 
 
@@ -86,19 +82,27 @@ HEADERS = ["#", "tp", "pp", "dp", "ep", "cp", "batch", "mb", "v", "ZeRO", "recom
            "MFU", "days"]
 
 
-def _human(req, res, results, changes, fmt_name, output) -> None:
+def _title(req: Any, res: Any) -> str:
+    return (f"{req.model.name} on {req.gpus:,} × {req.cluster.gpu.name}: {res.evaluated:,} layouts checked, "
+            f"fastest fitting first (usable memory = {1 - req.memory.headroom_fraction:.0%} of "
+            f"{req.cluster.gpu.memory_gib:g} GiB)")
+
+
+def _markdown(req: Any, res: Any, results: list[Result], changes: list[Any]) -> str:
     from .. import render
 
-    title = (f"{req.model.name} on {req.gpus:,} × {req.cluster.gpu.name}: {res.evaluated:,} layouts checked, "
-             f"fastest fitting first (usable memory = {1 - req.memory.headroom_fraction:.0%} of "
-             f"{req.cluster.gpu.memory_gib:g} GiB)")
-    if fmt_name == "markdown":
-        text = f"## {render.clean_line(title)}\n\n" + (render.md_table(HEADERS, _rows(results)) if results else "Nothing fits.\n")
-        if results:
-            text += "\n## Memory of the best layout\n\n" + render.md_table(["", ""], [list(x) for x in render.memory_rows(results[0])])
-        text += "".join(f"- would fit with `{c.flag}`: {c.description}\n" for c in changes)
-        render.emit(text, output)
-        return
+    text = f"## {render.clean_line(_title(req, res))}\n\n" + (render.md_table(HEADERS, _rows(results)) if results
+                                                               else "Nothing fits.\n")
+    if results:
+        text += "\n## Memory of the best layout\n\n" + render.md_table(["", ""], [list(x) for x in
+                                                                                   render.memory_rows(results[0])])
+    return text + "".join(f"- would fit with `{c.flag}`: {c.description}\n" for c in changes)
+
+
+def _tables(req: Any, res: Any, results: list[Result], changes: list[Any]) -> list[Any]:
+    from .. import render
+
+    title = _title(req, res)
     tables: list[Any] = []
     if results:
         tables.append(render.kv_table(title, [tuple(r) for r in _rows(results)], HEADERS,
@@ -109,43 +113,31 @@ def _human(req, res, results, changes, fmt_name, output) -> None:
         rows = [(c.flag, c.description, fmt(c.candidate.memory.total, "bytes")) for c in changes]
         tables.append(render.kv_table(f"{title}: nothing fits. Changes that would fit",
                                       rows or [("—", "no single change found", "")], ["change", "what", "memory/GPU"]))
-    render.show_tables(tables, output)
+    return tables
 
 
-def _min_gpus(req, fmt_name: str, output, opts: dict[str, Any]) -> int:
-    from .. import __version__, render
-
-    from .estimate import progress
+def _min_gpus(req: Any, opts: dict[str, Any]) -> Output:
+    """The smallest GPU count that holds the model (--min-gpus)."""
+    from .. import render
 
     note = progress(opts)
     found = min_gpus(req, progress=note)
     if note:
         note("")
-    if found is None:
-        if fmt_name == "json":
-            render.emit(render.to_json({"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__,
-                                        "command": "fit-min-gpus", "min_gpus": None, "nodes": None}), output)
-        raise GateFailed(f"no GPU count up to 1,048,576 holds {req.model.name} on {req.cluster.gpu.name}")
+    if found is None:  # JSON says so in the document; the other formats write nothing
+        return Output("fit-min-gpus", {"min_gpus": None, "nodes": None}, csv_document=False,
+                      failure=GateFailed(f"no GPU count up to 1,048,576 holds {req.model.name} on {req.cluster.gpu.name}"))
     n, cand = found
     r = evaluate(req.__class__(**{**req.__dict__, "gpus": n}), cand, "searched")
     from ..inputs.merge import annotate
 
     annotate([r], opts)
     nodes = n / req.cluster.gpus_per_node
-    if fmt_name == "json":
-        doc = {"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__, "command": "fit-min-gpus",
-               "min_gpus": n, "nodes": nodes, **_layout_doc(r)}
-        render.emit(render.to_json(doc), output)
-        return int(ExitCode.OK)
     where = f"{nodes:g} node{'s' if nodes != 1 else ''}" if n >= req.cluster.gpus_per_node else "below one node"
     rows = [("Fewest GPUs", f"{n:,} × {req.cluster.gpu.name} ({where})"), ("Layout", render.layout_text(r)),
             ("Step time", fmt(r.step_time_s, "seconds")), ("MFU", fmt(r.mfu, "percent")),
             ("Days", fmt(r.days, "days"))] + render.memory_rows(r)
-    if fmt_name == "markdown":
-        render.emit(render.md_table(["", ""], [list(x) for x in rows]), output)
-    elif fmt_name == "csv":
-        render.emit(render.to_csv([{"min_gpus": n, **_layout_doc(r)}]), output)
-    else:
-        t = render.kv_table(f"Smallest GPU count that holds {req.model.name}", rows)
-        render.show_tables([t], output)
-    return int(ExitCode.OK)
+    return Output("fit-min-gpus", {"min_gpus": n, "nodes": nodes, **_layout_doc(r)},
+                  csv_rows=[{"min_gpus": n, **_layout_doc(r)}],
+                  tables=lambda: [render.kv_table(f"Smallest GPU count that holds {req.model.name}", rows)],
+                  markdown=lambda: render.md_table(["", ""], [list(x) for x in rows]))

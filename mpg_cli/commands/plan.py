@@ -6,8 +6,10 @@ from typing import Any
 
 from ..core.planning import TEMPLATES, largest_model_in, model_from_template
 from ..humanize import days_text
-from ..errors import ExitCode, GateFailed, InputError, did_you_mean
+from ..errors import GateFailed, InputError, did_you_mean
+from ..output.emit import Output, emit_output, format_of
 from ..parsing import check_positive
+from .shared import progress
 
 
 def run(opts: dict[str, Any], days: float | None, template: str, budget_gpu_hours: float | None = None,
@@ -33,8 +35,6 @@ def run(opts: dict[str, Any], days: float | None, template: str, budget_gpu_hour
     t = TEMPLATES[template]
     opts = {**opts, "model": model_from_template(t, 4096)}
     req = build_requests(opts)[0]
-    from .estimate import progress
-
     note = progress(opts)
     limit = budget_gpu_hours
     if budget_usd is not None:
@@ -50,8 +50,6 @@ def run(opts: dict[str, Any], days: float | None, template: str, budget_gpu_hour
         f"{limit:,.0f} GPU-hours" if limit is not None else "") if x)
     if note:
         note("")
-    fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
-    output = opts.get("output")
     if best is None:
         raise GateFailed(f"not even the smallest {template}-style model (hidden 1024) trains within {within} "
                          f"on {req.gpus:,} × {req.cluster.gpu.name}")
@@ -60,21 +58,18 @@ def run(opts: dict[str, Any], days: float | None, template: str, budget_gpu_hour
     best.assumptions.insert(0, f"model: the largest {template}-style dense shape ({t.source}; hidden a multiple of "
                                f"1024, {t.hidden_per_layer:g} hidden per layer, FFN {t.ffn_ratio:g}×) that trains "
                                f"compute-optimally within {within}")
-    if fmt_name == "json":
-        d = render.estimate_dict(best, command="plan")
-        d["model_shape"] = {"layers": m.layers, "hidden_size": m.hidden_size, "heads": m.heads, "kv_heads": m.n_kv,
-                            "ffn_hidden_size": m.ffn_hidden_size, "ffn_type": m.ffn_type, "vocab_size": m.vocab_size,
-                            "seq_length": m.seq_length}
-        render.emit(render.to_json(d), output)
-    elif fmt_name == "csv":
-        render.emit(render.to_csv([render.estimate_dict(best, command="plan")]), output)
-    elif fmt_name == "markdown":
-        render.emit(f"## Largest model within {within}: {m.layers} layers × {m.hidden_size} hidden\n\n"
-                    + render.estimate_markdown(best), output)
-    else:
+    body = render.estimate_body(best)
+    body["model_shape"] = {"layers": m.layers, "hidden_size": m.hidden_size, "heads": m.heads, "kv_heads": m.n_kv,
+                           "ffn_hidden_size": m.ffn_hidden_size, "ffn_type": m.ffn_type, "vocab_size": m.vocab_size,
+                           "seq_length": m.seq_length}
+
+    def tables() -> list[Any]:
         shape = render.kv_table(f"Largest compute-optimal {template}-style model within {within}", [
             ("Shape", f"{m.layers} layers, hidden {m.hidden_size:,}, {m.heads} heads ({m.n_kv} KV), FFN "
                       f"{m.ffn_hidden_size:,} {m.ffn_type}, vocab {m.vocab_size:,}, context {m.seq_length:,}")])
-        tables = [shape] + render.estimate_tables(best)
-        render.show_tables(tables, output)
-    return int(ExitCode.OK)
+        return [shape] + render.estimate_tables(best)
+
+    out = Output("plan", body, csv_rows=[render.estimate_dict(best, command="plan")], tables=tables,
+                 markdown=lambda: f"## Largest model within {within}: {m.layers} layers × {m.hidden_size} hidden\n\n"
+                 + render.estimate_markdown(best))
+    return emit_output(out, format_of(opts), opts.get("output"))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-from ..errors import ExitCode, InputError, PresetError, did_you_mean
+from ..errors import InputError, PresetError, did_you_mean
+from ..output.emit import Output, emit_output
 from ..presets import KINDS, all_refs, available, load_cluster, load_gpu, load_model
 
 
@@ -31,7 +32,7 @@ def _description(path) -> str:
 
 
 def list_presets(kind: Optional[str], extra: Optional[str], fmt_name: str, output: Optional[str]) -> int:
-    from .. import __version__, render
+    from .. import render
 
     rows: list[dict[str, Any]] = []
     for k in _kinds(kind):
@@ -41,23 +42,13 @@ def list_presets(kind: Optional[str], extra: Optional[str], fmt_name: str, outpu
             active = winner[r.name] is r
             rows.append({"kind": k, "name": r.name, "origin": r.origin, "path": str(r.path), "active": active,
                          "description": _description(r.path)})
-    if fmt_name == "json":
-        render.emit(render.to_json({"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__,
-                                    "command": "presets-list", "presets": rows}), output)
-        return int(ExitCode.OK)
-    if fmt_name == "csv":
-        render.emit(render.to_csv(rows), output)
-        return int(ExitCode.OK)
     headers = ["kind", "name", "from", "description"]
     body = [[r["kind"], r["name"], r["origin"] + ("" if r["active"] else " (overridden)"), r["description"]]
             for r in rows]
-    if fmt_name == "markdown":
-        render.emit(render.md_table(headers, body), output)
-    else:
-        table = render.kv_table(f"{len(rows)} presets (user directories override built-ins)", [tuple(b) for b in body],
-                                headers)
-        render.show_tables([table], output)
-    return int(ExitCode.OK)
+    title = f"{len(rows)} presets (user directories override built-ins)"
+    return emit_output(Output("presets-list", {"presets": rows}, csv_rows=rows,
+                              tables=lambda: [render.kv_table(title, [tuple(b) for b in body], headers)],
+                              markdown=lambda: render.md_table(headers, body)), fmt_name, output)
 
 
 def _spec_dict(spec: Any) -> dict[str, Any]:
@@ -70,7 +61,7 @@ def _spec_dict(spec: Any) -> dict[str, Any]:
 
 
 def show_preset(name: str, kind: Optional[str], extra: Optional[str], fmt_name: str, output: Optional[str]) -> int:
-    from .. import __version__, render
+    from .. import render
     from ..core.params import param_breakdown
 
     matches = [k for k in _kinds(kind) if name in available(k, extra)]
@@ -89,17 +80,10 @@ def show_preset(name: str, kind: Optional[str], extra: Optional[str], fmt_name: 
     if k == "models":
         pb = param_breakdown(spec)
         d["computed_params"] = {"total": pb.total, "active": pb.active}
-    if fmt_name == "json":
-        render.emit(render.to_json({"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__,
-                                    "command": "presets-show", "kind": k, "preset": d}), output)
-        return int(ExitCode.OK)
     flat = render.flatten(d)
     rows = [(key, "" if v is None else str(v)) for key, v in flat.items() if v not in (None, "")]
-    if fmt_name == "csv":
-        render.emit(render.to_csv([d]), output)
-    elif fmt_name == "markdown":
-        render.emit(render.md_table(["key", "value"], [list(r) for r in rows]), output)
-    else:
-        table = render.kv_table(f"{k[:-1]} {spec.name} — from {spec.origin}", rows)
-        render.show_tables([table], output)
-    return int(ExitCode.OK)
+    title = f"{k[:-1]} {spec.name} — from {spec.origin}"
+    return emit_output(Output("presets-show", {"kind": k, "preset": d}, csv_rows=[d],
+                              tables=lambda: [render.kv_table(title, rows)],
+                              markdown=lambda: render.md_table(["key", "value"], [list(r) for r in rows])),
+                       fmt_name, output)

@@ -15,8 +15,8 @@ from ..errors import InputError
 def _rows(opts: dict[str, Any], scenario_file: Optional[str], days: Optional[float],
           hours: Optional[float]) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
     """(label, result) per scenario, and the options each came from."""
-    from .compare import default_label, scenarios
-    from .estimate import compute
+    from ..inputs.scenarios import default_label, scenarios
+    from .shared import compute
 
     if scenario_file:
         entries = scenarios(opts, [], [], [], [], scenario_file)
@@ -35,9 +35,10 @@ def _rows(opts: dict[str, Any], scenario_file: Optional[str], days: Optional[flo
 
 def run(opts: dict[str, Any], scenario_file: Optional[str], days: Optional[float], budget_gpu_hours: Optional[float],
         budget_usd: Optional[float], fmt_name: str, output: Optional[str], quiet: bool) -> int:
-    from .. import render
     from ..output import report_data
-    from .estimate import finish, planning
+    from ..output.emit import Output, emit_output
+    from ..output.schema import without_envelope
+    from .shared import gate_lines, planning, result_warnings
 
     if fmt_name == "html" and not output and sys.stdout.isatty():
         raise InputError("mpg report writes an HTML page: give -o FILE.html",
@@ -52,13 +53,13 @@ def run(opts: dict[str, Any], scenario_file: Optional[str], days: Optional[float
         counts = None
     rows, origin = _rows(opts, scenario_file, days, hours)
     doc = report_data.build(rows, 0, origin[0].get("calibration"), counts)
-    if fmt_name == "json":
-        render.emit(render.to_json(doc), output)
-    else:
+    results = [r for _, r in rows]
+    out = Output("report", without_envelope(doc), warnings=result_warnings(results), gates=gate_lines(results))
+    if fmt_name == "html":  # the page is this command's one human format (written as it is, like Markdown)
         from ..output.report_html import render as page
 
         html = page(doc)
-        render.emit(html, output)
+        out.markdown = lambda: html
         if output and not quiet:
-            sys.stdout.write(f"Wrote {output}: {html.count('<svg ')} charts for {doc['title']}; open it in a browser\n")
-    return finish([r for _, r in rows], quiet)
+            out.confirmation = f"Wrote {output}: {html.count('<svg ')} charts for {doc['title']}; open it in a browser"
+    return emit_output(out, "markdown" if fmt_name == "html" else fmt_name, output, quiet)

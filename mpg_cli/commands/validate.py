@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..errors import GateFailed
+from ..output.emit import Output, emit_output
 from ..humanize import fmt, signed_percent
 
 CV_NOTE = ("cross-validated = leave one source out: each run predicted with the constants fitted without its "
@@ -25,10 +25,9 @@ def _summary_line(label: str, ins: dict[str, float], cv: dict[str, float]) -> st
 
 
 def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_error: Optional[float]) -> int:
-    import sys
 
-    from .. import __version__, render
-    from ..errors import ExitCode, InputError
+    from .. import render
+    from ..errors import InputError
     from ..validation import by_class, cross_validate, load_constants_document, validate_all
 
     from ..parsing import check_positive
@@ -58,46 +57,32 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
         "memory_fraction_of_capacity": r.memory_fraction, "memory_fits": r.memory_fits,
         "unmodelled": list(r.unmodelled), "source": r.source,
     } for r, c in zip(results, cv_results)]
-    if fmt_name == "json":
-        doc = {"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__, "command": "validate",
-               "mfu_definition": "model FLOPs (Megatron/Korthikanti convention, full s^2) / dense peak at the run's "
-                                 "precision",
-               "cross_validation": CV_NOTE,
-               "summary": cv_stats["all"], "summary_in_sample": ins_stats["all"],
-               "by_class": {"cross_validated": cv_stats, "in_sample": ins_stats},
-               "constants": {"count": doc_consts.get("count"), "values": doc_consts.get("constants"),
-                             "informed_by": doc_consts.get("provenance", {}).get("informed_by", {}),
-                             "runs_sha256": doc_consts.get("provenance", {}).get("runs_sha256")},
-               "warnings": warnings, "runs": rows}
-        render.emit(render.to_json(doc), output)
-    elif fmt_name == "csv":
-        render.emit(render.to_csv([{k: (";".join(v) if isinstance(v, list) else v) for k, v in row.items()}
-                                   for row in rows]), output)
-    else:
-        headers = ["run", "GPUs", "measured tok/s/GPU", "predicted", "error", "CV error", "layout used", "memory"]
-        body = [[r.id, f"{r.gpus:,}", f"{r.measured_tokens_s_gpu:,.1f}",
-                 "—" if r.predicted_tokens_s_gpu is None else f"{r.predicted_tokens_s_gpu:,.1f}",
-                 "—" if r.error is None else signed_percent(r.error),
-                 "—" if c.error is None else signed_percent(c.error), r.layout,
-                 "—" if r.memory_fraction is None else f"{r.memory_fraction:.0%}" + ("" if r.memory_fits else " (over)")]
-                for r, c in zip(results, cv_results)]
-        lines = [_summary_line(k, ins_stats[k], cv_stats[k]) for k in cv_stats]
-        foot = ("\n".join(lines) + f"\n{CV_NOTE}\n"
-                + f"memory: {len(misses)} of {len(results)} published layouts over the usable limit"
-                + (f" ({', '.join(r.id for r in misses)})" if misses else "") + "\n")
-        if fmt_name == "markdown":
-            render.emit("## Predicted vs published tokens/s per GPU\n\n" + render.md_table(headers, body)
-                        + "\n```\n" + foot + "```\n", output)
-        else:
-            table = render.kv_table("Predicted vs published tokens/s per GPU", [tuple(b) for b in body], headers)
-            if output:
-                render.write_atomic(output, render.tables_to_text([table]) + foot)
-            else:
-                render.print_tables([table])
-                sys.stdout.write(foot)
-    for w in warnings:
-        sys.stderr.write(f"warning: {w}\n")
+    body = {"mfu_definition": "model FLOPs (Megatron/Korthikanti convention, full s^2) / dense peak at the run's "
+                              "precision",
+            "cross_validation": CV_NOTE,
+            "summary": cv_stats["all"], "summary_in_sample": ins_stats["all"],
+            "by_class": {"cross_validated": cv_stats, "in_sample": ins_stats},
+            "constants": {"count": doc_consts.get("count"), "values": doc_consts.get("constants"),
+                          "informed_by": doc_consts.get("provenance", {}).get("informed_by", {}),
+                          "runs_sha256": doc_consts.get("provenance", {}).get("runs_sha256")},
+            "warnings": warnings, "runs": rows}
+    headers = ["run", "GPUs", "measured tok/s/GPU", "predicted", "error", "CV error", "layout used", "memory"]
+    table_rows = [[r.id, f"{r.gpus:,}", f"{r.measured_tokens_s_gpu:,.1f}",
+                   "—" if r.predicted_tokens_s_gpu is None else f"{r.predicted_tokens_s_gpu:,.1f}",
+                   "—" if r.error is None else signed_percent(r.error),
+                   "—" if c.error is None else signed_percent(c.error), r.layout,
+                   "—" if r.memory_fraction is None else f"{r.memory_fraction:.0%}" + ("" if r.memory_fits else " (over)")]
+                  for r, c in zip(results, cv_results)]
+    lines = [_summary_line(k, ins_stats[k], cv_stats[k]) for k in cv_stats]
+    foot = ("\n".join(lines) + f"\n{CV_NOTE}\n"
+            + f"memory: {len(misses)} of {len(results)} published layouts over the usable limit"
+            + (f" ({', '.join(r.id for r in misses)})" if misses else "") + "\n")
+    title = "Predicted vs published tokens/s per GPU"
+    out = Output("validate", body, warnings=warnings, footer=foot,
+                 csv_rows=[{k: (";".join(v) if isinstance(v, list) else v) for k, v in row.items()} for row in rows],
+                 tables=lambda: [render.kv_table(title, [tuple(b) for b in table_rows], headers)],
+                 markdown=lambda: f"## {title}\n\n" + render.md_table(headers, table_rows) + "\n```\n" + foot + "```\n")
     stat = cv_stats["all"]["median_abs_error"]
     if max_median_error is not None and not stat <= max_median_error:
-        raise GateFailed.of([f"cross-validated median_abs_error {stat:.3f} > {max_median_error:.3f}"])
-    return int(ExitCode.OK)
+        out.gates.append(f"cross-validated median_abs_error {stat:.3f} > {max_median_error:.3f}")
+    return emit_output(out, fmt_name, output)

@@ -21,7 +21,6 @@ import math
 from dataclasses import replace
 from typing import Any, Optional
 
-from .. import __version__
 from ..core.estimate import EstimateError, Request, Result, estimate, run_search
 from ..core.flops import token_flops
 from ..core.search import RECOMPUTE_ORDER, Candidate, Constraints
@@ -266,15 +265,14 @@ def calibration_section(path: Optional[str], r: Result) -> Optional[dict[str, An
 def build(rows: list[tuple[str, Result]], chosen: int = 0, calibration: Optional[str] = None,
           scaling_counts: Optional[list[int]] = None) -> dict[str, Any]:
     """The report document for scenarios ``rows`` (label, result); the ``chosen`` one gets the detail."""
-    from ..render import SCHEMA_VERSION
+    from .schema import envelope
 
     label, r = rows[chosen]
     memory, frontier = search_sections(r)
     step = r.step_breakdown_s()
     req = r.request
     title = f"{req.model.name} on {req.gpus:,} × {req.cluster.gpu.name}"
-    doc: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "mpg_version": __version__, "command": "report",
+    doc: dict[str, Any] = envelope("report", {
         "title": title, "chosen": label,
         "summary": summary_of(r, label),
         "scenarios": [summary_of(res, lbl) for lbl, res in rows],
@@ -285,5 +283,5 @@ def build(rows: list[tuple[str, Result]], chosen: int = 0, calibration: Optional
         "calibration": calibration_section(calibration, r),
         "accuracy": accuracy_section(r),
         "assumptions": list(r.assumptions), "warnings": list(r.warnings),
-    }
+    })
     return doc
