@@ -19,9 +19,10 @@ SORT_KEYS = ("label", "model", "cluster", "gpus", "days", "gpu_hours", "cost", "
 
 # scenario-file keys and how to read them (the estimate options, by their Python names)
 INT_KEYS = ("seq_length", "global_batch", "micro_batch", "tp", "pp", "dp", "ep", "cp", "virtual_stages", "zero")
-FLOAT_KEYS = ("goodput", "price", "tflops", "mfu", "reserved_gib", "headroom")
+FLOAT_KEYS = ("goodput", "price", "tflops", "mfu", "reserved_gib", "headroom", "failures_per_gpu_hour", "storage_tb_s",
+              "restart_minutes", "checkpoint_minutes", "maintenance_fraction", "interval")
 STR_KEYS = ("label", "model", "cluster", "gpu", "gpus", "tokens", "precision", "recompute", "optimizer", "calibration")
-BOOL_KEYS = ("sequence_parallel", "flash_attention")
+BOOL_KEYS = ("sequence_parallel", "flash_attention", "async_checkpoint")
 SCENARIO_KEYS = INT_KEYS + FLOAT_KEYS + STR_KEYS + BOOL_KEYS + ("from", "from_format")
 
 
@@ -197,7 +198,7 @@ def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types:
                     ch = d["change_vs_against"][k]
                     if ch is not None and ch > threshold:
                         failures.append(f"[{d['label']}] {k} {_metric(d, k):,.1f} vs {_metric(prev, k):,.1f} "
-                                        f"({signed_percent(ch)} > +{threshold:.1%})")
+                                        f"({signed_percent(ch)} > +{threshold:.1%}; central values)")
     if sort:
         docs = _sorted(docs, sort)
     fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
@@ -248,7 +249,10 @@ def _with_delta(text: str, delta: Optional[float], show: bool) -> str:
 def _human(docs: list[dict[str, Any]], base_label: str, against: bool, fmt_name: str, output: Optional[str]) -> None:
     from .. import render
 
-    headers = ["scenario", "GPUs", "layout", "days", "GPU-hours", "cost", "energy", "MFU", "tokens/s", "memory", "fits"]
+    levels = {d["intervals"]["level"] for d in docs if d.get("intervals")}
+    rng = f"days {levels.pop():.0%} range" if len(levels) == 1 else "days range"
+    headers = ["scenario", "GPUs", "layout", "days", rng, "GPU-hours", "cost", "energy", "MFU", "tokens/s", "memory",
+               "fits"]
     if against:
         headers.append("vs --against (days / GPU-h / cost)")
     body = []
@@ -258,6 +262,8 @@ def _human(docs: list[dict[str, Any]], base_label: str, against: bool, fmt_name:
         lay = f"{i['tp']}·{i['pp']}·{i['dp']}" + (f"·ep{i['ep']}" if i["ep"] > 1 else "") + f" z{i['zero']} {i['recompute']}"
         row = [d["label"] + (" (baseline)" if not show else ""), f"{i['gpus']:,}", lay,
                _with_delta(fmt(d["time"]["days"], "days"), dv["days"], show),
+               ("—" if not d.get("intervals") else
+                f"{fmt(d['intervals']['days'][0], 'days')} - {fmt(d['intervals']['days'][1], 'days')}"),
                _with_delta(fmt(d["gpu_hours"], "gpu_hours"), dv["gpu_hours"], show),
                _with_delta(fmt(d["cost_usd"], "usd"), dv["cost"], show), fmt(d["energy_kwh"], "kwh"),
                fmt(d["throughput"]["mfu"], "percent"), fmt(d["throughput"]["tokens_per_second"], "tokens_s"),

@@ -41,6 +41,9 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
                              hint=did_you_mean(group, groups) or f"groups: {', '.join(groups)}")
         results = [results[i] for i in keep]
         cv_results = [cv_results[i] for i in keep]
+    from ..coverage import coverage, coverage_lines
+
+    cov = coverage(cv_results)
     doc_consts = load_constants_document()
     ins_stats, cv_stats = by_class(results), by_class(cv_results)
     warnings = constant_warnings(doc_consts)
@@ -64,6 +67,7 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
                "constants": {"count": doc_consts.get("count"), "values": doc_consts.get("constants"),
                              "informed_by": doc_consts.get("provenance", {}).get("informed_by", {}),
                              "runs_sha256": doc_consts.get("provenance", {}).get("runs_sha256")},
+               "range_coverage": {k: v for k, v in cov.items() if k != "runs"},
                "warnings": warnings, "runs": rows}
         render.emit(render.to_json(doc), output)
     elif fmt_name == "csv":
@@ -80,7 +84,8 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
         lines = [_summary_line(k, ins_stats[k], cv_stats[k]) for k in cv_stats]
         foot = ("\n".join(lines) + f"\n{CV_NOTE}\n"
                 + f"memory: {len(misses)} of {len(results)} published layouts over the usable limit"
-                + (f" ({', '.join(r.id for r in misses)})" if misses else "") + "\n")
+                + (f" ({', '.join(r.id for r in misses)})" if misses else "") + "\n"
+                + "\n".join(coverage_lines(cov)) + "\n")
         if fmt_name == "markdown":
             render.emit("## Predicted vs published tokens/s per GPU\n\n" + render.md_table(headers, body)
                         + "\n```\n" + foot + "```\n", output)
