@@ -1,5 +1,5 @@
 """python -m mpg_cli"""
 
-from mpg_cli.cli import main
+from mpg_cli.entry import main
 
 main()

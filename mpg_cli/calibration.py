@@ -124,35 +124,75 @@ def to_document(cal: Calibration, req: Request, log_path: Optional[str]) -> dict
         "global_batch": cal.projection.global_batch, "seq_length": cal.projection.seq_length,
         "measured_from": cal.measured_from, "source_log": log_path,
         "measured": cal.measured.as_dict(), "predicted": cal.predicted.as_dict(), "ratio": cal.ratio,
+        "measured_params": cal.projection.params_total,
     }
 
 
 def save(doc: dict[str, Any], path: str, force: bool) -> None:
-    """Write the calibration file atomically; never overwrite without ``force``."""
+    """Write the calibration file; without ``force`` the name is created exclusively (of several
+    concurrent runs exactly one succeeds), with ``force`` it is replaced atomically."""
     import yaml
 
-    from .render import write_atomic
+    from .safeio import write_output
 
-    target = Path(path)
-    if target.exists() and not force:
-        raise InputError(f"--save {path}: file exists", hint="pass --force to overwrite it")
-    write_atomic(path, "# mpg calibration file: the step-time model is scaled by 'ratio'\n"
-                 + yaml.safe_dump(doc, sort_keys=False))
+    write_output(path, "# mpg calibration file: the step-time model is scaled by 'ratio'\n"
+                 + yaml.safe_dump(doc, sort_keys=False), "--save", exclusive=not force)
+
+
+RATIO_RANGE = (0.05, 20.0)  # outside: measured and predicted differ over 20x, a wrong model, GPU count or layout
+RATIO_PLAUSIBLE = (0.25, 4.0)  # outside: warn (mpg validate: median |error| ~10%; a real 4x gap is a wrong model or layout)
+
+
+def check_ratio(ratio: Any, where: str) -> float:
+    """The one ratio check, for --calibration files and before --save (so no file is saved that would be refused)."""
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio <= 0:
+        raise PresetError(f"{where}: ratio: must be a positive number, got {ratio!r}"[:300])
+    if not RATIO_RANGE[0] <= ratio <= RATIO_RANGE[1]:
+        raise PresetError(f"{where}: ratio: {ratio:g} is implausible (measured vs predicted throughput differ over 20×)",
+                          hint="check the run's model, GPU count and layout, then calibrate again")
+    return float(ratio)
 
 
 def load_calibration(path: str) -> tuple[float, str]:
     """Read a calibration file; returns (ratio, path)."""
-    from .presets import load_yaml_file
+    ratio, p, _ = load_calibration_doc(path)
+    return ratio, p
 
-    p = Path(path)
+
+def load_calibration_doc(path: str) -> tuple[float, str, dict[str, Any]]:
+    """Read a calibration file; returns (ratio, path, the whole document)."""
+    from .presets import load_yaml_file
+    from .safeio import user_path
+
+    p = user_path(path, "--calibration")
     doc = load_yaml_file(p)
     if not isinstance(doc, dict) or doc.get("kind") != CALIBRATION_KIND:
         raise PresetError(f"{p}: not an mpg calibration file (kind: {CALIBRATION_KIND} missing)",
                           hint="write one with 'mpg calibrate ... --save FILE'")
-    ratio = doc.get("ratio")
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio <= 0:
-        raise PresetError(f"{p}: ratio: must be a positive number, got {ratio!r}")
-    if not 0.05 <= ratio <= 20:
-        raise PresetError(f"{p}: ratio: {ratio:g} is implausible (measured vs predicted throughput differ over 20×)",
-                          hint="check the run's GPU count and layout, then calibrate again")
-    return float(ratio), str(p)
+    return check_ratio(doc.get("ratio"), str(p)), str(p), doc
+
+
+def mismatch_warnings(doc: dict[str, Any], req: Request) -> list[str]:
+    """Warnings when a calibration is applied to another GPU generation, GPU or model class than it measured."""
+    from .core.params import param_breakdown
+
+    out = []
+    name = doc.get("gpu")
+    gpu = req.cluster.gpu
+    if isinstance(name, str) and name != gpu.name:
+        try:
+            from .presets import load_gpu
+
+            other = load_gpu(name)
+            gen = f" ({other.generation} vs {gpu.generation})" if other.generation != gpu.generation else ""
+        except Exception:  # noqa: BLE001 - a GPU preset that no longer exists: still say it differs
+            gen = ""
+        out.append(f"the calibration was measured on {name}, applied to {gpu.name}{gen}: the ratio may not carry over")
+    measured = doc.get("measured_params")
+    total = param_breakdown(req.model).total
+    if isinstance(measured, (int, float)) and not isinstance(measured, bool) and measured > 0:
+        if not 0.25 <= total / measured <= 4:
+            out.append(f"the calibration was measured on a {measured / 1e9:.3g}B model, applied to a {total / 1e9:.3g}B one")
+    elif isinstance(doc.get("model"), str) and doc["model"] != req.model.name:
+        out.append(f"the calibration was measured on {doc['model']}, applied to {req.model.name}")
+    return out

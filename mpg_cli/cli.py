@@ -14,19 +14,28 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .errors import MpgError
-from .options import ESTIMATE_GROUPS, H_OUT, H_PLAN, Fmt, PresetsOpt, ReportFmt, explicit_options, shared
+from .options import ESTIMATE_GROUPS, H_OUT, H_PLAN, Fmt, OneGpusOpt, PresetsOpt, ReportFmt, VerboseOpt, explicit_options, shared
 
 
 def report_error(exc: MpgError) -> None:
     """Print one clear message (and a tip) to stderr; never a traceback."""
-    out = sys.stderr
-    out.write(f"ERROR: {exc.message}\n")
-    if exc.hint:
-        out.write(f"TIP: {exc.hint}\n")
+    from .boundary import report
+
+    report(exc.message, exc.hint)
 
 
 class MpgGroup(TyperGroup):
-    """Typer group with the tool's single error boundary."""
+    """Typer group with the tool's single error boundary (see mpg_cli/boundary.py)."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        from .boundary import run
+
+        code = run(lambda: super(MpgGroup, self).main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                                      standalone_mode=False, **extra))
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -35,8 +44,17 @@ class MpgGroup(TyperGroup):
             report_error(exc)
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
-            sys.stderr.write("Interrupted.\n")
-            raise typer.Exit(130) from None
+            from .boundary import EXIT_INTERRUPTED, _interrupted
+
+            _interrupted()
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except OSError as exc:  # stdout gone or full (Typer would turn a broken pipe into exit 1)
+            from .boundary import stream_error
+
+            code = stream_error(exc)
+            if code is None:
+                raise
+            raise typer.Exit(code) from None
 
 
 app = typer.Typer(
@@ -59,7 +77,16 @@ def examples(*lines: str) -> str:
 
 def _version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"mpg {__version__}\n")
+        from .boundary import stream_error
+
+        try:
+            sys.stdout.write(f"mpg {__version__}\n")
+            sys.stdout.flush()
+        except OSError as exc:
+            code = stream_error(exc)
+            if code is None:
+                raise
+            raise typer.Exit(code) from None
         raise typer.Exit(0)
 
 
@@ -86,6 +113,9 @@ def root(
 )
 @shared(*ESTIMATE_GROUPS)
 def estimate(
+    weak_scaling: Annotated[bool, typer.Option("--weak-scaling", help="With a --gpus list: grow the global batch "
+                                               "with the GPU count (default: strong scaling, one batch).",
+                                               rich_help_panel=H_PLAN)] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Show where one iteration's time goes.",
                                           rich_help_panel="Output")] = False,
     days: Annotated[Optional[float], typer.Option("--days", help="Solve for the fewest GPUs (whole nodes) that "
@@ -102,6 +132,7 @@ def estimate(
     from .commands.estimate import run
 
     opts["_explicit"] = explicit_options()
+    opts["weak_scaling"] = weak_scaling
     raise typer.Exit(run(opts, explain=explain, days=days, budget_gpu_hours=budget_gpu_hours, budget_usd=budget_usd))
 
 
@@ -109,6 +140,7 @@ def estimate(
     epilog=examples(
         'mpg compare -m llama3-8b -m llama3-70b -c dgx-a100 -c dgx-h100 --tokens 15T',
         'mpg compare --scenarios plan.yaml --sort days --baseline baseline',
+        'mpg compare -m llama3-8b -m llama3-70b -c dgx-h100 --tokens 2T --days 30',
         'mpg compare --scenarios plan.yaml --against budget.json --fail-on-increase 10% --format markdown',
     )
 )
@@ -132,11 +164,19 @@ def compare(
     against: Annotated[Optional[str], typer.Option("--against", help="JSON from an earlier estimate or compare: "
                                                    "show the change per scenario.", rich_help_panel="Budget check")] = None,
     fail_on_increase: Annotated[Optional[str], typer.Option("--fail-on-increase", help="Exit 1 when a metric rises "
-                                                            "by more than this vs --against (e.g. 10%).",
+                                                            "by more than this vs --against: 10% or 0.10 (a bare 10 is refused).",
                                                             rich_help_panel="Budget check")] = None,
     metric: Annotated[Optional[list[str]], typer.Option("--metric", help="Metric(s) for --fail-on-increase: days, "
                                                         "gpu_hours, cost, energy (default: days, gpu_hours, cost).",
                                                         rich_help_panel="Budget check")] = None,
+    days: Annotated[Optional[float], typer.Option("--days", help="Solve each scenario for the fewest GPUs (whole "
+                                                  "nodes) that finish within this many days (leave -n out).",
+                                                  rich_help_panel=H_PLAN)] = None,
+    allow_new: Annotated[bool, typer.Option("--allow-new", help="With --fail-on-increase: scenarios missing from "
+                                            "--against pass (default: exit 1).", rich_help_panel="Budget check")] = False,
+    allow_missing: Annotated[bool, typer.Option("--allow-missing", help="With --fail-on-increase: --against "
+                                                "scenarios no longer compared pass (default: exit 1).",
+                                                rich_help_panel="Budget check")] = False,
     **opts: Any,
 ) -> None:
     """Scenarios side by side: models × clusters × GPU counts, or a scenarios file."""
@@ -145,18 +185,19 @@ def compare(
     opts["_explicit"] = explicit_options()
     opts.update(model="gpt3-175b", cluster="dgx-a100", gpu=None, gpus=None, presets=presets)
     raise typer.Exit(run(opts, model or [], cluster or [], gpu or [], gpus or [], scenarios, sort, baseline, against,
-                         fail_on_increase, metric or []))
+                         fail_on_increase, metric or [], allow_new, allow_missing, days))
 
 
 @app.command(
     epilog=examples(
         'mpg plan --days 30 -c dgx-h100 -n 1024',
         'mpg plan --days 90 -c dgx-a100 -n 512 --template gpt --format json',
+        'mpg plan --budget-usd 2e6 -c dgx-h100 -n 1024',
     )
 )
 @shared("inputs", "run", "efficiency", "memory", "output")
 def plan(
-    days: Annotated[Optional[float], typer.Option("--days", help="Wall-clock days available (required).",
+    days: Annotated[Optional[float], typer.Option("--days", help="Wall-clock days available (or give a budget).",
                                                   rich_help_panel=H_PLAN)] = None,
     cluster: Annotated[str, typer.Option("--cluster", "-c", help="Cluster preset or file.",
                                          rich_help_panel="Model and hardware")] = "dgx-h100",
@@ -167,26 +208,33 @@ def plan(
     template: Annotated[str, typer.Option("--template", help="Model family shape: llama (default) or gpt.",
                                           rich_help_panel=H_PLAN)] = "llama",
     presets: PresetsOpt = None,
+    budget_gpu_hours: Annotated[Optional[float], typer.Option("--budget-gpu-hours", help="The largest model this "
+                                                              "many GPU-hours train (with or without --days).",
+                                                              rich_help_panel=H_PLAN)] = None,
+    budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="The largest model this many dollars "
+                                                        "train (at --price or the preset's price).",
+                                                        rich_help_panel=H_PLAN)] = None,
     **opts: Any,
 ) -> None:
-    """The largest compute-optimal dense model (20 tokens per parameter) trainable in D days."""
+    """The largest compute-optimal dense model (20 tokens per parameter) trainable in D days or on a budget."""
     from .commands.plan import run
 
     opts["_explicit"] = explicit_options()
     opts.update(cluster=cluster, gpus=None if gpus is None else str(gpus), gpu=gpu, presets=presets)
-    raise typer.Exit(run(opts, days, template))
+    raise typer.Exit(run(opts, days, template, budget_gpu_hours, budget_usd))
 
 
 @app.command(
     epilog=examples(
         'mpg fit -m llama3-405b -c dgx-h100 -n 1024',
-        'mpg fit -m llama2-7b --gpu a100-80gb -n 1',
+        'mpg fit -m llama2-7b --gpu a100-80gb -n 2',
         'mpg fit -m gpt3-175b -c dgx-a100 --min-gpus',
         'mpg fit -m gpt3-175b -c dgx-a100 -n 1024 --tp 8 --pp 8 --format json',
     )
 )
 @shared("model", "inputs", "run", "layout", "efficiency", "memory", "output")
 def fit(
+    gpus: OneGpusOpt = None,
     top: Annotated[int, typer.Option("--top", min=1, max=1000, help="How many layouts to show.",
                                      rich_help_panel="Output")] = 10,
     min_gpus: Annotated[bool, typer.Option("--min-gpus", help="Find the smallest GPU count (whole nodes, or single "
@@ -196,6 +244,7 @@ def fit(
     """Does it fit in GPU memory, and which parallel layout trains fastest?"""
     from .commands.fit import run
 
+    opts["gpus"] = gpus
     opts["_explicit"] = explicit_options()
     raise typer.Exit(run(opts, top, min_gpus))
 
@@ -210,8 +259,9 @@ def fit(
 )
 @shared("model", "inputs", "run", "layout", "memory", "output")
 def calibrate(
-    log: Annotated[Optional[str], typer.Argument(help="Training log of a short run (optional: or give a measured "
-                                                 "figure).", show_default=False)] = None,
+    gpus: OneGpusOpt = None,
+    log: Annotated[Optional[str], typer.Argument(help="Training log of a short run ('-' reads standard input; "
+                                                 "optional: or give a measured figure).", show_default=False)] = None,
     step_time: Annotated[Optional[float], typer.Option("--step-time", help="Measured seconds per iteration.",
                                                        rich_help_panel="Measured")] = None,
     tokens_per_second: Annotated[Optional[float], typer.Option("--tokens-per-second", help="Measured whole-job "
@@ -234,6 +284,7 @@ def calibrate(
     """Measured miles per gallon from a short partial run: the ratio to the step-time model, and the full run."""
     from .commands.calibrate import run
 
+    opts["gpus"] = gpus
     opts["_explicit"] = explicit_options()
     measured = {"step_time": step_time, "tokens_per_second": tokens_per_second, "tflops": tflops, "mfu": mfu}
     raise typer.Exit(run(opts, log, measured, warmup, log_format, save, force))
@@ -280,6 +331,7 @@ def validate(
                                                  "(e.g. narayanan, korthikanti, megatron, llmfoundry).")] = None,
     max_median_error: Annotated[Optional[float], typer.Option("--max-median-error",
                                                               help="Exit 1 when the median |error| is larger (e.g. 0.10).")] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Predict every published run shipped with mpg and compare with the measured tokens/s per GPU."""
     from .commands.validate import run
@@ -298,6 +350,7 @@ def presets_list(
     presets: PresetsOpt = None,
     format: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to FILE (atomically).")] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """List presets and where each comes from (built-in, user directory, $MPG_PRESETS, --presets)."""
     from .commands.presets_cmd import list_presets
@@ -312,6 +365,7 @@ def presets_show(
     presets: PresetsOpt = None,
     format: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to FILE (atomically).")] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Show a preset's resolved values (defaults filled in) and where it came from."""
     from .commands.presets_cmd import show_preset

@@ -67,3 +67,8 @@ def fmt(value: Optional[float], kind: str) -> str:
 def signed_percent(ratio: float) -> str:
     """+22.4% style change for a ratio-1 value."""
     return f"{ratio * 100:+.1f}%"
+
+
+def days_text(days: float) -> str:
+    """'1 day', '30 days', '1.5 days'."""
+    return f"{days:g} day" if days == 1 else f"{days:g} days"

@@ -54,6 +54,7 @@ _ALIASES = {
 }
 
 _MIN_STEADY = 3
+MAX_LINE = 8192  # characters kept of one log line: a Megatron/NeMo/torchtitan record is under 1,000
 _WARMUP_RATIO = 1.5
 
 
@@ -139,13 +140,12 @@ def _clean(text: str) -> tuple[list[str], bool]:
     Returns the lines and whether the text ended with a line terminator.
     """
     text = text.lstrip("\ufeff")
-    text = _ANSI.sub("", text)
-    text = _BARE_SGR.sub("", text)
     terminated = text.endswith(("\n", "\r"))
     lines = _NEWLINES.split(text)
     if terminated:
         lines.pop()  # the empty piece after the final terminator
-    return lines, terminated
+    # per line, cut at MAX_LINE characters first: every pattern then runs on bounded input (linear time)
+    return [_BARE_SGR.sub("", _ANSI.sub("", line[:MAX_LINE])) for line in lines], terminated
 
 
 def _looks_binary(text: str) -> bool:
@@ -296,6 +296,11 @@ _NEMO_YAML_SEQ = re.compile(r"^\s*(?:encoder_seq_length|seq_length|seq_len):\s*(
 _NEMO_WORLD = re.compile(r"Initializing distributed: GLOBAL_RANK: \d+, MEMBER: \d+/(\d+)|Starting with (\d+) processes")
 
 
+# NeMo prints its experiment config as YAML: the parallel layout, with Megatron's argument names
+_NEMO_YAML_LAYOUT = re.compile(r"^\s*(tensor_model_parallel_size|pipeline_model_parallel_size|context_parallel_size|"
+                              r"micro_batch_size):\s*(\d{1,9})\s*$")
+
+
 def _parse_nemo(lines: list[str]) -> _Parsed:
     p = _Parsed(expected="'train_step_timing in s=T' in the progress bar (NeMo 1) or '| train_step_timing in s: T |' (NeMo 2)")
     at_index: dict[int, int] = {}  # step -> position in p.records
@@ -335,6 +340,10 @@ def _parse_nemo(lines: list[str]) -> _Parsed:
         m = _NEMO_YAML_GB.match(line)
         if m:
             yaml_gb = _set_once(yaml_gb, int(m.group(1)))
+            continue
+        m = _NEMO_YAML_LAYOUT.match(line)
+        if m:
+            p.layout.update({k: v for k, v in log_layout({m.group(1): m.group(2)}).items() if k not in p.layout})
             continue
         m = _NEMO_YAML_SEQ.match(line)
         if m:
@@ -839,7 +848,8 @@ def _summarise(fmt: str, p: _Parsed, source: str, warmup: int | None, notes: lis
     )
 
 
-def parse_log(text: str, source: str, *, warmup: int | None = None, fmt: str | None = None) -> LogSummary:
+def parse_log(text: str, source: str, *, warmup: int | None = None, fmt: str | None = None,
+              notes: tuple[str, ...] = ()) -> LogSummary:
     """Parse a training log's text; ``source`` names it in messages (usually the path).
 
     ``warmup`` skips exactly that many leading throughput records instead of the
@@ -860,7 +870,8 @@ def parse_log(text: str, source: str, *, warmup: int | None = None, fmt: str | N
             f"{source}: looks like a binary file, not a text training log; supported formats: {_formats_list()}"
         )
     lines, terminated = _clean(text)
-    notes: list[str] = []
+    extra_notes = list(notes)
+    notes: list[str] = extra_notes  # type: ignore[no-redef]
     if forced is None:
         found, others = _detect("\n".join(lines))
         if found is None:

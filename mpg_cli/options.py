@@ -82,8 +82,8 @@ GpusOpt = Annotated[Optional[str], typer.Option("--gpus", "-n", help="GPU count 
 PresetsOpt = Annotated[Optional[str], typer.Option("--presets", help="Extra preset directory (models/, gpus/, clusters/); overrides built-ins. Also $MPG_PRESETS.", rich_help_panel=H_MODEL)]
 
 TokensOpt = Annotated[Optional[str], typer.Option("--tokens", help="Training tokens: 300e9, 300B, 1.4T, or 'chinchilla' (20 per parameter, the default).", rich_help_panel=H_RUN)]
-SeqOpt = Annotated[Optional[int], typer.Option("--seq-length", min=1, help="Sequence length (default: the model's).", rich_help_panel=H_RUN)]
-GbsOpt = Annotated[Optional[int], typer.Option("--global-batch", min=1, help="Global batch in sequences (default: ~4M tokens).", rich_help_panel=H_RUN)]
+SeqOpt = Annotated[Optional[int], typer.Option("--seq-length", min=1, max=10_000_000, help="Sequence length (default: the model's).", rich_help_panel=H_RUN)]
+GbsOpt = Annotated[Optional[int], typer.Option("--global-batch", min=1, max=100_000_000, help="Global batch in sequences (default: ~4M tokens).", rich_help_panel=H_RUN)]
 PrecisionOpt = Annotated[Precision, typer.Option("--precision", help="Training precision (dense peak used for MFU).", rich_help_panel=H_RUN)]
 GoodputOpt = Annotated[Optional[float], typer.Option("--goodput", help="Fix the fraction of wall time that trains (default: modelled from failures, checkpoints and restarts).", rich_help_panel=H_RUN)]
 H_GOOD = "Goodput and ranges (failures, checkpoints, restarts; uncertainty)"
@@ -97,13 +97,13 @@ IntervalOpt = Annotated[float, typer.Option("--interval", help="Level of the unc
 ConfidenceOpt = Annotated[Optional[float], typer.Option("--confidence", help="With --days or a budget: solve so the run finishes within it with this probability (e.g. 0.9).", rich_help_panel=H_GOOD)]
 PriceOpt = Annotated[Optional[float], typer.Option("--price", help="USD per GPU-hour (default: the preset's dated price, if any).", rich_help_panel=H_RUN)]
 
-MicroOpt = Annotated[Optional[int], typer.Option("--micro-batch", min=1, help="Micro-batch size (sequences).", rich_help_panel=H_LAYOUT)]
-TpOpt = Annotated[Optional[int], typer.Option("--tp", min=1, help="Tensor-parallel size.", rich_help_panel=H_LAYOUT)]
-PpOpt = Annotated[Optional[int], typer.Option("--pp", min=1, help="Pipeline-parallel size.", rich_help_panel=H_LAYOUT)]
-DpOpt = Annotated[Optional[int], typer.Option("--dp", min=1, help="Data-parallel size (derived: gpus/(tp·pp·cp)).", rich_help_panel=H_LAYOUT)]
-EpOpt = Annotated[Optional[int], typer.Option("--ep", min=1, help="Expert-parallel size (MoE).", rich_help_panel=H_LAYOUT)]
-CpOpt = Annotated[Optional[int], typer.Option("--cp", min=1, help="Context-parallel size.", rich_help_panel=H_LAYOUT)]
-VirtualOpt = Annotated[Optional[int], typer.Option("--virtual-stages", min=1, help="Interleaved pipeline chunks per GPU.", rich_help_panel=H_LAYOUT)]
+MicroOpt = Annotated[Optional[int], typer.Option("--micro-batch", min=1, max=1_000_000, help="Micro-batch size (sequences).", rich_help_panel=H_LAYOUT)]
+TpOpt = Annotated[Optional[int], typer.Option("--tp", min=1, max=1_000_000, help="Tensor-parallel size.", rich_help_panel=H_LAYOUT)]
+PpOpt = Annotated[Optional[int], typer.Option("--pp", min=1, max=1_000_000, help="Pipeline-parallel size.", rich_help_panel=H_LAYOUT)]
+DpOpt = Annotated[Optional[int], typer.Option("--dp", min=1, max=10_000_000, help="Data-parallel size (derived: gpus/(tp·pp·cp)).", rich_help_panel=H_LAYOUT)]
+EpOpt = Annotated[Optional[int], typer.Option("--ep", min=1, max=1_000_000, help="Expert-parallel size (MoE).", rich_help_panel=H_LAYOUT)]
+CpOpt = Annotated[Optional[int], typer.Option("--cp", min=1, max=1_000_000, help="Context-parallel size.", rich_help_panel=H_LAYOUT)]
+VirtualOpt = Annotated[Optional[int], typer.Option("--virtual-stages", min=1, max=1_000_000, help="Interleaved pipeline chunks per GPU.", rich_help_panel=H_LAYOUT)]
 ZeroOpt = Annotated[Optional[int], typer.Option("--zero", min=0, max=3, help="ZeRO stage 0-3 (1 = distributed optimizer, 3 = FSDP).", rich_help_panel=H_LAYOUT)]
 RecomputeOpt = Annotated[Optional[Recompute], typer.Option("--recompute", help="Activation recomputation.", rich_help_panel=H_LAYOUT)]
 SpOpt = Annotated[Optional[bool], typer.Option("--sequence-parallel/--no-sequence-parallel", help="Sequence parallelism (default: on when tp > 1).", rich_help_panel=H_LAYOUT, show_default=False)]
@@ -120,6 +120,15 @@ ReservedOpt = Annotated[float, typer.Option("--reserved-gib", help="Per-GPU CUDA
 HeadroomOpt = Annotated[float, typer.Option("--headroom", help="Fraction of GPU memory kept free for allocator fragmentation.", rich_help_panel=H_MEM)]
 
 FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.", rich_help_panel=H_OUT)]
+def _set_verbose(value: bool) -> bool:
+    from .safeio import set_verbose
+
+    set_verbose(value)
+    return value
+
+
+VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Say on stderr which file --output/--save created or replaced.", rich_help_panel="Output", callback=_set_verbose)]
+OneGpusOpt = Annotated[Optional[str], typer.Option("--gpus", "-n", help="GPU count, one number (default: the whole cluster).", rich_help_panel="Model and hardware")]
 OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write the output to FILE (atomically) instead of stdout.", rich_help_panel=H_OUT)]
 FromOpt = Annotated[Optional[list[str]], typer.Option("--from", help="Training config to read the model, layout, batch, precision, tokens and GPUs from: a Megatron-LM script or argument list, torchtitan TOML, llm-foundry YAML, DeepSpeed JSON, NeMo YAML, or a Hugging Face config.json/model directory; repeat to combine (flags override).", rich_help_panel="Training config", show_default=False, metavar="FILE")]
 FromFormatOpt = Annotated[Optional[str], typer.Option("--from-format", help="Force the --from format: megatron, torchtitan, composer, deepspeed, nemo or hf (default: detected).", rich_help_panel="Training config", metavar="FORMAT")]
@@ -171,7 +180,8 @@ GROUPS: dict[str, list[inspect.Parameter]] = {
     "memory": [_p("optimizer", OptimOpt, Optimizer(_MEM.optimizer)), _p("reserved_gib", ReservedOpt, _MEM.reserved_gib),
                _p("headroom", HeadroomOpt, _MEM.headroom_fraction), _p("loss_impl", LossOpt, LossImpl(_MEM.loss_impl))],
     "inputs": [_p("from_", FromOpt, None), _p("from_format", FromFormatOpt, None)],
-    "output": [_p("format", FormatOpt, Fmt.table), _p("output", OutputOpt, None), _p("quiet", QuietOpt, False)],
+    "output": [_p("format", FormatOpt, Fmt.table), _p("output", OutputOpt, None), _p("quiet", QuietOpt, False),
+               _p("verbose", VerboseOpt, False)],
     "gates": [_p("max_days", MaxDaysOpt, None), _p("max_gpu_hours", MaxGpuHOpt, None),
               _p("max_cost", MaxCostOpt, None), _p("require_fit", RequireFitOpt, False)],
 }
@@ -183,7 +193,8 @@ def shared(*groups: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         sig = inspect.signature(fn, eval_str=True)
         own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-        extra = [p for g in groups for p in GROUPS[g]]
+        names = {p.name for p in own}  # a command's own definition of a shared option wins (its own help)
+        extra = [p for g in groups for p in GROUPS[g] if p.name not in names]
         fn.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]
         fn.__annotations__ = {**fn.__annotations__, **{p.name: p.annotation for p in extra}}
         return fn

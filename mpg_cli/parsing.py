@@ -50,7 +50,11 @@ def parse_gpus(text: str | None) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        value = parse_count(part, "--gpus")
+        try:
+            value = parse_count(part, "--gpus")
+        except InputError:
+            raise InputError(f"--gpus: cannot read {part!r} as a GPU count",
+                             hint="write a whole number such as --gpus 1024 (or a list: --gpus 64,128,256)") from None
         if not value.is_integer():
             raise InputError(f"--gpus: {part!r} is not a whole number of GPUs")
         if value > 10_000_000:
@@ -73,8 +77,9 @@ def check_positive(value: float | None, flag: str, *, maximum: float | None = No
         raise InputError(f"{flag}: must be at most {maximum:g}, got {value:g}")
 
 
-def parse_percent(text: str, flag: str) -> float:
-    """'10%' or '0.1' -> 0.1."""
+def parse_percent(text: str, flag: str, *, strict: bool = False) -> float:
+    """'10%' or '0.1' -> 0.1. With ``strict``, a bare number above 1 ('10') is refused as ambiguous
+    (10 % or 1,000 %?): write '10%' or '0.10'."""
     s = str(text).strip()
     try:
         value = float(s[:-1]) / 100.0 if s.endswith("%") else float(s)
@@ -82,4 +87,7 @@ def parse_percent(text: str, flag: str) -> float:
         raise InputError(f"{flag}: cannot read {text!r} as a percentage", hint=f"write e.g. {flag} 10%") from None
     if not math.isfinite(value) or value < 0:
         raise InputError(f"{flag}: must be a finite, non-negative percentage, got {text!r}")
+    if strict and not s.endswith("%") and value > 1:
+        raise InputError(f"{flag} {s}: ambiguous (a fraction above 1 means more than 100%)",
+                         hint=f"write {flag} {s}% for {s} percent, or {flag} {value / 100:g} as a fraction")
     return value

@@ -34,12 +34,12 @@ def user_dirs(extra: Optional[str] = None) -> list[tuple[str, Path]]:
     """User preset directories, highest priority first: --presets, $MPG_PRESETS, the per-user app dir."""
     out: list[tuple[str, Path]] = []
     if extra is not None:
-        if not Path(extra).is_dir():
+        if not _is_dir(extra):
             raise PresetError(f"--presets {extra!r}: not a directory", hint="give a folder with models/, gpus/, clusters/")
-        out.append(("--presets", Path(extra)))
+        out.append(("--presets", Path(extra).expanduser()))
     env = os.environ.get("MPG_PRESETS")
     if env:
-        if not Path(env).is_dir():
+        if not _is_dir(env):
             raise PresetError(f"MPG_PRESETS={env!r}: not a directory", hint="unset it or point it at a preset folder")
         out.append(("MPG_PRESETS", Path(env)))
     out.append(("user", Path(_app_dir())))
@@ -107,8 +107,28 @@ def _loaders():
                     seen.add(key)
             return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
 
+        def construct_object(self, node, deep=False):  # type: ignore[no-untyped-def]
+            """The safe constructors raise ValueError/TypeError/OverflowError on odd scalars ('!!int abc',
+            4,300+ digit integers, '!!binary' garbage): every one becomes a ConstructorError at the node."""
+            try:
+                return super().construct_object(node, deep=deep)  # type: ignore[misc]
+            except yaml.YAMLError:
+                raise
+            except (ValueError, TypeError, AttributeError, OverflowError, IndexError) as exc:
+                value = getattr(node, "value", "")
+                shown = _show(value) if isinstance(value, str) else "a collection"
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"cannot read {shown} as {node.tag.rsplit(':', 1)[-1]} ({str(exc)[:80]})",
+                    node.start_mark) from None
+
+        def construct_timestamp_as_text(self, node):  # type: ignore[no-untyped-def]
+            """Dates stay text ('layers: 2024-02-30' is then refused as 'expected a whole number')."""
+            return str(self.construct_scalar(node))
+
     class Fast(UniqueKeys, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
         pass
+
+    Fast.add_constructor("tag:yaml.org,2002:timestamp", UniqueKeys.construct_timestamp_as_text)
 
     class Strict(UniqueKeys, yaml.SafeLoader):
         def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
@@ -117,6 +137,7 @@ def _loaders():
                                                   self.peek_event().start_mark)
             return super().compose_node(parent, index)
 
+    Strict.add_constructor("tag:yaml.org,2002:timestamp", UniqueKeys.construct_timestamp_as_text)
     return Fast, Strict
 
 
@@ -135,22 +156,17 @@ def _reject_shared(data: Any, path: Path) -> None:
 
 
 def read_text(path: Path, what: str = "file", max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Read a UTF-8 text file (at most ``max_bytes``) or raise PresetError naming it."""
-    if path.is_dir():
-        raise PresetError(f"{path}: is a directory, expected a {what}", hint="pass the path of a file")
+    """Read a UTF-8 text file (a regular file, at most ``max_bytes``) or raise PresetError naming it."""
+    from .safeio import read_text as safe_read
+
+    return safe_read(path, what, max_bytes)
+
+
+def _is_dir(text: str) -> bool:
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise PresetError(f"{path}: file is too large ({size:,} bytes) for a {what}")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise PresetError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise PresetError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise PresetError(f"{path}: not UTF-8 text (byte {exc.start})", hint="save the file as UTF-8") from None
+        return Path(text).expanduser().is_dir()
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 def load_yaml_file(path: Path) -> Any:
@@ -167,9 +183,15 @@ def load_yaml_file(path: Path) -> Any:
         data = yaml.load(text, Loader=strict if "&" in text else fast)  # noqa: S506 - safe loaders: no tags, no objects
     except RecursionError:
         raise PresetError(f"{path}: YAML nested too deeply", hint="a preset is a flat mapping of keys to values") from None
+    except (ValueError, TypeError, AttributeError, OverflowError, IndexError) as exc:  # odd tagged collections
+        raise PresetError(f"{path}: unreadable YAML value: {str(exc)[:100]}",
+                          hint="presets are plain YAML: remove tags such as !!set or !!binary") from None
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        if str(exc.problem).startswith("cannot read"):
+            raise PresetError(f"{path}: bad value{where}: {exc.problem}",
+                              hint="write plain numbers and text (no !!int/!!float tags, at most 4,300 digits)") from None
         if "tag" in str(exc.problem):
             raise PresetError(f"{path}: YAML tag not allowed{where}: {exc.problem}",
                               hint="presets are plain YAML: remove tags such as !!python/...") from None
@@ -197,6 +219,8 @@ def load_json_file(path: Path) -> Any:
         raise PresetError(f"{path}: malformed JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
     except RecursionError:
         raise PresetError(f"{path}: JSON nested too deeply") from None
+    except ValueError as exc:  # an integer over Python's 4,300-digit limit
+        raise PresetError(f"{path}: unreadable JSON value: {str(exc)[:100]}") from None
 
 
 # ---------------------------------------------------------------- validation
@@ -205,6 +229,8 @@ def _show(value: Any) -> str:
     """A short, safe repr for messages (deeply nested or huge values are abbreviated)."""
     import reprlib
 
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"a {value.bit_length():,}-bit integer"
     r = reprlib.Repr()
     r.maxlevel, r.maxstring, r.maxother, r.maxlist, r.maxdict = 2, 40, 40, 4, 4
     return r.repr(value)
@@ -218,14 +244,14 @@ def _num(where: str, key: str, value: Any, *, integer: bool = False, minimum: fl
         kind = "a whole number" if integer else "a number"
         raise PresetError(f"{where}: {key}: expected {kind}, got {_show(value)}")
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        raise PresetError(f"{where}: {key}: must be a finite number, got {value!r}")
+        raise PresetError(f"{where}: {key}: must be a finite number, got {_show(value)}")
     if integer and (isinstance(value, float) and not value.is_integer()):
-        raise PresetError(f"{where}: {key}: expected a whole number, got {value!r}")
+        raise PresetError(f"{where}: {key}: expected a whole number, got {_show(value)}")
     if (strict and value <= minimum) or (not strict and value < minimum):
         bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
-        raise PresetError(f"{where}: {key}: must be {bound}, got {value!r}")
+        raise PresetError(f"{where}: {key}: must be {bound}, got {_show(value)}")
     if value > (MAX_COUNT if integer else 1e30):
-        raise PresetError(f"{where}: {key}: {value!r} is implausibly large (at most {MAX_COUNT:,} for counts)")
+        raise PresetError(f"{where}: {key}: {_show(value)} is implausibly large (at most {MAX_COUNT:,} for counts)")
     return int(value) if integer else float(value)
 
 
@@ -265,6 +291,22 @@ def _choice(*choices: str) -> Callable[[str, str, Any], Any]:
     return lambda w, k, v: _str(w, k, v, choices)
 
 
+# Bounds on cluster shape, so every search's work stays bounded: the largest scale-up domain sold is
+# 576 GPUs (NVIDIA GB300 NVL576, announced 2025), the largest published clusters ~10^5 GPUs.
+MAX_GPUS_PER_NODE = 1024
+MAX_NODES = 1_000_000
+
+
+def _capped(cap: int) -> Callable[[str, str, Any], Any]:
+    def check(w: str, k: str, v: Any) -> Any:
+        n = _num(w, k, v, integer=True)
+        if n > cap:
+            raise PresetError(f"{w}: {k}: {n:,} is more than mpg accepts ({cap:,})",
+                              hint="a node is one scale-up domain (8 GPUs in a DGX, 72 in an NVL72 rack)")
+        return n
+    return check
+
+
 _TEXT = (lambda w, k, v: _str(w, k, v), False)
 COMMON = {"name": (lambda w, k, v: _str(w, k, v), False), "description": _TEXT, "source": _TEXT, "notes": _TEXT}
 
@@ -289,7 +331,7 @@ MODEL_FIELDS: dict[str, Field] = {
     "moe": (None, False), "mla": (None, False), "params": (_float(), False),  # type: ignore[dict-item]
 }
 PEAK_FIELDS: dict[str, Field] = {k: (_float(), False) for k in ("bf16", "fp16", "fp8", "tf32")}
-GENERATIONS = ("volta", "ampere", "ada", "hopper", "blackwell", "cdna2", "cdna3", "gaudi", "tpu")
+GENERATIONS = ("volta", "ampere", "ada", "hopper", "blackwell", "blackwell-ultra", "cdna2", "cdna3", "cdna4", "gaudi", "tpu")
 GPU_FIELDS: dict[str, Field] = {
     **COMMON,
     "generation": (_choice(*GENERATIONS), False), "memory_gib": (_float(), True), "peak_tflops": (None, True),  # type: ignore[dict-item]
@@ -298,7 +340,8 @@ GPU_FIELDS: dict[str, Field] = {
 }
 CLUSTER_FIELDS: dict[str, Field] = {
     **COMMON,
-    "gpu": (lambda w, k, v: _str(w, k, v), True), "gpus_per_node": (_int(), True), "nodes": (_int(), True),
+    "gpu": (lambda w, k, v: _str(w, k, v), True), "gpus_per_node": (_capped(MAX_GPUS_PER_NODE), True),
+    "nodes": (_capped(MAX_NODES), True),
     "intra_node_gb_s": (_float(), True), "inter_node_gb_s": (_float(), True),
     "price_usd_per_gpu_hour": (_float(), False), "price_as_of": _TEXT, "price_source": _TEXT,
     "pue": (_float(1.0, strict=False), False),
@@ -419,11 +462,19 @@ def find(kind: str, ref: str, extra_dir: Optional[str] = None) -> PresetRef:
     """Resolve a preset name or a path to a file."""
     if not isinstance(ref, str) or not ref.strip():
         raise PresetError(f"{kind[:-1]}: empty name", hint=f"run 'mpg presets list {kind}'")
-    path = Path(ref).expanduser()
-    if kind == "models" and path.is_dir() and (path / "config.json").is_file():
-        return PresetRef(path.name, kind, path / "config.json", "path")  # a Hugging Face model directory
-    if _looks_like_path(ref) or path.is_file():
-        if not path.exists():
+    from .safeio import user_path
+
+    flag = {"models": "--model", "gpus": "--gpu", "clusters": "--cluster"}.get(kind, kind)
+    path = user_path(ref, flag)
+    try:
+        if kind == "models" and path.is_dir() and (path / "config.json").is_file():
+            return PresetRef(path.name, kind, path / "config.json", "path")  # a Hugging Face model directory
+        is_file = path.is_file()
+        exists = path.exists()
+    except (OSError, ValueError):
+        is_file = exists = False
+    if _looks_like_path(ref) or is_file:
+        if not exists:
             raise PresetError(f"{ref}: file not found", hint=f"or use a built-in {kind[:-1]} name (mpg presets list {kind})")
         return PresetRef(path.stem, kind, path, "path")
     table = available(kind, extra_dir)

@@ -20,6 +20,7 @@ from . import __version__
 from .core.estimate import Result
 from .errors import InputError
 from .humanize import fmt
+from .sanitize import clean_line, csv_cell
 
 SCHEMA_VERSION = 1
 
@@ -128,19 +129,23 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def to_csv(rows: list[dict[str, Any]]) -> str:
     flat = [flatten(r) for r in rows]
     fields: list[str] = []
+    seen: set[str] = set()
     for f in flat:
-        fields += [k for k in f if k not in fields]
+        for k in f:
+            if k not in seen:
+                seen.add(k)
+                fields.append(k)
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([csv_cell(k) for k in fields])  # user text is escaped and formula-guarded (mpg_cli/sanitize.py)
     for f in flat:
-        w.writerow({k: ("" if v is None else v) for k, v in f.items()})
+        w.writerow([("" if f.get(k) is None else csv_cell(f[k])) for k in fields])
     return buf.getvalue()
 
 
 def md_table(headers: list[str], rows: Iterable[list[str]]) -> str:
     def esc(s: str) -> str:
-        return str(s).replace("|", "\\|")
+        return clean_line(s).replace("|", "\\|")
 
     lines = ["| " + " | ".join(esc(h) for h in headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
@@ -263,43 +268,153 @@ def estimate_markdown(r: Result, explain: bool = False) -> str:
              "\n## Memory per GPU\n", md_table(["", ""], [list(x) for x in memory_rows(r)])]
     if explain and r.step:
         parts += ["\n## Step time\n", md_table(["part", "time", "share"], [list(x) for x in breakdown_rows(r)])]
-    parts += ["\n## Assumptions\n", "".join(f"- {a}\n" for a in r.assumptions)]
+    parts += ["\n## Assumptions\n", "".join(f"- {clean_line(a)}\n" for a in r.assumptions)]
     if r.warnings:
-        parts += ["\n## Warnings\n", "".join(f"- {w}\n" for w in r.warnings)]
+        parts += ["\n## Warnings\n", "".join(f"- {clean_line(w)}\n" for w in r.warnings)]
     return "".join(parts)
 
 
 # ---------------------------------------------------------------- Rich (tables for terminals)
 
+def _output_width() -> int:
+    """Columns for tables: $COLUMNS, else the terminal's (stdout's, or stderr's when stdout is piped), else 160.
+
+    Piped output is not padded: trailing spaces are stripped (``_strip``), so 160 is only a ceiling."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return min(int(env), 1000)
+    for fd in (1, 2):
+        try:
+            if os.isatty(fd):
+                return max(20, os.get_terminal_size(fd).columns)
+        except (OSError, ValueError):
+            continue
+    return 160
+
+
 def console(file: Any = None, width: Optional[int] = None):
-    """A Rich console: plain text when NO_COLOR is set or output is not a terminal; wide when piped."""
+    """A Rich console: plain text when NO_COLOR is set or output is not a terminal."""
     from rich.console import Console
 
     no_color = bool(os.environ.get("NO_COLOR"))
     stream = file if file is not None else sys.stdout
-    if width is None and not os.environ.get("COLUMNS") and not getattr(stream, "isatty", lambda: False)():
-        width = 160  # piped or redirected: don't squeeze tables into 80 columns
-    return Console(file=stream, width=width, no_color=no_color, highlight=False, soft_wrap=False)
+    c = Console(file=stream, width=width or _output_width(), no_color=no_color, highlight=False, soft_wrap=False)
+
+    def broken_pipe() -> None:  # Rich would exit 1 (the gate-failed code); the CLI boundary exits quietly
+        raise BrokenPipeError(32, "Broken pipe")
+
+    c.on_broken_pipe = broken_pipe  # type: ignore[method-assign]
+    return c
 
 
 def _numeric(cell: str) -> bool:
     return bool(cell) and (cell[0].isdigit() or cell[0] in "$+-—.")
 
 
-def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str]] = None):
-    from rich import box
-    from rich.table import Table
+class SafeTable:
+    """A Rich renderable table that never truncates a number.
 
-    from rich.markup import escape
+    Numeric columns never wrap and are as wide as their widest cell; text columns fold. When the numbers
+    alone need more columns than the console has, the rows are stacked instead (one 'header: value' block
+    per row), so '$2,…' or '10,811,7…' cannot appear at any width.
+    """
 
-    t = Table(title=escape(title), box=box.SIMPLE_HEAD, show_header=headers is not None, title_justify="left",
-              title_style="bold")
-    for i, h in enumerate(headers or [""] * max([2] + [len(row) for row in rows])):
-        numeric = bool(headers) and i > 0 and all(_numeric(str(row[i])) for row in rows if i < len(row) and row[i])
-        t.add_column(escape(h), style="bold" if i == 0 else None, justify="right" if numeric else "left")
-    for row in rows:  # user text (preset names, paths) is never Rich markup; bars are renderables
-        t.add_row(*(cell if hasattr(cell, "__rich_console__") else escape(str(cell)) for cell in row))
-    return t
+    def __init__(self, title: str, rows: list[tuple[str, ...]], headers: Optional[list[str]],
+                 drop: tuple[str, ...] = ()) -> None:
+        self.title = clean_line(title)
+        self.drop = drop  # headers of low-priority columns, dropped in this order before rows are stacked
+        self.headers = None if headers is None else [clean_line(h) for h in headers]
+        # user text never carries control codes; Rich renderables (memory bars) pass as they are
+        self.rows = [tuple(c if _renderable(c) else clean_line(c) for c in row) for row in rows]
+        ncols = len(self.headers) if self.headers else max([2] + [len(r) for r in self.rows])
+        self.numeric = [bool(headers) and i > 0 and all(isinstance(r[i], str) and _numeric(r[i])
+                                                        for r in self.rows if i < len(r) and r[i])
+                        for i in range(ncols)]
+
+    TEXT_MIN = 16  # a text column (label, layout) folds, but never narrower than this
+
+    def col_min(self, i: int) -> int:
+        from rich.cells import cell_len
+
+        widest = max((cell_len(r[i]) if isinstance(r[i], str) else self.TEXT_MIN for r in self.rows if i < len(r)),
+                     default=0)
+        words = (self.headers[i].split() if self.headers else [])
+        # a no-wrap (numeric) column keeps its header on one line too
+        head = cell_len(self.headers[i]) if self.headers and self.numeric[i] else max(map(cell_len, words), default=0)
+        return max(head, widest if self.numeric[i] else min(widest, self.TEXT_MIN))
+
+    def min_width(self) -> int:
+        # box.SIMPLE_HEAD: one edge, then per column 1 padding each side and one divider
+        return 1 + sum(self.col_min(i) + 3 for i in range(len(self.numeric)))
+
+    def table(self, stacked: bool = False) -> Any:
+        from rich import box
+        from rich.markup import escape
+        from rich.table import Table
+
+        t = Table(title=escape(self.title), box=box.SIMPLE_HEAD, show_header=self.headers is not None and not stacked,
+                  title_justify="left", title_style="bold")
+        if stacked:
+            t.add_column("", style="bold", no_wrap=True)
+            t.add_column("", overflow="fold")
+            for n, row in enumerate(self.rows):
+                if n:
+                    t.add_row("", "")
+                for h, cell in zip(self.headers or [], row):
+                    t.add_row(escape(h), cell if _renderable(cell) else escape(cell))
+            return t
+        for i, h in enumerate(self.headers or [""] * len(self.numeric)):
+            num = self.numeric[i]
+            t.add_column(escape(h), style="bold" if i == 0 else None, justify="right" if num else "left",
+                         no_wrap=num, overflow="fold", min_width=self.col_min(i))
+        for row in self.rows:
+            t.add_row(*(cell if _renderable(cell) else escape(cell) for cell in row))
+        return t
+
+    def without(self, header: str) -> "SafeTable":
+        i = (self.headers or []).index(header)
+        keep = [j for j in range(len(self.numeric)) if j != i]
+        out = SafeTable.__new__(SafeTable)
+        out.title, out.drop = self.title, tuple(d for d in self.drop if d != header)
+        out.headers = [self.headers[j] for j in keep]  # type: ignore[index]
+        out.rows = [tuple(r[j] for j in keep if j < len(r)) for r in self.rows]
+        out.numeric = [self.numeric[j] for j in keep]
+        return out
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        t = self
+        while t.headers is not None and t.min_width() > options.max_width and t.drop:
+            t = t.without(t.drop[0]) if t.drop[0] in t.headers else SafeTable.without_drop(t)
+        if t.headers is not None and t.min_width() > options.max_width:
+            yield Text(t.title, style="bold")
+            stacked = t.table(stacked=True)
+            stacked.title = None
+            yield stacked
+            return
+        if t is not self:
+            t.title = f"{t.title} [narrow terminal: {', '.join(h for h in self.headers or [] if h not in (t.headers or []))} not shown]"
+        yield t.table()
+
+    @staticmethod
+    def without_drop(t: "SafeTable") -> "SafeTable":
+        out = SafeTable.__new__(SafeTable)
+        out.__dict__.update(t.__dict__)
+        out.drop = t.drop[1:]
+        return out
+
+
+def kv_table(title: str, rows: list[tuple[str, ...]], headers: Optional[list[str]] = None,
+             drop: tuple[str, ...] = ()) -> SafeTable:
+    """A two-column (or headed) table of user-facing text: escaped, numbers never truncated (SafeTable);
+    ``drop`` names low-priority columns left out (in order) on a narrow console before rows are stacked."""
+    return SafeTable(title, [tuple(c if _renderable(c) else str(c) for c in row) for row in rows], headers, drop)
+
+
+def _renderable(cell: Any) -> bool:
+    """A Rich renderable (a bar) rather than text."""
+    return hasattr(cell, "__rich_console__")
 
 
 def memory_table(r: Result, title: str = "Memory per GPU"):
@@ -327,62 +442,64 @@ def estimate_tables(r: Result, explain: bool = False) -> list[Any]:
     return tables
 
 
+def _strip(text: str) -> str:
+    """No padding: trailing spaces of every line removed."""
+    return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
 def print_tables(tables: list[Any]) -> None:
-    """Print Rich renderables to stdout."""
-    c = console()
-    for t in tables:
-        c.print(t)
+    """Print Rich renderables to stdout (to a terminal directly; piped, as text without trailing spaces)."""
+    if getattr(sys.stdout, "isatty", lambda: False)():
+        c = console()
+        for t in tables:
+            c.print(t)
+        return
+    sys.stdout.write(tables_to_text(tables))
+    sys.stdout.flush()
 
 
-def titled_table(title: str, headers: list[str], body: list[list[str]], fmt_name: str, output: Optional[str]) -> None:
+def titled_table(title: str, headers: list[str], body: list[list[str]], fmt_name: str, output: Optional[str],
+                 drop: tuple[str, ...] = ()) -> None:
     """One table with a title, as Markdown (``--format markdown``) or a Rich table."""
     if fmt_name == "markdown":
-        emit(f"## {title}\n\n" + md_table(headers, body), output)
+        emit(f"## {clean_line(title)}\n\n" + md_table(headers, body), output)
     else:
-        show_tables([kv_table(title, [tuple(row) for row in body], headers)], output)
+        show_tables([kv_table(title, [tuple(row) for row in body], headers, drop)], output)
 
 
 def show_tables(tables: list[Any], output: Optional[str] = None) -> None:
     """Tables to the terminal, or as plain text to --output (atomically)."""
-    if output:
+    if output is not None:
         write_atomic(output, tables_to_text(tables))
     else:
         print_tables(tables)
 
 
-def tables_to_text(tables: list[Any]) -> str:
-    """Render Rich renderables to plain text (for --output)."""
+def tables_to_text(tables: list[Any], width: Optional[int] = None) -> str:
+    """Render Rich renderables to plain text (for pipes and --output): no colour, no trailing spaces."""
+    from rich.console import Console
+
     buf = io.StringIO()
-    c = console(file=buf, width=160)
+    c = Console(file=buf, width=width or _output_width(), no_color=True, color_system=None, highlight=False,
+                soft_wrap=False)
     for t in tables:
         c.print(t)
-    return buf.getvalue()
+    return _strip(buf.getvalue())
 
 
 # ---------------------------------------------------------------- writing
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then rename."""
-    if not str(path).strip():
-        raise InputError("--output: empty file name")
-    target = Path(path).expanduser()
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise InputError(f"--output {path}: is a directory", hint="give a file name")
-    if not folder.is_dir():
-        raise InputError(f"--output {path}: folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise InputError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
+def write_atomic(path: str, text: str, flag: str = "--output") -> None:
+    """Write ``text`` to ``path`` with the one safe writer (mpg_cli/safeio.py): atomic for regular files,
+    through special files and symlinks, never onto one of the command's inputs, no temp file left behind."""
+    from .safeio import write_output
+
+    write_output(path, text, flag)
 
 
 def emit(text: str, output: Optional[str]) -> None:
     """Machine-format text to stdout (directly, not through Rich) or to --output."""
-    if output:
+    if output is not None:
         write_atomic(output, text)
     else:
         sys.stdout.write(text)

@@ -130,9 +130,10 @@ def _efficiency(opts: dict[str, Any], cluster) -> Efficiency:
         return Efficiency("mfu", opts["mfu"])
     calib = opts.get("calibration")
     if calib is not None:
-        from .calibration import load_calibration
+        from .calibration import load_calibration_doc
 
-        ratio, path = load_calibration(calib)
+        ratio, path, doc = load_calibration_doc(calib)
+        opts["_calibration_doc"] = doc
         return Efficiency("model", None, ratio, path)
     return Efficiency()
 
@@ -166,3 +167,21 @@ def _divs(n: int) -> list[int]:
     from .core.search import divisors
 
     return divisors(n)
+
+
+def check_result(r: Any, opts: dict[str, Any]) -> None:
+    """After an estimate: a calibration must not push MFU or HFU above 1; warn when it was measured elsewhere."""
+    eff = r.request.efficiency
+    if eff.calibration_ratio == 1.0 or not eff.calibration_file:
+        return
+    if r.mfu > 1.0 or r.hfu > 1.0:
+        raise InputError(f"--calibration {eff.calibration_file}: ratio {eff.calibration_ratio:.3g} gives MFU "
+                         f"{r.mfu:.0%} and HFU {r.hfu:.0%} here: above the GPU's dense peak",
+                         hint="this calibration does not carry over to this model, GPU or layout; calibrate a run like it")
+    doc = opts.get("_calibration_doc")
+    if isinstance(doc, dict):
+        from .calibration import mismatch_warnings
+
+        for w in mismatch_warnings(doc, r.request):
+            if w not in r.warnings:
+                r.warnings.append(w)

@@ -89,6 +89,8 @@ def _classes(model: ModelSpec, precision: str, generation: str, zero: Optional[i
     if precision == "fp8":
         out.append("fp8")
     out.append(generation)
+    if generation.startswith("blackwell") and generation != "blackwell":
+        out.append("blackwell")  # Blackwell Ultra (B300, GB300) counts in the Blackwell class too
     if zero == 3:
         out.append("fsdp")
     return tuple(out)
@@ -303,4 +305,15 @@ def accuracy_tables(ins: list[RunResult], cv: list[RunResult]) -> str:
         worst = max(sel, key=lambda r: abs(r.error or 0.0))
         lines.append(f"| {fam} | {s['runs']} | {_pct(s['median_abs_error'])} | {_pct(s['p90_abs_error'])} | "
                      f"{_pct(si['median_abs_error'])} | {worst.id}: {100 * (worst.error or 0.0):+.1f} % |")
+    return "\n".join(lines) + "\n"
+
+
+def constants_table(doc: Optional[dict[str, Any]] = None) -> str:
+    """The README's table of fitted constants: value and how many benchmark families inform each."""
+    doc = doc if doc is not None else load_constants_document()
+    informed = doc.get("provenance", {}).get("informed_by", {})
+    lines = ["| constant | value | informed by |", "|---|---|---|"]
+    for k, v in doc["constants"].items():
+        fams = informed.get(k, [])
+        lines.append(f"| `{k}` | {v:.4g} | {len(fams)} famil{'y' if len(fams) == 1 else 'ies'} |")
     return "\n".join(lines) + "\n"

@@ -41,7 +41,7 @@ from mpg_cli.validation import (  # noqa: E402
 )
 
 START = {
-    "gemm_eta.ampere": 0.80, "gemm_eta.hopper": 0.65, "gemm_eta.blackwell": 0.60,
+    "gemm_eta.ampere": 0.80, "gemm_eta.hopper": 0.65, "gemm_eta.blackwell": 0.60, "gemm_eta.blackwell-ultra": 0.6,
     "fp8_ratio": 1.0,
     "attention_eta.ampere": 0.35, "attention_eta.hopper-fa3": 0.45,
     "attention_eta.blackwell-fa3": 0.45,
@@ -49,6 +49,7 @@ START = {
 }
 BOUNDS = {
     "gemm_eta.ampere": (0.3, 0.98), "gemm_eta.hopper": (0.3, 0.98), "gemm_eta.blackwell": (0.3, 0.98),
+    "gemm_eta.blackwell-ultra": (0.3, 0.98),
     "fp8_ratio": (0.8, 1.1),  # FP8 GEMMs reach at most about the fraction of their (2×) peak that bf16 reaches
     "attention_eta.ampere": (0.05, 0.9), "attention_eta.hopper-fa3": (0.05, 0.9),
     "attention_eta.blackwell-fa3": (0.05, 0.9),

@@ -149,9 +149,17 @@ def refresh_accuracy(text: str) -> str:
     sys.path.insert(0, str(ROOT))
     from mpg_cli.validation import accuracy_tables, cross_validate, validate_all
 
+    from mpg_cli.validation import constants_table
+
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    return head + BEGIN + "\n" + accuracy_tables(validate_all(), cross_validate()) + END + tail
+    text = head + BEGIN + "\n" + accuracy_tables(validate_all(), cross_validate()) + END + tail
+    cb, ce = "<!-- constants-table:begin -->", "<!-- constants-table:end -->"
+    if cb in text and ce in text:
+        head, rest = text.split(cb, 1)
+        _, tail = rest.split(ce, 1)
+        text = head + cb + "\n" + constants_table() + ce + tail
+    return text
 
 
 def main() -> int:

@@ -131,8 +131,11 @@ def test_readme_has_console_examples():
 
 @pytest.fixture(scope="module")
 def cli_in_workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Callable[[list[str]], Any], Path]]:
-    """(run, folder): run mpg in-process inside a fresh folder holding train.log (COLUMNS=200, no user presets)."""
+    """(run, folder): run mpg in-process inside a fresh folder laid out like a checkout (the README's calibrate
+    example reads tests/fixtures/logs/megatron.log), COLUMNS=200, no user presets."""
     work = tmp_path_factory.mktemp("readme")
+    (work / "tests" / "fixtures" / "logs").mkdir(parents=True)
+    shutil.copyfile(MEGATRON_LOG, work / "tests" / "fixtures" / "logs" / "megatron.log")
     shutil.copyfile(MEGATRON_LOG, work / "train.log")
     shutil.copytree(REPO / "tests" / "fixtures" / "configs", work / "tests" / "fixtures" / "configs")  # --from examples
     config_home = tmp_path_factory.mktemp("xdg-config")
@@ -275,6 +278,23 @@ def test_readme_accuracy_tables_match_the_code(validation):
     assert begin in README and end in README, "README lost the accuracy-table markers"
     shown = README.split(begin, 1)[1].split(end, 1)[0]
     assert shown == accuracy_tables(validation, cross_validate()), "run python scripts/update_readme.py"
+
+
+def test_readme_constant_count_matches_the_data_file():
+    """'**12 constants** are fitted' in the README is the data file's count."""
+    from mpg_cli.validation import load_constants_document
+
+    m = re.search(r"\*\*(\d+) constants\*\* are fitted", README)
+    assert m and int(m.group(1)) == load_constants_document()["count"]
+
+
+def test_readme_constants_table_matches_the_data_file():
+    """The README's table of fitted constants is the shipped data file's."""
+    from mpg_cli.validation import constants_table
+
+    begin, end = "<!-- constants-table:begin -->\n", "<!-- constants-table:end -->"
+    assert begin in README and end in README
+    assert README.split(begin, 1)[1].split(end, 1)[0] == constants_table()
 
 
 def test_readme_headline_matches_the_code():

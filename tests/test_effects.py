@@ -249,4 +249,7 @@ def test_days_solver_never_answers_a_count_slower_than_a_smaller_one():
     n, d = sol.result.request.gpus, sol.result.days
     assert d <= 90
     assert all(days > d for k, days in sol.evaluated.items() if k < n)
+    env = sol.envelope()
+    assert all(env[k] <= d for k in env if k > n)  # a larger count it considers never takes longer
+    assert all(a >= b for a, b in zip(env.values(), list(env.values())[1:]))
     assert 0.33 <= sol.result.mfu <= 0.45  # Meta's TP8 PP16 layout ran at 38-43 % MFU

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import ExitCode, InputError
+from ..errors import ExitCode, InputError, MpgError
 from ..humanize import fmt
+from ..sanitize import clean_line
 
 
 def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[float]], warmup: Optional[int],
@@ -21,26 +23,42 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
     for flag, key in (("--step-time", "step_time"), ("--tokens-per-second", "tokens_per_second"),
                       ("--tflops", "tflops"), ("--mfu", "mfu")):
         check_positive(measured.get(key), flag, maximum=1.0 if key == "mfu" else None)
+    from ..parsing import parse_gpus
+
+    if len(parse_gpus(opts.get("gpus"))) > 1:
+        raise InputError(f"--gpus {clean_line(opts.get('gpus'))}: calibrate measures one run: give its GPU count",
+                         hint="project to other GPU counts afterwards with 'mpg estimate --calibration FILE -n 64,128'")
     given = [k for k, v in measured.items() if v is not None]
     if log and given:
         raise InputError("give a training log or a measured figure, not both")
     if len(given) > 1:
         raise InputError(f"several measurements given ({', '.join('--' + g.replace('_', '-') for g in given)})",
                          hint="give one: the others follow from it")
-    if save and Path(save).exists() and not force:  # fail before any work: nothing is written
-        raise InputError(f"--save {save}: file exists", hint="pass --force to overwrite it")
+    if save is not None:  # fail before any work: nothing is written
+        from ..safeio import same_file, user_path
+
+        target = user_path(save, "--save")
+        if target.exists() and not force:
+            raise InputError(f"--save {clean_line(save)}: file exists", hint="pass --force to overwrite it")
+        out = opts.get("output")
+        if out is not None and str(out).strip() and same_file(save, out):
+            raise InputError("--save and --output name the same file", hint="give the report and the calibration "
+                             "different files")
     summary = None
     steps_used = None
+    shape_warnings: dict[str, int] = {}
     if log:
         from ..logparse import parse_log
-        from ..presets import read_text
+        from ..safeio import read_log
 
-        summary = parse_log(read_text(Path(log), "training log", max_bytes=1 << 30), log, warmup=warmup, fmt=log_format)
+        log_text, log_notes = read_log(log)
+        summary = parse_log(log_text, log, warmup=warmup, fmt=log_format, notes=log_notes)
         measured = {"step_time": summary.step_time_s, "tokens_per_second": summary.tokens_per_second,
                     "tflops": None, "mfu": summary.mfu}
         if summary.tokens_per_second is None and summary.tokens_per_second_per_gpu is not None:
             measured["tokens_per_second"] = summary.tokens_per_second_per_gpu * _gpus(opts)
         opts = _from_log(opts, summary, log)
+        shape_warnings = _shape_mismatch(log_text, opts)
         for key, value in (("global_batch", summary.global_batch), ("seq_length", summary.seq_length)):
             if not value:
                 continue
@@ -55,13 +73,30 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
                              hint="give --step-time or --tokens-per-second instead")
         steps_used = summary.steps_used
     req = build_requests(opts)[0]
+    if log and not opts.get("quiet"):
+        import sys
+
+        for w in _shape_check(shape_warnings, req.model, log):
+            sys.stderr.write(f"WARNING: {clean_line(w)}\n")
     cal = calibrate(req, measured, steps_used)
     annotate([cal.projection], opts)
     if summary is not None:
         cal.peak_memory_bytes = summary.peak_memory_bytes
         cal.log_summary = summary
     doc = to_document(cal, req, log)
-    if save:
+    from ..calibration import RATIO_PLAUSIBLE, check_ratio
+
+    if save is not None:
+        try:
+            check_ratio(cal.ratio, f"--save {clean_line(save)}")
+        except MpgError as exc:
+            raise InputError(f"{exc.message}: not saved, --calibration would refuse it", exc.hint) from None
+    if not opts.get("quiet") and not RATIO_PLAUSIBLE[0] <= cal.ratio <= RATIO_PLAUSIBLE[1]:
+        import sys
+
+        sys.stderr.write(f"WARNING: measured / predicted = {cal.ratio:.3f}: far from 1; check that --model, --gpus "
+                         "and the layout are the measured run's (a different model size gives such ratios)\n")
+    if save is not None:
         save_file(doc, save, force)
     fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
     output = opts.get("output")
@@ -115,6 +150,7 @@ def _from_log(opts: dict[str, Any], summary: Any, log: str) -> dict[str, Any]:
     from ..parsing import parse_gpus
 
     out = dict(opts)
+    _check_log_values(summary, log)
     if summary.world_size:
         given = parse_gpus(opts.get("gpus"))
         if given:
@@ -149,3 +185,49 @@ def _gpus(opts: dict[str, Any]) -> int:
     if not counts:
         raise InputError("the log gives tokens/s per GPU: give the run's GPU count with --gpus")
     return counts[0]
+
+
+# what the log may say, with the same bounds as the flags (tp/pp/... at least 1, zero 0-3)
+_LOG_LIMITS = {"world_size": (1, 10_000_000), "global_batch": (1, 100_000_000), "seq_length": (1, 10_000_000),
+               "zero": (0, 3)}
+
+
+def _check_log_values(summary: Any, log: str) -> None:
+    """Values read from the log go through the same validation as flags (the message names the log)."""
+    items = [("world_size", summary.world_size), ("global_batch", summary.global_batch),
+             ("seq_length", summary.seq_length)] + list(summary.layout)
+    for key, value in items:
+        if value is None:
+            continue
+        lo, hi = _LOG_LIMITS.get(key, (1, 1_000_000))
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise InputError(f"{clean_line(log)}: the log gives {key.replace('_', ' ')} {value!r}, which is not "
+                             f"between {lo:,} and {hi:,}",
+                             hint=f"give --{key.replace('_', '-')} explicitly or check the log" if key != "world_size"
+                             else "give --gpus explicitly or check the log")
+
+
+# Megatron-LM's arguments block ('hidden_size ........ 8192') or NeMo's YAML config ('hidden_size: 4096')
+_SHAPE = re.compile(r"^\s*(hidden_size|num_layers|num_attention_heads)\s*(?:\.{2,}|:)\s*(\d{1,9})\s*$", re.M)
+_SHAPE_KEYS = {"hidden_size": ("hidden_size", "hidden size"), "num_layers": ("layers", "layers"),
+               "num_attention_heads": ("heads", "attention heads")}
+
+
+def _shape_mismatch(text: str, opts: dict[str, Any]) -> dict[str, int]:
+    """The model shape a Megatron-LM log prints in its arguments block (lines are length-capped: linear time)."""
+    found: dict[str, int] = {}
+    for m in _SHAPE.finditer(text[: 4 << 20]):
+        found.setdefault(m.group(1), int(m.group(2)))
+    return found
+
+
+def _shape_check(found: dict[str, int], model: Any, log: str) -> list[str]:
+    """Warnings when the log's own model shape contradicts --model (a 70B log calibrated as an 8B)."""
+    out = []
+    for key, value in found.items():
+        attr, words = _SHAPE_KEYS[key]
+        mine = getattr(model, attr, None)
+        if isinstance(mine, int) and mine != value:
+            out.append(f"{log}: the run's {words} is {value:,} but --model {model.name} has {mine:,}: "
+                       "the ratio compares different models")
+    return out

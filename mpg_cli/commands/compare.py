@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..core.estimate import Result
-from ..errors import ExitCode, InputError, PresetError, did_you_mean
+from ..errors import ExitCode, InputError, MpgError, PresetError, did_you_mean
 from ..humanize import fmt, signed_percent
+from ..sanitize import clean_line
 
 METRICS = {"days": ("time", "days"), "gpu_hours": ("gpu_hours",), "cost": ("cost_usd",), "energy": ("energy_kwh",)}
 SORT_KEYS = ("label", "model", "cluster", "gpus", "days", "gpu_hours", "cost", "energy", "mfu", "tokens_per_second",
@@ -30,15 +31,31 @@ def default_label(model: str, cluster: str, gpu: Optional[str], gpus: Any) -> st
     return f"{model} @ {cluster}" + (f"/{gpu}" if gpu else "") + f" × {gpus}"
 
 
+# the same limits as the flags (mpg_cli/options.py and scenario.build_requests), checked here so that the
+# message names the file, the scenario and the key instead of a flag the user never typed
+INT_RANGE = {"seq_length": (1, 10_000_000), "global_batch": (1, 100_000_000), "micro_batch": (1, 1_000_000),
+             "tp": (1, 1_000_000), "pp": (1, 1_000_000), "dp": (1, 10_000_000), "ep": (1, 1_000_000),
+             "cp": (1, 1_000_000), "virtual_stages": (1, 1_000_000), "zero": (0, 3)}
+FLOAT_RANGE = {"goodput": (0.0, 1.0, False), "price": (0.0, 1e9, True), "tflops": (0.0, 1e9, False),
+               "mfu": (0.0, 1.0, False), "reserved_gib": (0.0, 1e9, True), "headroom": (0.0, 0.9, True)}
+CHOICES = {"precision": ("bf16", "fp16", "fp8"), "recompute": ("none", "selective", "full"),
+           "optimizer": ("adam", "adam8bit")}
+MAX_SCENARIOS = 256  # ~15 ms each (an 8B on 2 cores): 256 stay within seconds; more is a job for a script over mpg estimate
+
+
 def _scenario_opts(entry: Any, where: str, base: dict[str, Any]) -> dict[str, Any]:
+    from ..presets import _show
+
     if not isinstance(entry, dict):
-        raise PresetError(f"{where}: expected a mapping of estimate options, got {entry!r}"[:200])
+        raise PresetError(f"{where}: expected a mapping of estimate options, got {_show(entry)}")
     out = dict(base)
     for raw_key, value in entry.items():
         key = str(raw_key).replace("-", "_")
         if key not in SCENARIO_KEYS:
-            raise PresetError(f"{where}: {raw_key}: unknown key", hint=did_you_mean(key, SCENARIO_KEYS)
+            raise PresetError(f"{where}: {raw_key if isinstance(raw_key, str) else _show(raw_key)}: unknown key", hint=did_you_mean(key, SCENARIO_KEYS)
                               or f"allowed keys: {', '.join(SCENARIO_KEYS)}")
+        if value is None:
+            continue  # explicit null = not given
         if key == "from":
             files = value if isinstance(value, list) else [value]
             if not files or not all(isinstance(f, str) and f for f in files):
@@ -52,15 +69,44 @@ def _scenario_opts(entry: Any, where: str, base: dict[str, Any]) -> dict[str, An
                 raise PresetError(f"{where}: from_format: expected text, got {value!r}")
             out["from_format"] = value
             continue
-        if key in INT_KEYS and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise PresetError(f"{where}: {raw_key}: expected a whole number, got {value!r}")
-        if key in FLOAT_KEYS and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise PresetError(f"{where}: {raw_key}: expected a number, got {value!r}")
+        got = _show(value)
+        if key in INT_KEYS:
+            lo, hi = INT_RANGE[key]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise PresetError(f"{where}: {raw_key}: expected a whole number, got {got}")
+            if not lo <= value <= hi:
+                raise PresetError(f"{where}: {raw_key}: must be between {lo:,} and {hi:,}, got {got}")
+        if key in FLOAT_KEYS:
+            lo, hi, zero_ok = FLOAT_RANGE[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise PresetError(f"{where}: {raw_key}: expected a number, got {got}")
+            try:
+                value = float(value)
+            except OverflowError:
+                raise PresetError(f"{where}: {raw_key}: {got} is implausibly large") from None
+            if not math.isfinite(value) or value < lo or (value == lo and not zero_ok) or value > hi:
+                bound = f"{'at least' if zero_ok else 'greater than'} {lo:g} and at most {hi:g}"
+                raise PresetError(f"{where}: {raw_key}: must be {bound}, got {got}")
         if key in BOOL_KEYS and not isinstance(value, bool):
-            raise PresetError(f"{where}: {raw_key}: expected true or false, got {value!r}")
-        if key in STR_KEYS and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
-            raise PresetError(f"{where}: {raw_key}: expected text, got {value!r}")
-        out[key] = str(value) if key in STR_KEYS else (float(value) if key in FLOAT_KEYS else value)
+            raise PresetError(f"{where}: {raw_key}: expected true or false, got {got}")
+        if key in STR_KEYS:
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise PresetError(f"{where}: {raw_key}: expected text, got {got}")
+            if isinstance(value, int) and abs(value) > 10**18:
+                raise PresetError(f"{where}: {raw_key}: {got} is implausibly large")
+            value = str(value)
+            if key in CHOICES and value not in CHOICES[key]:
+                raise PresetError(f"{where}: {raw_key}: {got} is not one of {', '.join(CHOICES[key])}",
+                                  hint=did_you_mean(value, CHOICES[key]))
+        if key in ("tokens", "gpus"):
+            from ..parsing import parse_gpus, parse_tokens
+
+            try:
+                parse_tokens(value) if key == "tokens" else parse_gpus(value)
+            except InputError as exc:
+                raise PresetError(f"{where}: {raw_key}: {exc.message.split(': ', 1)[-1]}",
+                                  hint=f"e.g. {key}: {'300B' if key == 'tokens' else '64'}") from None
+        out[key] = value
     return out
 
 
@@ -69,8 +115,14 @@ def scenarios(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_
     """(label, estimate options) for each scenario: a file's list, or the cross product of repeated flags."""
     from ..inputs.merge import apply_from
 
-    if scenario_file:
+    if scenario_file is not None:
         from ..presets import load_yaml_file
+
+        mixed = [flag for flag, v in (("--model", models), ("--cluster", clusters), ("--gpu", gpu_types),
+                                      ("--gpus", gpus)) if v]
+        if mixed:
+            raise InputError(f"--scenarios and {', '.join(mixed)} both given: the file lists the scenarios",
+                             hint="put the model, cluster and GPUs into each scenario of the file, or leave --scenarios out")
 
         path = Path(scenario_file)
         data = load_yaml_file(path)
@@ -79,13 +131,18 @@ def scenarios(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_
         if not isinstance(data, list) or not data:
             raise PresetError(f"{path}: expected a list of scenarios (or 'scenarios: [...]')",
                               hint="each item: label, model, cluster, gpus, tokens, … (the estimate options)")
+        if len(data) > MAX_SCENARIOS:
+            raise PresetError(f"{path}: {len(data):,} scenarios; compare takes at most {MAX_SCENARIOS:,}",
+                              hint="split the file, or loop over 'mpg estimate --format json' in a script")
         out = []
         for i, entry in enumerate(data):
-            o = _scenario_opts(entry, f"{path}: scenarios[{i}]", opts)
+            where = f"{path}: scenarios[{i}]"
+            o = _scenario_opts(entry, where, opts)
             given = {str(k).replace("-", "_") for k in entry} if isinstance(entry, dict) else set()
             o = apply_from(o, extra_explicit=given)
             label = o.pop("label", None) or default_label(_name(o["model"]), o["cluster"], o.get("gpu"),
                                                           o.get("gpus") or "all")
+            o["_where"] = f"{where} ({label})"
             out.append((label, o))
         labels = [lbl for lbl, _ in out]
         dupes = {x for x in labels if labels.count(x) > 1}
@@ -121,15 +178,29 @@ def load_against(path_text: str) -> dict[str, dict[str, Any]]:
     from ..presets import read_text
 
     path = Path(path_text)
+    from ..presets import _show
+
     try:
         doc = json.loads(read_text(path, "JSON file"))
     except json.JSONDecodeError as exc:
         raise InputError(f"--against {path}: malformed JSON (line {exc.lineno}): {exc.msg}") from None
     except PresetError as exc:
         raise InputError(f"--against {exc.message}", exc.hint) from None
+    except RecursionError:
+        raise InputError(f"--against {path}: JSON nested too deeply") from None
+    except ValueError as exc:  # an integer over Python's 4,300-digit limit
+        raise InputError(f"--against {path}: unreadable JSON value: {str(exc)[:100]}") from None
     if not isinstance(doc, dict) or "command" not in doc:
         raise InputError(f"--against {path}: not a JSON document written by mpg (no 'command' key)",
                          hint="save one with 'mpg estimate --format json -o FILE' or 'mpg compare --format json -o FILE'")
+    from ..render import SCHEMA_VERSION
+
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(f"--against {path}: schema_version {_show(doc.get('schema_version'))}, this mpg reads "
+                         f"{SCHEMA_VERSION}", hint="regenerate the baseline with this version of mpg")
+    if doc["command"] not in ("compare", "estimate", "estimate-scaling"):
+        raise InputError(f"--against {path}: written by 'mpg {_show(doc['command'])}'; compare reads the JSON of "
+                         "'mpg compare' or 'mpg estimate'", hint="save one with 'mpg compare --format json -o FILE'")
     def label_of(d: Any) -> Optional[str]:
         i = d.get("inputs") if isinstance(d, dict) else None
         if not isinstance(i, dict) or not all(isinstance(i.get(k), (str, int)) for k in ("model", "cluster", "gpus")):
@@ -145,9 +216,13 @@ def load_against(path_text: str) -> dict[str, dict[str, Any]]:
         rows = {str(label_of(e)): e for e in doc["estimates"] if label_of(e)}
     if rows:
         for lbl, row in rows.items():
-            for k in ("days", "gpu_hours"):
-                if _metric(row, k) is None:
-                    raise InputError(f"--against {path}: row {lbl!r}: {k} is missing or not a finite number",
+            for k in METRICS:
+                v = _metric(row, k)
+                if k in ("days", "gpu_hours") and (v is None or v <= 0):
+                    raise InputError(f"--against {path}: row {lbl!r}: {k} is missing, zero, negative or not a "
+                                     "finite number", hint="regenerate the baseline with mpg --format json")
+                if v is not None and v < 0:
+                    raise InputError(f"--against {path}: row {lbl!r}: {k} is negative",
                                      hint="regenerate the baseline with mpg --format json")
         return rows
     raise InputError(f"--against {path}: a {str(doc['command'])[:40]!r} document has no rows to compare with",
@@ -156,12 +231,13 @@ def load_against(path_text: str) -> dict[str, dict[str, Any]]:
 
 def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types: list[str], gpus: list[str],
         scenario_file: Optional[str], sort: Optional[str], baseline: Optional[str], against: Optional[str],
-        fail_on_increase: Optional[str], metric: list[str]) -> int:
+        fail_on_increase: Optional[str], metric: list[str], allow_new: bool = False,
+        allow_missing: bool = False, days: Optional[float] = None) -> int:
     from .. import __version__, render
     from ..parsing import parse_percent
     from .estimate import compute, finish
 
-    threshold = parse_percent(fail_on_increase, "--fail-on-increase") if fail_on_increase is not None else None
+    threshold = parse_percent(fail_on_increase, "--fail-on-increase", strict=True) if fail_on_increase is not None else None
     if threshold is not None and not against:
         raise InputError("--fail-on-increase needs --against FILE", hint="save a baseline with --format json -o FILE")
     for mname in metric:
@@ -169,8 +245,32 @@ def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types:
             raise InputError(f"--metric {mname!r} is not one of {', '.join(METRICS)}", hint=did_you_mean(mname, METRICS))
     checked = metric or ["days", "gpu_hours", "cost"]
     rows: list[tuple[str, Result]] = []
-    for label, o in scenarios(opts, models, clusters, gpu_types, gpus, scenario_file):
-        results = compute(o)
+    from ..parsing import check_positive
+
+    check_positive(days, "--days")
+    if days is not None and gpus:
+        raise InputError("--days solves for each scenario's GPU count: leave --gpus out")
+    grid = scenarios(opts, models, clusters, gpu_types, gpus, scenario_file)
+    if days is not None:
+        with_gpus = [lbl for lbl, o in grid if o.get("gpus")]
+        if with_gpus:
+            raise InputError(f"--days solves for the GPU count, but scenario {with_gpus[0]!r} gives gpus",
+                             hint="remove 'gpus' from the scenarios, or leave --days out")
+        from ..humanize import days_text
+
+        grid = [(lbl[: -len(" × all")] + f" in {days_text(days)}" if lbl.endswith(" × all") else lbl, o)
+                for lbl, o in grid]
+    if len(grid) > MAX_SCENARIOS:
+        raise InputError(f"{len(grid):,} scenarios from the repeated flags; compare takes at most {MAX_SCENARIOS:,}",
+                         hint="fewer -m/-c/--gpu/-n values")
+    for label, o in grid:
+        where = o.pop("_where", None)
+        try:
+            results = compute(o, days=days)
+        except MpgError as exc:
+            if where is None:
+                raise
+            raise PresetError(f"{where}: {exc.message}", hint=exc.hint) from None
         for r in results:
             lbl = label if len(results) == 1 else f"{label} [{r.request.gpus}]"
             rows.append((lbl, r))
@@ -188,9 +288,14 @@ def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types:
     old = load_against(against) if against else {}
     single_old = len(old) == 1 and len(docs) == 1
     failures: list[str] = []
+    matched: set[str] = set()
     for d in docs:
         d["delta_vs_baseline"] = {k: _ratio(_metric(d, k), _metric(base_doc, k)) for k in METRICS}
         prev = old.get(d["label"]) or (next(iter(old.values())) if single_old else None)
+        if prev is not None:
+            matched.add(next(k for k, v in old.items() if v is prev))
+        elif against and threshold is not None and not allow_new:
+            failures.append(f"[{d['label']}] is new: not in --against {against} (pass --allow-new to accept it)")
         if against:
             d["change_vs_against"] = None if prev is None else {k: _ratio(_metric(d, k), _metric(prev, k)) for k in METRICS}
             if prev is not None and threshold is not None:
@@ -199,6 +304,11 @@ def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types:
                     if ch is not None and ch > threshold:
                         failures.append(f"[{d['label']}] {k} {_metric(d, k):,.1f} vs {_metric(prev, k):,.1f} "
                                         f"({signed_percent(ch)} > +{threshold:.1%}; central values)")
+    if against and threshold is not None and not allow_missing:
+        for lbl in old:
+            if lbl not in matched:
+                failures.append(f"[{lbl}] is missing: in --against {against} but not compared now "
+                                "(pass --allow-missing to accept it)")
     if sort:
         docs = _sorted(docs, sort)
     fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
@@ -213,13 +323,16 @@ def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types:
         _human(docs, base_label, bool(against), fmt_name, output)
     code = finish([r for _, r in rows], bool(opts.get("quiet")))
     for line in failures:
-        sys.stderr.write(f"GATE FAILED: {line}\n")
+        sys.stderr.write(f"GATE FAILED: {clean_line(line)}\n")
     return int(ExitCode.GATE_FAILED) if failures else code
 
 
 def _ratio(new: Optional[float], old: Optional[float]) -> Optional[float]:
-    if new is None or old is None or old == 0:
+    """new/old - 1; from a zero baseline, any rise is an infinite increase (it fails every gate)."""
+    if new is None or old is None or old < 0:
         return None
+    if old == 0:
+        return 0.0 if new == 0 else math.inf
     return new / old - 1.0
 
 
@@ -273,4 +386,5 @@ def _human(docs: list[dict[str, Any]], base_label: str, against: bool, fmt_name:
             row.append("new" if ch is None else " / ".join("—" if ch[k] is None else signed_percent(ch[k])
                                                              for k in ("days", "gpu_hours", "cost")))
         body.append(row)
-    render.titled_table(f"{len(docs)} scenarios (deltas vs {base_label})", headers, body, fmt_name, output)
+    render.titled_table(f"{len(docs)} scenarios (deltas vs {base_label})", headers, body, fmt_name, output,
+                        drop=("energy", "tokens/s", "memory", "layout", "MFU"))

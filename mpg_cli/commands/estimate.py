@@ -6,9 +6,11 @@ import sys
 from typing import Any, Optional
 
 from ..core.estimate import EstimateError, Result, apply_gates, estimate
+from ..humanize import days_text
 from ..errors import ExitCode, InputError
 from ..humanize import fmt, signed_percent
-from ..scenario import build_requests
+from ..sanitize import clean_line
+from ..scenario import build_requests, check_result
 
 
 def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=None,
@@ -22,8 +24,8 @@ def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=N
         if note:
             note("")
         if r is None:
-            raise InputError(f"no GPU count up to 1,048,576 finishes {req.model.name} within {days:g} days{sure}")
-        r.assumptions.insert(0, f"GPUs solved for: the fewest whole nodes that finish within {days:g} days{sure} "
+            raise InputError(f"no GPU count up to 1,048,576 finishes {req.model.name} within {days_text(days)}{sure}")
+        r.assumptions.insert(0, f"GPUs solved for: the fewest whole nodes that finish within {days_text(days)}{sure} "
                                 "(wall time, goodput included)")
         return r
     if budget_gpu_hours is not None:
@@ -42,13 +44,31 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
 
     opts = apply_from(opts)
     results = []
-    for req in build_requests(opts):
+    reqs = build_requests(opts)
+    weak = bool(opts.get("weak_scaling"))
+    if weak and len(reqs) < 2:
+        raise InputError("--weak-scaling needs a list of GPU counts", hint="e.g. --gpus 64,128,256 --weak-scaling")
+    for req in reqs:
+        if weak and results:  # weak scaling: the first count's global batch, grown in proportion to the GPUs
+            from dataclasses import replace
+
+            r0 = results[0]
+            gbs = max(1, round(r0.global_batch * req.gpus / r0.request.gpus))
+            req = replace(req, global_batch=gbs)
         try:
             r = _solve(req, days, budget_gpu_hours, progress(opts), opts.get("confidence"))
+            check_result(r, opts)
             apply_gates(r, opts.get("max_days"), opts.get("max_gpu_hours"), opts.get("max_cost"),
                         bool(opts.get("require_fit")))
         except EstimateError as exc:
             raise InputError(exc.message, exc.hint) from None
+        if len(reqs) > 1:
+            r.assumptions.insert(0, f"{'weak' if weak else 'strong'} scaling: global batch {r.global_batch:,} "
+                                    f"sequences at {r.request.gpus:,} GPUs" + (
+                                        f" (grown with the GPU count from {results[0].global_batch:,} at "
+                                        f"{results[0].request.gpus:,})" if weak and results else
+                                        "" if weak else " (the same batch for every GPU count; --weak-scaling "
+                                        "grows it with the GPUs)"))
         results.append(r)
     annotate(results, opts)
     return results
@@ -89,13 +109,13 @@ def finish(results: list[Result], quiet: bool) -> int:
             for w in r.warnings:
                 if w not in seen:
                     seen.add(w)
-                    sys.stderr.write(f"WARNING: {w}\n")
+                    sys.stderr.write(f"WARNING: {clean_line(w)}\n")
             if not r.memory.fits and not any(c.name == "memory_bytes_per_gpu" for c in r.checks):
-                sys.stderr.write(f"WARNING: does not fit: {fmt(r.memory.total, 'bytes')} per GPU > "
+                sys.stderr.write("WARNING: does not fit: " + f"{fmt(r.memory.total, 'bytes')} per GPU > "
                                  f"{fmt(r.memory.usable, 'bytes')} usable; try 'mpg fit' for a layout that does\n")
     failures = gate_lines(results)
     for line in failures:
-        sys.stderr.write(f"GATE FAILED: {line}\n")
+        sys.stderr.write(f"GATE FAILED: {clean_line(line)}\n")
     return int(ExitCode.GATE_FAILED if failures else ExitCode.OK)
 
 

@@ -9,7 +9,7 @@ from ..core.estimate import EstimateError, Result, evaluate
 from ..core.planning import changes_that_fit, min_gpus, run_search
 from ..errors import ExitCode, InputError
 from ..humanize import fmt
-from ..scenario import build_requests
+from ..scenario import build_requests, check_result
 
 
 def _other_gpus(extra_dir):
@@ -41,6 +41,8 @@ def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
         res = run_search(req, keep=max(top, 1))
         results: list[Result] = [evaluate(req, cand, "searched", res) for cand in res.candidates[:top]]
         annotate(results, opts)
+        for r in results:
+            check_result(r, opts)
     except EstimateError as exc:
         raise InputError(exc.message, exc.hint) from None
     changes = [] if results else changes_that_fit(req, _other_gpus(opts.get("presets")))
@@ -58,12 +60,12 @@ def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
     else:
         _human(req, res, results, changes, fmt_name, output)
     if not results:
-        sys.stderr.write(f"ERROR: {req.model.name} does not fit on {req.gpus:,} × {req.cluster.gpu.name} "
-                         f"with any layout searched\n")
-        if changes:
-            best = changes[0]
-            sys.stderr.write(f"TIP: smallest change that fits: {best.flag} ({best.description}; "
-                             f"{fmt(best.candidate.memory.total, 'bytes')} per GPU)\n")
+        from ..boundary import report
+
+        best = changes[0] if changes else None
+        report(f"{req.model.name} does not fit on {req.gpus:,} × {req.cluster.gpu.name} with any layout searched",
+               None if best is None else f"smallest change that fits: {best.flag} ({best.description}; "
+                                         f"{fmt(best.candidate.memory.total, 'bytes')} per GPU)")
         return int(ExitCode.GATE_FAILED)
     return int(ExitCode.OK)
 
@@ -98,7 +100,7 @@ def _human(req, res, results, changes, fmt_name, output) -> None:
              f"fastest fitting first (usable memory = {1 - req.memory.headroom_fraction:.0%} of "
              f"{req.cluster.gpu.memory_gib:g} GiB)")
     if fmt_name == "markdown":
-        text = f"## {title}\n\n" + (render.md_table(HEADERS, _rows(results)) if results else "Nothing fits.\n")
+        text = f"## {render.clean_line(title)}\n\n" + (render.md_table(HEADERS, _rows(results)) if results else "Nothing fits.\n")
         if results:
             text += "\n## Memory of the best layout\n\n" + render.md_table(["", ""], [list(x) for x in render.memory_rows(results[0])])
         text += "".join(f"- would fit with `{c.flag}`: {c.description}\n" for c in changes)
@@ -106,7 +108,8 @@ def _human(req, res, results, changes, fmt_name, output) -> None:
         return
     tables: list[Any] = []
     if results:
-        tables.append(render.kv_table(title, [tuple(r) for r in _rows(results)], HEADERS))
+        tables.append(render.kv_table(title, [tuple(r) for r in _rows(results)], HEADERS,
+                                      drop=("cp", "ep", "v", "% of cap.", "batch", "mb", "step")))
         tables.append(render.memory_table(results[0], "Memory per GPU of the best layout"))
         tables.append(render.kv_table("Assumptions", [("•", a) for a in results[0].assumptions]))
     else:
@@ -129,7 +132,9 @@ def _min_gpus(req, fmt_name: str, output, opts: dict[str, Any]) -> int:
         if fmt_name == "json":
             render.emit(render.to_json({"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__,
                                         "command": "fit-min-gpus", "min_gpus": None, "nodes": None}), output)
-        sys.stderr.write(f"ERROR: no GPU count up to 1,048,576 holds {req.model.name} on {req.cluster.gpu.name}\n")
+        from ..boundary import report
+
+        report(f"no GPU count up to 1,048,576 holds {req.model.name} on {req.cluster.gpu.name}")
         return int(ExitCode.GATE_FAILED)
     n, cand = found
     r = evaluate(req.__class__(**{**req.__dict__, "gpus": n}), cand, "searched")

@@ -6,19 +6,26 @@ import sys
 from typing import Any
 
 from ..core.planning import TEMPLATES, largest_model_in, model_from_template
+from ..humanize import days_text
 from ..errors import ExitCode, InputError, did_you_mean
 from ..parsing import check_positive
 
 
-def run(opts: dict[str, Any], days: float | None, template: str) -> int:
+def run(opts: dict[str, Any], days: float | None, template: str, budget_gpu_hours: float | None = None,
+        budget_usd: float | None = None) -> int:
     from .. import render
     from ..inputs.merge import annotate, apply_from
     from ..scenario import build_requests
 
     opts = apply_from(opts, use_model=False, skip=("tokens", "train_steps"), command="mpg plan")
-    if days is None:
-        raise InputError("mpg plan needs --days", hint="e.g. mpg plan --days 30 -c dgx-h100 -n 1024")
+    if days is None and budget_gpu_hours is None and budget_usd is None:
+        raise InputError("mpg plan needs --days, --budget-gpu-hours or --budget-usd",
+                         hint="e.g. mpg plan --days 30 -c dgx-h100 -n 1024, or mpg plan --budget-usd 1e6 -c dgx-h100")
+    if budget_gpu_hours is not None and budget_usd is not None:
+        raise InputError("give one budget: --budget-gpu-hours or --budget-usd")
     check_positive(days, "--days")
+    check_positive(budget_gpu_hours, "--budget-gpu-hours")
+    check_positive(budget_usd, "--budget-usd")
     if template not in TEMPLATES:
         raise InputError(f"--template {template!r} is not one of {', '.join(TEMPLATES)}",
                          hint=did_you_mean(template, TEMPLATES))
@@ -30,20 +37,33 @@ def run(opts: dict[str, Any], days: float | None, template: str) -> int:
     from .estimate import progress
 
     note = progress(opts)
-    best = largest_model_in(req, days, t, progress=note)
+    limit = budget_gpu_hours
+    if budget_usd is not None:
+        c = req.cluster
+        price = req.price_usd_per_gpu_hour or c.price_usd_per_gpu_hour or c.gpu.price_usd_per_hour
+        if not price:
+            raise InputError("--budget-usd needs a price: the presets have none for this GPU", hint="give --price")
+        limit = budget_usd / price
+    best = largest_model_in(req, days, t, progress=note, max_gpu_hours=limit)
+    within = " and ".join(x for x in (
+        days_text(days) if days is not None else "",
+        f"${budget_usd:,.0f}" if budget_usd is not None else "",
+        f"{limit:,.0f} GPU-hours" if limit is not None else "") if x)
     if note:
         note("")
     fmt_name = getattr(opts.get("format"), "value", opts.get("format")) or "table"
     output = opts.get("output")
     if best is None:
-        sys.stderr.write(f"ERROR: not even the smallest {template}-style model (hidden 1024) trains within {days:g} "
-                         f"days on {req.gpus:,} × {req.cluster.gpu.name}\n")
+        from ..boundary import report
+
+        report(f"not even the smallest {template}-style model (hidden 1024) trains within {within} "
+               f"on {req.gpus:,} × {req.cluster.gpu.name}")
         return int(ExitCode.GATE_FAILED)
     m = best.request.model
     annotate([best], opts)
     best.assumptions.insert(0, f"model: the largest {template}-style dense shape ({t.source}; hidden a multiple of "
                                f"1024, {t.hidden_per_layer:g} hidden per layer, FFN {t.ffn_ratio:g}×) that trains "
-                               f"compute-optimally within {days:g} days")
+                               f"compute-optimally within {within}")
     if fmt_name == "json":
         d = render.estimate_dict(best, command="plan")
         d["model_shape"] = {"layers": m.layers, "hidden_size": m.hidden_size, "heads": m.heads, "kv_heads": m.n_kv,
@@ -53,10 +73,10 @@ def run(opts: dict[str, Any], days: float | None, template: str) -> int:
     elif fmt_name == "csv":
         render.emit(render.to_csv([render.estimate_dict(best, command="plan")]), output)
     elif fmt_name == "markdown":
-        render.emit(f"## Largest model in {days:g} days: {m.layers} layers × {m.hidden_size} hidden\n\n"
+        render.emit(f"## Largest model within {within}: {m.layers} layers × {m.hidden_size} hidden\n\n"
                     + render.estimate_markdown(best), output)
     else:
-        shape = render.kv_table(f"Largest compute-optimal {template}-style model in {days:g} days", [
+        shape = render.kv_table(f"Largest compute-optimal {template}-style model within {within}", [
             ("Shape", f"{m.layers} layers, hidden {m.hidden_size:,}, {m.heads} heads ({m.n_kv} KV), FFN "
                       f"{m.ffn_hidden_size:,} {m.ffn_type}, vocab {m.vocab_size:,}, context {m.seq_length:,}")])
         tables = [shape] + render.estimate_tables(best)

@@ -35,24 +35,28 @@ def render_scaling(results: list[Result], fmt_name: str, output: Optional[str]) 
     rows = scaling_rows(results)
     if fmt_name == "json":
         doc = {"schema_version": render.SCHEMA_VERSION, "mpg_version": __version__, "command": "estimate-scaling",
+               "scaling": "strong" if len({r.global_batch for r in results}) == 1 else "weak",
                "rows": rows, "estimates": [render.estimate_dict(r) for r in results]}
         render.emit(render.to_json(doc), output)
         return
     if fmt_name == "csv":
         render.emit(render.to_csv(rows), output)
         return
-    headers = ["GPUs", "layout (tp·pp·dp, mb, ZeRO, rc)", "TFLOP/s/GPU (model)", "MFU", "aggregate PFLOP/s",
+    headers = ["GPUs", "layout (tp·pp·dp, mb, ZeRO, rc)", "batch (seqs)", "TFLOP/s/GPU (model)", "MFU", "aggregate PFLOP/s",
                "days", "GPU-hours", "scaling eff.", "fits"]
     body = [[f"{x['gpus']:,}", f"{x['tp']}·{x['pp']}·{x['dp']}, mb {x['micro_batch']}, z{x['zero']}, {x['recompute']}",
-             f"{x['model_tflops_per_gpu']:,.1f}", fmt(x["mfu"], "percent"), f"{x['aggregate_pflops']:,.1f}",
+             f"{x['global_batch']:,}", f"{x['model_tflops_per_gpu']:,.1f}", fmt(x["mfu"], "percent"), f"{x['aggregate_pflops']:,.1f}",
              fmt(x["days"], "days"), fmt(x["gpu_hours"], "gpu_hours"), fmt(x["scaling_efficiency"], "percent"),
              "yes" if x["fits"] else "NO"] for x in rows]
     r0 = results[0]
-    title = f"Scaling {r0.request.model.name} on {r0.request.cluster.name} ({fmt(r0.tokens, 'tokens')} tokens)"
+    same = len({r.global_batch for r in results}) == 1
+    kind = f"strong scaling, batch {r0.global_batch:,}" if same else "weak scaling: batch grows with the GPUs"
+    title = f"Scaling {r0.request.model.name} on {r0.request.cluster.name} ({fmt(r0.tokens, 'tokens')} tokens; {kind})"
     if fmt_name == "markdown":
         render.titled_table(title, headers, body, fmt_name, output)
         return
     from ..output.bars import trend_rows
 
-    render.show_tables([render.kv_table(title, [tuple(row) for row in body], headers),
+    drop = ("aggregate PFLOP/s", "TFLOP/s/GPU (model)", "layout (tp·pp·dp, mb, ZeRO, rc)", "batch (seqs)")
+    render.show_tables([render.kv_table(title, [tuple(row) for row in body], headers, drop),
                         render.kv_table("Trend over the GPU counts", trend_rows(rows))], output)

@@ -30,6 +30,9 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
     from ..errors import ExitCode, InputError
     from ..validation import by_class, cross_validate, load_constants_document, validate_all
 
+    from ..parsing import check_positive
+
+    check_positive(max_median_error, "--max-median-error", allow_zero=True)
     results, cv_results = validate_all(), cross_validate()
     if group:
         groups = sorted({r.group for r in results} | {r.family for r in results})

@@ -22,18 +22,17 @@ from .params import param_breakdown
 from .perf import Hardware, PerfConstants, PerfOptions, StepTime, load_default_constants, step_time
 from .search import Candidate, Constraints, SearchResult, search
 from .specs import LOSS_IMPLS, ClusterSpec, Layout, MemoryOptions, ModelSpec
+from ..errors import InputError
 
 SECONDS_PER_DAY = 86400.0
 TOKENS_PER_PARAM = 20.0  # Chinchilla (Hoffmann et al. 2022) Table 3, ≈20 tokens per parameter
 
 
-class EstimateError(Exception):
-    """A scenario the core cannot evaluate (the CLI turns it into an input error)."""
+class EstimateError(InputError):
+    """A scenario the core cannot evaluate: part of the MpgError family (exit 2 at the CLI boundary).
 
-    def __init__(self, message: str, hint: Optional[str] = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+    ``mpg_cli.errors`` imports only the standard library, so the core stays free of typer/rich/yaml.
+    """
 
 
 @dataclass(frozen=True)
@@ -168,7 +167,7 @@ def hardware_of(cluster: ClusterSpec, precision: str) -> Hardware:
     peak = gpu.peak(precision)
     if peak is None:
         have = ", ".join(k for k, _ in gpu.peak_tflops)
-        raise EstimateError(f"{gpu.name} has no {precision} peak in its preset (it has: {have})",
+        raise EstimateError(f"--precision {precision}: the {gpu.name} has no {precision} peak in its preset (it has: {have})",
                             hint=f"use --precision with one of: {have}")
     bf16 = gpu.peak("bf16") or peak
     return Hardware(peak_flops=peak * 1e12, hbm_bytes_s=gpu.memory_bandwidth_tb_s * 1e12, generation=gpu.generation,

@@ -142,6 +142,24 @@ class DaysSolution:
     evaluated: dict[int, float]  # GPU count → days (inf: no fitting layout) for every count evaluated
     candidates: int  # counts with a layout at this batch, up to the limit
 
+    def envelope(self) -> dict[int, float]:
+        """Days with at most k GPUs: a cluster of k GPUs can always run the fastest smaller count it looked at.
+
+        This is what the solver treats as the time of a count, so a larger count never takes longer; where a
+        count's own best layout is slower than a smaller count's (few micro-batches per pipeline at this batch),
+        ``dominated`` lists it."""
+        out, best = {}, float("inf")
+        for k in sorted(self.evaluated):
+            best = min(best, self.evaluated[k])
+            out[k] = best
+        return out
+
+    @property
+    def dominated(self) -> list[int]:
+        """Evaluated counts slower than a smaller evaluated count: more GPUs that would not help at this batch."""
+        env = self.envelope()
+        return [k for k in sorted(self.evaluated) if self.evaluated[k] > env[k]]
+
 
 def gpus_for_days(req: Request, days: float, limit: int = 1 << 20,
                   progress: Optional[Callable[[str], None]] = None,
@@ -198,7 +216,17 @@ def solve_days(req: Request, days: float, limit: int = 1 << 20,
             if past >= look_past:
                 break
     evaluated = {n: (r.days if r is not None else float("inf")) for n, r in seen.items()}
-    return DaysSolution(answer, evaluated, len(counts))
+    sol = DaysSolution(answer, evaluated, len(counts))
+    if answer is not None:
+        worse = [k for k in sol.dominated if k > answer.request.gpus and evaluated[k] != float("inf")]
+        if worse:
+            answer.warnings.append("more GPUs would not help at this global batch: " + ", ".join(
+                f"{k:,} GPUs take {evaluated[k]:.1f} days" for k in worse) + " (too few micro-batches per "
+                "pipeline for their layouts); set --global-batch to scale further")
+        answer.assumptions.append(f"GPU count solved for {days:g} days: the fewest of {sol.candidates} counts "
+                                  "whose dp divides the global batch, scanned in order (the smaller ones take "
+                                  "longer)")
+    return sol
 
 
 def tokens_for_budget(req: Request, gpu_hours: float, confidence: Optional[float] = None) -> Result:
@@ -256,12 +284,15 @@ def model_from_template(t: Template, hidden: int) -> ModelSpec:
                      source=t.source, origin=f"template {t.name}")
 
 
-def largest_model_in(req: Request, days: float, template: Template,
-                     progress: Optional[Callable[[str], None]] = None) -> Optional[Result]:
-    """The largest compute-optimal (20 tokens per parameter) dense model trainable within ``days``.
+def largest_model_in(req: Request, days: Optional[float], template: Template,
+                     progress: Optional[Callable[[str], None]] = None,
+                     max_gpu_hours: Optional[float] = None) -> Optional[Result]:
+    """The largest compute-optimal (20 tokens per parameter) dense model trainable within ``days``
+    and/or ``max_gpu_hours`` (a budget: GPU-hours, or dollars divided by the price).
 
     Bisects the hidden size (multiples of 1024, so heads and KV groups divide evenly) of the family
-    template: a larger model needs more tokens and more FLOPs per token, so training time rises with size.
+    template: a larger model needs more tokens and more FLOPs per token, so training time and GPU-hours
+    rise with size (Hoffmann et al. 2022: compute-optimal C ≈ 6·N·20N grows as N²).
     """
     sizes = list(range(1024, 65536 + 1, 1024))
 
@@ -273,7 +304,8 @@ def largest_model_in(req: Request, days: float, template: Template,
             r = estimate(replace(req, model=m, tokens=None, seq_length=None))
         except EstimateError:
             return None
-        return r if (r.days <= days and r.memory.fits) else None
+        ok = (days is None or r.days <= days) and (max_gpu_hours is None or r.gpu_hours <= max_gpu_hours)
+        return r if (ok and r.memory.fits) else None
 
     lo, hi = -1, len(sizes)  # sizes[lo] fits (or none), sizes[hi] does not (or beyond)
     best: Optional[Result] = None

@@ -170,7 +170,6 @@ def search(
         sp = c.sequence_parallel if c.sequence_parallel is not None else tp > 1
         per_stage = -(-m.layers // pp)
         fa = c.flash_attention
-        base = Layout(tp=tp, pp=pp, dp=dp, ep=ep, cp=cp, sequence_parallel=sp, flash_attention=fa)
         stages = stages_of(pp)
         overhead = mem_opts.reserved_gib * GiB
         usable = memory_gib * GiB * (1.0 - mem_opts.headroom_fraction)

@@ -43,8 +43,8 @@ DEEPSPEED_OVERLAP = 0.2
 FA2_LATER_VS_AMPERE = 0.5
 
 # Generations with no published run in the validation set borrow a fitted curve (stated in the output).
-STAND_IN = {"volta": "ampere", "ada": "ampere", "cdna2": "ampere", "cdna3": "hopper", "cdna4": "hopper",
-            "gaudi": "hopper", "tpu": "hopper"}
+STAND_IN = {"blackwell-ultra": "blackwell", "volta": "ampere", "ada": "ampere", "cdna2": "ampere", "cdna3": "hopper",
+            "cdna4": "hopper", "gaudi": "hopper", "tpu": "hopper"}
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,8 @@ class PerfConstants:
 
     def with_values(self, values: Mapping[str, float]) -> "PerfConstants":
         """A copy with flat names ('gemm_eta.hopper', 'gemm_m0', ...) replaced."""
-        tables = {k: dict(getattr(self, k)) for k in ("gemm_eta", "fp8_gemm_eta", "attention_eta")}
+        tables: dict[str, dict[str, float]] = {k: dict(getattr(self, k))
+                                               for k in ("gemm_eta", "fp8_gemm_eta", "attention_eta")}
         scalars: dict[str, float] = {}
         for name, v in values.items():
             if "." in name:
@@ -126,12 +127,15 @@ class PerfConstants:
                 tables[t][gen] = float(v)
             else:
                 scalars[name] = float(v)
-        return replace(self, **tables, **scalars)
+        out = replace(self, gemm_eta=tables["gemm_eta"], fp8_gemm_eta=tables["fp8_gemm_eta"],
+                      attention_eta=tables["attention_eta"])
+        return replace(out, **scalars) if scalars else out  # type: ignore[arg-type]
 
     def flat(self) -> dict[str, float]:
-        out = {f"{t}.{g}": v for t in ("gemm_eta", "fp8_gemm_eta", "attention_eta") for g, v in getattr(self, t).items()}
-        out.update(fp8_ratio=self.fp8_ratio, gemm_m0=self.gemm_m0, gemm_k0=self.gemm_k0, elementwise_passes=self.elementwise_passes,
-                   overlap=self.overlap)
+        out = {f"{t}.{g}": v for t in ("gemm_eta", "fp8_gemm_eta", "attention_eta")
+               for g, v in getattr(self, t).items()}
+        out.update(fp8_ratio=self.fp8_ratio, gemm_m0=self.gemm_m0, gemm_k0=self.gemm_k0,
+                   elementwise_passes=self.elementwise_passes, overlap=self.overlap)
         return out
 
 

@@ -71,14 +71,14 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
 
     q, kv = m.q_size, m.kv_size
     if m.mla is not None:
-        x = m.mla
-        qk = x.qk_nope_head_dim + x.qk_rope_head_dim
-        attn_proj = (gemm(tokens, h, x.q_lora_rank) + gemm(tokens, x.q_lora_rank, m.heads * qk / t)
-                     if x.q_lora_rank else gemm(tokens, h, m.heads * qk / t))
-        attn_proj += gemm(tokens, h, x.kv_lora_rank + x.qk_rope_head_dim)
-        attn_proj += gemm(tokens, x.kv_lora_rank, m.heads * (x.qk_nope_head_dim + x.v_head_dim) / t)
-        attn_proj += gemm(tokens, m.heads * x.v_head_dim / t, h)
-        core_dims = m.heads * (qk + x.v_head_dim)
+        mla = m.mla
+        qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim
+        attn_proj = (gemm(tokens, h, mla.q_lora_rank) + gemm(tokens, mla.q_lora_rank, m.heads * qk / t)
+                     if mla.q_lora_rank else gemm(tokens, h, m.heads * qk / t))
+        attn_proj += gemm(tokens, h, mla.kv_lora_rank + mla.qk_rope_head_dim)
+        attn_proj += gemm(tokens, mla.kv_lora_rank, m.heads * (mla.qk_nope_head_dim + mla.v_head_dim) / t)
+        attn_proj += gemm(tokens, m.heads * mla.v_head_dim / t, h)
+        core_dims = m.heads * (qk + mla.v_head_dim)
         d_head = qk
     else:
         attn_proj = gemm(tokens, h, (q + 2 * kv) / t) + gemm(tokens, q / t, h)
@@ -92,15 +92,15 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
     dense_mlp = mlp(tokens, m.ffn_hidden_size)
     moe_mlp = 0.0
     if m.moe is not None:
-        x = m.moe
+        moe = m.moe
         # E/ep local experts (grouped GEMM), each of tokens·ep·k/E rows on average; the busiest sets the pace
-        per_expert_tokens = tokens * ep * x.top_k / x.experts * expert_imbalance
-        moe_mlp = x.experts / ep * mlp(per_expert_tokens, x.expert_ffn_hidden_size)
-        if x.shared_experts:
-            moe_mlp += x.shared_experts * mlp(tokens, x.shared_ffn)
-        moe_mlp += gemm(tokens, h, x.experts)  # router
+        per_expert_tokens = tokens * ep * moe.top_k / moe.experts * expert_imbalance
+        moe_mlp = moe.experts / ep * mlp(per_expert_tokens, moe.expert_ffn_hidden_size)
+        if moe.shared_experts:
+            moe_mlp += moe.shared_experts * mlp(tokens, moe.shared_ffn)
+        moe_mlp += gemm(tokens, h, moe.experts)  # router
         # token permutation and un-permutation: read h, write k·h and back, 2 B per element
-        moe_mlp += 2.0 * BF16 * (1 + x.top_k) * tokens * h / hbm
+        moe_mlp += 2.0 * BF16 * (1 + moe.top_k) * tokens * h / hbm
     sp_div = t if sequence_parallel else 1
     f_eff = m.ffn_hidden_size if m.moe is None else m.moe.top_k * m.moe.expert_ffn_hidden_size
     elem_width = h / sp_div + up * f_eff / t
