@@ -72,8 +72,8 @@ def coverage_lines(cov: dict[str, Any]) -> list[str]:
     """Text lines for mpg validate's footer."""
     lvl = cov["level"]
     a = cov["all"]
-    lines = [f"range coverage ({lvl:.0%} ranges, leave one source out: each run's range from the other families' "
-             f"cross-validated errors): {a['covered']} of {a['runs']} runs = {a['share']:.0%}"]
+    lines = [f"range coverage ({lvl:.0%} ranges, leave one source out)  {a['covered']} of {a['runs']} runs = "
+             f"{a['share']:.0%}  (each run's range from the other source families' cross-validated errors)"]
     for c, s in cov["by_class"].items():
         note = "" if s["enough_runs"] else f" (fewer than {cov['min_runs']} runs)"
         lines.append(f"  {c:<12} {s['covered']:>3} of {s['runs']:>3} = {s['share']:.0%}{note}")

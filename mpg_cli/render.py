@@ -193,6 +193,8 @@ def _range(iv: Any, key: str, unit: str) -> str:
     if iv is None or getattr(iv, key) is None:
         return ""
     lo, hi = getattr(iv, key)
+    if lo == hi:  # e.g. the throughput when --tflops/--mfu gives it
+        return ""
     return f" ({iv.level:.0%}: {fmt(lo, unit)} - {fmt(hi, unit)})"
 
 
