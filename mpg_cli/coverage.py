@@ -40,6 +40,8 @@ def run_ranges(cv_results: Sequence[Any], level: float = 0.8) -> list[dict[str, 
                 others.setdefault(c, []).append(e)
         kind = next((c for c in r.classes if c in KINDS), "all")
         gen = next((c for c in r.classes if c not in KINDS and c not in ("fp8", "fsdp")), "all")
+        if len(others.get("all", ())) < 2:
+            continue  # only one source family: no other family to build a range from
         cls = choose_class(others, kind, gen, MIN_RUNS)
         lo, hi = log_error_bounds(others[cls], level)
         rows.append({"id": r.id, "family": r.family, "classes": list(r.classes), "range_class": cls,
@@ -49,9 +51,11 @@ def run_ranges(cv_results: Sequence[Any], level: float = 0.8) -> list[dict[str, 
 
 def coverage(cv_results: Sequence[Any], level: float = 0.8,
              classes: Sequence[str] = ("dense-bf16", "dense-fp8", "moe", "fp8", "fsdp", "ampere", "hopper",
-                                       "blackwell")) -> dict[str, Any]:
-    """Share of runs covered, overall and per class (a class with fewer than MIN_RUNS runs is marked small)."""
-    rows = run_ranges(cv_results, level)
+                                       "blackwell"), only: Optional[set] = None) -> dict[str, Any]:
+    """Share of runs covered, overall and per class (a class with fewer than MIN_RUNS runs is marked small).
+
+    ``only``: the run ids to report (mpg validate --group); the ranges still come from every other family."""
+    rows = [x for x in run_ranges(cv_results, level) if only is None or x["id"] in only]
     out: dict[str, Any] = {"level": level, "min_runs": MIN_RUNS, "by_class": {}}
 
     def share(sel: list[dict[str, Any]]) -> dict[str, Any]:
@@ -72,6 +76,8 @@ def coverage_lines(cov: dict[str, Any]) -> list[str]:
     """Text lines for mpg validate's footer."""
     lvl = cov["level"]
     a = cov["all"]
+    if not a["runs"]:
+        return [f"range coverage ({lvl:.0%} ranges, leave one source out)  not computable: one source family only"]
     lines = [f"range coverage ({lvl:.0%} ranges, leave one source out)  {a['covered']} of {a['runs']} runs = "
              f"{a['share']:.0%}  (each run's range from the other source families' cross-validated errors)"]
     for c, s in cov["by_class"].items():

@@ -34,6 +34,7 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
 
     check_positive(max_median_error, "--max-median-error", allow_zero=True)
     results, cv_results = validate_all(), cross_validate()
+    all_cv = list(cv_results)
     if group:
         groups = sorted({r.group for r in results} | {r.family for r in results})
         keep = [i for i, r in enumerate(results) if group in r.group or group in r.family]
@@ -46,7 +47,7 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
         cv_results = [cv_results[i] for i in keep]
     from ..coverage import coverage, coverage_lines
 
-    cov = coverage(cv_results)
+    cov = coverage(all_cv, only={r.id for r in cv_results})
     doc_consts = load_constants_document()
     ins_stats, cv_stats = by_class(results), by_class(cv_results)
     warnings = constant_warnings(doc_consts)

@@ -320,7 +320,7 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
                                f"({eff.calibration_file})")
     step_s = tokens_per_step / tps
     steady_s = tokens / tps
-    gp = goodput_of(req, steady_s, pb.total, assumptions, warnings)
+    gp = goodput_of(req, steady_s, pb.total, assumptions, warnings, cand.memory.weights + cand.memory.optimizer)
     time_s = gp.wall_s
     gpu_hours = n * time_s / 3600.0
     price = req.price_usd_per_gpu_hour
@@ -378,7 +378,7 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
 
 
 def goodput_of(req: Request, steady_s: float, total_params: float, assumptions: list[str],
-               warnings: list[str]) -> Goodput:
+               warnings: list[str], copy_bytes_per_gpu: Optional[float] = None) -> Goodput:
     """The wall time: the goodput model (core.goodput) with each default's source, or the fixed --goodput."""
     if req.goodput is not None:
         assumptions.append(f"goodput: fixed at {req.goodput:.0%} of wall time (--goodput); the failure and "
@@ -402,8 +402,8 @@ def goodput_of(req: Request, steady_s: float, total_params: float, assumptions: 
     opt_bytes = OPTIMIZER_BYTES[req.memory.optimizer]
     ck = checkpoint_bytes(total_params, opt_bytes)
     gp = model_goodput(steady_s, req.gpus, ck, rate, bw * 1e12, restart, o.checkpoint_interval_s,
-                       o.async_checkpoint, o.maintenance_fraction)
-    tau = gp.checkpoint_interval_s or 0.0
+                       o.async_checkpoint, o.maintenance_fraction, copy_bytes_per_gpu)
+    tau = gp.checkpoint_interval_s if gp.checkpoint_interval_s is not None else float("nan")
     interval_src = ("--checkpoint-minutes" if o.checkpoint_interval_s is not None
                     else "Young 1974/Daly 2006 optimum √(2·write·MTBF)")
     assumptions.append(

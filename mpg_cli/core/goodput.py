@@ -45,7 +45,7 @@ STORAGE_TB_S = 2.0
 # detection and restart); 10 minutes. Set --restart-minutes.
 RESTART_S = 600.0
 # Asynchronous checkpointing's blocking copy: device to host at PCIe Gen4 x16 achievable bandwidth (~25 GB/s of
-# the 32 GB/s link), each GPU copying its share of the checkpoint. mpg's assumption.
+# the 32 GB/s link), each GPU copying its own weights and optimizer states. mpg's assumption.
 HOST_COPY_BYTES_S = 25e9
 # Full checkpoint: 16-bit weights (2 B) + the optimizer's states incl. fp32 master weights (adam: 4 + 8 = 12 B,
 # Rajbhandari et al. 2020 "ZeRO" §3.1; adam8bit 6 B); gradients and activations are not saved.
@@ -126,10 +126,41 @@ def expected_segment_s(work_s: float, write_s: float, restart_s: float, mtbf_s: 
 
 def model_goodput(steady_s: float, gpus: int, ckpt_bytes: float, failures_per_gpu_hour: float,
                   storage_bytes_s: float, restart_s: float, interval_s: Optional[float] = None,
-                  async_checkpoint: bool = False, maintenance_fraction: float = 0.0) -> Goodput:
-    """Expected wall time of a run of ``steady_s`` seconds of training on ``gpus`` GPUs (module docstring)."""
+                  async_checkpoint: bool = False, maintenance_fraction: float = 0.0,
+                  copy_bytes_per_gpu: Optional[float] = None) -> Goodput:
+    """Expected wall time of a run of ``steady_s`` seconds of training on ``gpus`` GPUs (module docstring).
+
+    ``copy_bytes_per_gpu``: what each GPU snapshots to host memory for an asynchronous checkpoint (its
+    weights and optimizer states under the layout; default: an even share, ``ckpt_bytes / gpus``). The wall
+    time is linear in ``steady_s`` (``T/τ`` segments, fractional for a run shorter than one interval), so
+    budgets invert it exactly.
+
+    A run that cannot be expected to finish (a failure long before any checkpoint completes: the expected time
+    overflows) or an infinite steady time gives an infinite wall time and goodput 0."""
+    try:
+        return _model_goodput(steady_s, gpus, ckpt_bytes, failures_per_gpu_hour, storage_bytes_s, restart_s,
+                              interval_s, async_checkpoint, maintenance_fraction, copy_bytes_per_gpu)
+    except (OverflowError, ZeroDivisionError, ValueError):
+        persist = ckpt_bytes / storage_bytes_s
+        share = copy_bytes_per_gpu if copy_bytes_per_gpu is not None else ckpt_bytes / gpus
+        blocking = share / HOST_COPY_BYTES_S if async_checkpoint else persist
+        rate = failures_per_gpu_hour * gpus
+        return Goodput(0.0, "model", steady_s, math.inf, job_mtbf_hours=1.0 / rate if rate > 0 else None,
+                       checkpoint_bytes=ckpt_bytes, checkpoint_write_s=blocking, checkpoint_persist_s=persist,
+                       checkpoint_interval_s=interval_s, restart_s=restart_s + persist,
+                       notes=["the expected wall time is unbounded: failures come faster than checkpoints complete"
+                              if math.isfinite(steady_s) else "the steady-state time is not finite"])
+
+
+def _model_goodput(steady_s: float, gpus: int, ckpt_bytes: float, failures_per_gpu_hour: float,
+                   storage_bytes_s: float, restart_s: float, interval_s: Optional[float],
+                   async_checkpoint: bool, maintenance_fraction: float,
+                   copy_bytes_per_gpu: Optional[float]) -> Goodput:
+    if not math.isfinite(steady_s):
+        raise OverflowError("infinite steady time")
     persist = ckpt_bytes / storage_bytes_s
-    blocking = ckpt_bytes / gpus / HOST_COPY_BYTES_S if async_checkpoint else persist
+    share = copy_bytes_per_gpu if copy_bytes_per_gpu is not None else ckpt_bytes / gpus
+    blocking = share / HOST_COPY_BYTES_S if async_checkpoint else persist
     reload = ckpt_bytes / storage_bytes_s
     restart = restart_s + reload
     rate_s = failures_per_gpu_hour * gpus / 3600.0
@@ -147,7 +178,6 @@ def model_goodput(steady_s: float, gpus: int, ckpt_bytes: float, failures_per_gp
         notes.append(f"asynchronous checkpoints cannot come faster than the storage write ({persist:.0f} s): "
                      "interval raised to it")
         tau = persist
-    tau = min(tau, steady_s)  # a run shorter than the interval checkpoints once, at the end
     segments = steady_s / tau
     seg = expected_segment_s(tau, blocking, restart, mtbf)
     fails_per_seg = math.expm1((tau + blocking) / mtbf) * math.exp(restart / mtbf)
@@ -158,6 +188,8 @@ def model_goodput(steady_s: float, gpus: int, ckpt_bytes: float, failures_per_gp
     lost_restart = segments * restarts_per_seg
     lost_fail = wall_f - steady_s - lost_ckpt - lost_restart
     wall = wall_f / (1.0 - maintenance_fraction)
+    if not math.isfinite(wall):
+        raise OverflowError("unbounded wall time")
     n_fail = segments * fails_per_seg
     return Goodput(
         fraction=steady_s / wall, source="model", steady_s=steady_s, wall_s=wall, job_mtbf_hours=mtbf / 3600.0,

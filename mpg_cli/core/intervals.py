@@ -90,7 +90,7 @@ def propagate(level: float, basis: str, cls: str, residuals: Sequence[float], tp
 
 def poisson_quantile(mean: float, p: float) -> int:
     """Smallest k with P(N ≤ k) ≥ p for N ~ Poisson(mean) (normal approximation above mean 500)."""
-    if mean <= 0:
+    if not mean > 0:
         return 0
     if mean > 500:
         from statistics import NormalDist
@@ -109,7 +109,8 @@ def goodput_only(level: float, tps: float, days: float, gpu_hours: float, cost: 
                  energy: Optional[float], interruptions: float, lost_per_interruption_s: float) -> Interval:
     """With --tflops/--mfu the throughput is given: the range is the spread of the interruption count only
     (Poisson, as the goodput model assumes), each interruption costing its mean loss."""
-    if interruptions <= 0:
+    if not (interruptions > 0 and math.isfinite(interruptions) and math.isfinite(lost_per_interruption_s)
+            and math.isfinite(days) and days > 0):
         return Interval(level, "goodput only (throughput given); no interruptions expected", "-", 0,
                         (tps, tps), (days, days), (gpu_hours, gpu_hours),
                         None if cost is None else (cost, cost), None if energy is None else (energy, energy))
