@@ -335,7 +335,7 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
     pue = req.cluster.pue or 1.0
     energy = n * tdp * pue * time_s / 3.6e6 if tdp else None
     if tdp:
-        assumptions.append(f"energy: GPUs at TDP {tdp:g} W × PUE {pue:g}"
+        assumptions.append(f"energy: GPUs at TDP {tdp:g} W × PUE {pue:g} over the wall time"
                            + ("" if req.cluster.pue else " (not in the cluster preset)") + "; excludes CPUs and network")
     mem = cand.memory
     mo = req.memory
@@ -463,6 +463,9 @@ def interval_of(req: Request, m: ModelSpec, tps: float, days: float, gpu_hours: 
     """The estimate's range at ``req.interval_level`` (core.intervals), and an assumption saying what it reflects."""
     level = req.interval_level
     if req.efficiency.source in ("tflops", "mfu"):
+        if gp.source == "fixed":
+            assumptions.append(f"no range: throughput (--{req.efficiency.source}) and goodput (--goodput) are both given")
+            return None
         lost = gp.lost_failures_s + gp.lost_restarts_s
         per = lost / gp.interruptions_expected if gp.interruptions_expected > 0 else 0.0
         iv = goodput_only(level, tps, days, gpu_hours, cost, energy, gp.interruptions_expected, per)
