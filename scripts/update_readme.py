@@ -167,8 +167,7 @@ def main() -> int:
     text = README.read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(ROOT / "tests" / "fixtures" / "logs" / "megatron.log", Path(tmp) / "train.log")
-        (Path(tmp) / "tests" / "fixtures" / "logs").mkdir(parents=True)  # the README names the fixture by its path too
-        shutil.copy(ROOT / "tests" / "fixtures" / "logs" / "megatron.log", Path(tmp) / "tests" / "fixtures" / "logs")
+        shutil.copytree(ROOT / "tests" / "fixtures", Path(tmp) / "tests" / "fixtures")  # examples name fixture paths
         new = refresh_accuracy(refresh(text, Path(tmp)))
     reports_stale = refresh_reports(check)
     if new == text and not reports_stale:

@@ -20,7 +20,7 @@ from .intervals import DEFAULT_LEVEL, Interval, choose_class, goodput_only, prop
 from .memory import OPTIMIZER_BYTES, MemoryBreakdown, grad_bytes
 from .params import param_breakdown
 from .perf import Hardware, PerfConstants, PerfOptions, StepTime, load_default_constants, step_time
-from .search import Candidate, Constraints, SearchResult, search
+from .search import Candidate, Constraints, SearchResult, default_global_batch, search
 from .specs import LOSS_IMPLS, ClusterSpec, Layout, MemoryOptions, ModelSpec
 from ..errors import InputError
 
@@ -252,8 +252,17 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
     lay, gbs = cand.layout, cand.global_batch
     if req.global_batch is None:
         basis = (f"{m.name}'s published batch" if m.batch_tokens else "the default ~4M tokens")
-        assumptions.append(f"global batch: {gbs:,} sequences = {gbs * seq / 1e6:.2f}M tokens ({basis}, the same for "
-                           "every layout and GPU count); set --global-batch")
+        default = default_global_batch(seq, m.batch_tokens)
+        if gbs == default:
+            assumptions.append(f"global batch: {gbs:,} sequences = {gbs * seq / 1e6:.2f}M tokens ({basis}, the same "
+                               "for every layout and GPU count); set --global-batch")
+        else:
+            assumptions.append(f"global batch: {gbs:,} sequences = {gbs * seq / 1e6:.2f}M tokens: no data-parallel "
+                               f"size of {req.gpus:,} GPUs divides {basis} ({default:,} sequences), so the nearest "
+                               f"multiple of {req.gpus:,} is used; set --global-batch")
+            warnings.append(f"{req.gpus:,} GPUs have no layout at {basis} ({default:,} sequences): the estimate "
+                            f"uses {gbs:,} sequences; give --global-batch, or a GPU count whose data-parallel size "
+                            "divides the batch")
     if layout_source != "given" and res is not None:
         what = "chosen" if layout_source == "searched" else "completed"
         names = {"micro_batch": "micro-batch", "virtual_stages": "virtual stages", "zero": "ZeRO"}
