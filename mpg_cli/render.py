@@ -113,12 +113,14 @@ def to_json(doc: Any) -> str:
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dict -> dotted keys (lists are joined with ' | ')."""
+    """Nested dict -> dotted keys (lists are joined with ' | '; a range [lo, hi] becomes KEY.lo and KEY.hi)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
             out.update(flatten(v, key + "."))
+        elif isinstance(v, list) and prefix.startswith("intervals.") and len(v) == 2:
+            out[key + ".lo"], out[key + ".hi"] = _finite(v[0]), _finite(v[1])
         elif isinstance(v, list):
             out[key] = " | ".join(json.dumps(x) if isinstance(x, dict) else str(x) for x in v)
         else:

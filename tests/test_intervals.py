@@ -71,13 +71,18 @@ def test_interval_flag_widens_the_range(invoke_json):
     assert b[0] <= a[0] and b[1] >= a[1] and (b[1] - b[0]) > (a[1] - a[0])
 
 
-def test_csv_has_the_range_columns(invoke):
-    """CSV output carries intervals.days and goodput.fraction columns."""
-    out = invoke("estimate", *FIXED, "--format", "csv").stdout
-    header = out.splitlines()[0].split(",")
-    for col in ("time.steady_state_days", "goodput.fraction", "goodput.lost_s.failures", "intervals.days",
-                "intervals.tokens_per_second", "intervals.cost_usd"):
-        assert col in header
+def test_csv_has_the_range_columns(invoke, invoke_json):
+    """CSV output carries the range as .lo/.hi columns and the goodput block, matching the JSON."""
+    import csv
+    import io
+
+    row = next(csv.DictReader(io.StringIO(invoke("estimate", *FIXED, "--format", "csv").stdout)))
+    doc = invoke_json("estimate", *FIXED)
+    for col in ("time.steady_state_days", "goodput.fraction", "goodput.lost_s.failures"):
+        assert col in row
+    for key in ("days", "tokens_per_second", "gpu_hours", "cost_usd"):
+        assert float(row[f"intervals.{key}.lo"]) == pytest.approx(doc["intervals"][key][0])
+        assert float(row[f"intervals.{key}.hi"]) == pytest.approx(doc["intervals"][key][1])
 
 
 def test_given_throughput_range_reflects_only_goodput(invoke_json):
