@@ -144,7 +144,7 @@ def estimate(
         'mpg compare --scenarios plan.yaml --against budget.json --fail-on-increase 10% --format markdown',
     )
 )
-@shared("inputs", "run", "layout", "efficiency", "memory", "output", "gates")
+@shared("inputs", "run", "confidence", "layout", "efficiency", "memory", "output", "gates")
 def compare(
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model preset or file; repeat for "
                                                        "several.", rich_help_panel="Model and hardware")] = None,

@@ -164,8 +164,9 @@ GROUPS: dict[str, list[inspect.Parameter]] = {
         _p("failures_per_gpu_hour", FailRateOpt, None), _p("storage_tb_s", StorageOpt, None),
         _p("async_checkpoint", AsyncCkptOpt, False), _p("restart_minutes", RestartOpt, None),
         _p("checkpoint_minutes", CkptIntervalOpt, None), _p("maintenance_fraction", MaintOpt, 0.0),
-        _p("interval", IntervalOpt, 0.8), _p("confidence", ConfidenceOpt, None),
+        _p("interval", IntervalOpt, 0.8),
     ],
+    "confidence": [_p("confidence", ConfidenceOpt, None)],  # estimate and compare: with --days or a budget
     "layout": [
         _p("tp", TpOpt, None), _p("pp", PpOpt, None), _p("dp", DpOpt, None), _p("ep", EpOpt, None),
         _p("cp", CpOpt, None), _p("micro_batch", MicroOpt, None), _p("virtual_stages", VirtualOpt, None),
@@ -202,7 +203,7 @@ def shared(*groups: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return deco
 
 
-ESTIMATE_GROUPS = ("model", "inputs", "run", "layout", "efficiency", "memory", "output", "gates")
+ESTIMATE_GROUPS = ("model", "inputs", "run", "confidence", "layout", "efficiency", "memory", "output", "gates")
 
 
 def explicit_options() -> set[str]:

@@ -192,3 +192,10 @@ def test_confidence_without_a_solve_is_an_input_error(invoke):
     res = invoke("estimate", "-m", "gpt-1.7b", "-n", "8", "--confidence", "0.9")
     assert res.exit_code == 2
     assert "--interval" in res.stderr
+
+
+def test_confidence_belongs_to_estimate_and_compare_solves_only(invoke):
+    """compare --confidence without --days exits 2; fit has no --confidence (an unknown option, exit 2)."""
+    res = invoke("compare", "-m", "gpt-1.7b", "-n", "8", "--confidence", "0.9")
+    assert res.exit_code == 2 and "--confidence goes with --days" in res.stderr
+    assert invoke("fit", "-m", "gpt-1.7b", "-n", "8", "--confidence", "0.9").exit_code == 2

@@ -43,6 +43,9 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
     from ..inputs.merge import annotate, apply_from
 
     opts = apply_from(opts)
+    if opts.get("confidence") is not None and days is None and budget_gpu_hours is None:
+        raise InputError("--confidence goes with --days or a budget (it sets the probability of finishing within it)",
+                         hint="for a range on a plain estimate use --interval")
     results = []
     reqs = build_requests(opts)
     weak = bool(opts.get("weak_scaling"))
