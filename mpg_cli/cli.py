@@ -141,7 +141,7 @@ def estimate(
         'mpg compare --scenarios plan.yaml --against budget.json --fail-on-increase 10% --format markdown',
     )
 )
-@shared("inputs", "run", "layout", "efficiency", "memory", "output", "gates")
+@shared("inputs", "run", "confidence", "layout", "efficiency", "memory", "output", "gates")
 def compare(
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model preset or file; repeat for "
                                                        "several.", rich_help_panel="Model and hardware")] = None,
@@ -161,7 +161,8 @@ def compare(
     against: Annotated[Optional[str], typer.Option("--against", help="JSON from an earlier estimate or compare: "
                                                    "show the change per scenario.", rich_help_panel="Budget check")] = None,
     fail_on_increase: Annotated[Optional[str], typer.Option("--fail-on-increase", help="Exit 1 when a metric rises "
-                                                            "by more than this vs --against: 10% or 0.10 (a bare 10 is refused).",
+                                                            "by more than this vs --against: 10% or 0.10 (a bare 10 is refused); compares central "
+                                                            "values, not the ranges.",
                                                             rich_help_panel="Budget check")] = None,
     metric: Annotated[Optional[list[str]], typer.Option("--metric", help="Metric(s) for --fail-on-increase: days, "
                                                         "gpu_hours, cost, energy (default: days, gpu_hours, cost).",

@@ -85,7 +85,10 @@ def estimate_body(r: Result, explain: bool = False) -> dict[str, Any]:
                   "total_model": r.total_model_flops, "total_hardware": r.total_hardware_flops,
                   "convention": "megatron-korthikanti: GEMMs only, full s^2 attention, hardware adds recompute"},
         "throughput": throughput_dict(r),
-        "time": {"seconds": r.time_s, "days": r.days, "iterations": r.iterations},
+        "time": {"seconds": r.time_s, "days": r.days, "steady_state_seconds": r.steady_time_s,
+                 "steady_state_days": r.steady_days, "iterations": r.iterations},
+        "goodput": r.goodput.as_dict() if r.goodput is not None else None,
+        "intervals": r.interval.as_dict() if r.interval is not None else None,
         "gpu_hours": r.gpu_hours, "cost_usd": r.cost_usd, "price_usd_per_gpu_hour": r.price_usd_per_gpu_hour,
         "energy_kwh": r.energy_kwh,
         "memory": memory_dict(r),
@@ -110,12 +113,14 @@ def to_json(doc: Any) -> str:
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dict -> dotted keys (lists are joined with ' | ')."""
+    """Nested dict -> dotted keys (lists are joined with ' | '; a range [lo, hi] becomes KEY.lo and KEY.hi)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
             out.update(flatten(v, key + "."))
+        elif isinstance(v, list) and prefix.startswith("intervals.") and len(v) == 2:
+            out[key + ".lo"], out[key + ".hi"] = _finite(v[0]), _finite(v[1])
         elif isinstance(v, list):
             out[key] = " | ".join(json.dumps(x) if isinstance(x, dict) else str(x) for x in v)
         else:
@@ -185,15 +190,49 @@ def input_rows(r: Result) -> list[tuple[str, str]]:
     ]
 
 
+def _range(iv: Any, key: str, unit: str) -> str:
+    """' (80 %: 31.2-39.0)' for a result's range, or ''."""
+    if iv is None or getattr(iv, key) is None:
+        return ""
+    lo, hi = getattr(iv, key)
+    if lo == hi:  # e.g. the throughput when --tflops/--mfu gives it
+        return ""
+    return f" ({iv.level:.0%}: {fmt(lo, unit)} - {fmt(hi, unit)})"
+
+
+def goodput_rows(r: Result) -> list[tuple[str, str]]:
+    """The goodput model's parts: expected interruptions, checkpoint interval and write, time lost to each cause."""
+    g = r.goodput
+    if g is None:
+        return []
+    if g.source == "fixed":
+        return [("Goodput", f"{g.fraction:.1%} (fixed by --goodput)")]
+    wall = g.wall_s or 1.0
+    lost = (f"failures (redone work) {fmt(g.lost_failures_s / 86400, 'days')}, checkpoints "
+            f"{fmt(g.lost_checkpoints_s / 86400, 'days')}, restarts {fmt(g.lost_restarts_s / 86400, 'days')}"
+            + (f", maintenance {fmt(g.lost_maintenance_s / 86400, 'days')}" if g.lost_maintenance_s else ""))
+    rows = [("Goodput", f"{g.fraction:.1%} effective training time (steady {fmt(r.steady_days, 'days')} / wall "
+                        f"{fmt(r.days, 'days')})"),
+            ("Interruptions", f"{g.interruptions_expected:,.1f} expected ({g.interruptions_per_day:.2f}/day; job MTBF "
+                              + (f"{g.job_mtbf_hours:,.1f} h)" if g.job_mtbf_hours is not None else "none)")),
+            ("Checkpoints", f"{fmt(g.checkpoint_bytes, 'bytes')} every {fmt(g.checkpoint_interval_s, 'seconds')}, "
+                            f"{fmt(g.checkpoint_write_s, 'seconds')} blocking each"),
+            ("Time lost", f"{lost} ({1 - g.fraction:.1%} of {fmt(wall / 86400, 'days')})")]
+    return rows
+
+
 def result_rows(r: Result) -> list[tuple[str, str]]:
+    iv = r.interval
     rows = [
-        ("Time to train", f"{fmt(r.days, 'days')}"),
-        ("GPU-hours", fmt(r.gpu_hours, "gpu_hours")),
-        ("Cost", fmt(r.cost_usd, "usd") + (f" at ${r.price_usd_per_gpu_hour:g}/GPU-h" if r.cost_usd is not None else " (no price: set --price)")),
-        ("Energy", fmt(r.energy_kwh, "kwh")),
+        ("Time to train", f"{fmt(r.days, 'days')}" + _range(iv, "days", "days")),
+        ("GPU-hours", fmt(r.gpu_hours, "gpu_hours") + _range(iv, "gpu_hours", "gpu_hours")),
+        ("Cost", fmt(r.cost_usd, "usd") + (f" at ${r.price_usd_per_gpu_hour:g}/GPU-h" + _range(iv, "cost_usd", "usd") if r.cost_usd is not None else " (no price: set --price)")),
+        ("Energy", fmt(r.energy_kwh, "kwh") + _range(iv, "energy_kwh", "kwh")),
+        *goodput_rows(r),
         ("Achieved (hardware)", f"{fmt(r.tflops_per_gpu, 'tflops')} per GPU (HFU {fmt(r.hfu, 'percent')})"),
         ("Achieved (model)", f"{fmt(r.model_tflops_per_gpu, 'tflops')} per GPU (MFU {fmt(r.mfu, 'percent')})"),
-        ("Tokens/s", f"{fmt(r.tokens_per_second, 'tokens_s')} ({fmt(r.tokens_per_second / r.request.gpus, 'tokens_s')} per GPU)"),
+        ("Tokens/s", f"{fmt(r.tokens_per_second, 'tokens_s')} ({fmt(r.tokens_per_second / r.request.gpus, 'tokens_s')} per GPU)"
+                     + _range(iv, "tokens_per_second", "tokens_s")),
         ("Step time", f"{fmt(r.step_time_s, 'seconds')} × {r.iterations:,.0f} iterations"),
         ("Training FLOPs", f"{fmt(r.total_model_flops, 'flops')} model, {fmt(r.total_hardware_flops, 'flops')} hardware"),
     ]

@@ -38,6 +38,7 @@ def build_requests(opts: dict[str, Any]) -> list[Request]:
                                ("--goodput", "goodput", 1.0), ("--max-days", "max_days", None),
                                ("--max-gpu-hours", "max_gpu_hours", None), ("--max-cost", "max_cost", None)):
         check_positive(opts.get(key), flag, maximum=maximum, allow_zero=key == "price")
+    goodput_opts = goodput_options(opts)
     check_positive(opts.get("reserved_gib", 0.0), "--reserved-gib", allow_zero=True)
     if opts.get("reserved_gib", 0.0) >= cluster.gpu.memory_gib:
         raise InputError(f"--reserved-gib {opts['reserved_gib']:g} leaves nothing of the {cluster.gpu.name}'s "
@@ -73,10 +74,49 @@ def build_requests(opts: dict[str, Any]) -> list[Request]:
     return [
         Request(model=model, cluster=cluster, gpus=n, tokens=tokens, seq_length=seq, global_batch=gbs,
                 precision=_val(opts.get("precision", "bf16")), constraints=cons, efficiency=efficiency,
-                price_usd_per_gpu_hour=opts.get("price"), goodput=opts.get("goodput", 1.0), memory=mem,
-                perf=perf)
+                price_usd_per_gpu_hour=opts.get("price"), goodput=opts.get("goodput"), memory=mem,
+                perf=perf, goodput_options=goodput_opts, interval_level=opts.get("interval", 0.8),
+                **calibrated_residuals(efficiency))
         for n in counts
     ]
+
+
+def goodput_options(opts: dict[str, Any]):
+    """The goodput model's flags, checked (core.goodput)."""
+    from .core.goodput import GoodputOptions
+
+    for flag, key, maximum, zero in (("--failures-per-gpu-hour", "failures_per_gpu_hour", 1.0, True),
+                                     ("--storage-tb-s", "storage_tb_s", None, False),
+                                     ("--restart-minutes", "restart_minutes", None, True),
+                                     ("--checkpoint-minutes", "checkpoint_minutes", None, False),
+                                     ("--maintenance-fraction", "maintenance_fraction", 0.9, True),
+                                     ("--interval", "interval", 0.99, False),
+                                     ("--confidence", "confidence", 0.99, False)):
+        check_positive(opts.get(key), flag, maximum=maximum, allow_zero=zero)
+    if opts.get("interval") is not None and opts["interval"] < 0.5:
+        raise InputError(f"--interval {opts['interval']:g}: the range's level is a probability between 0.5 and 0.99",
+                         hint="e.g. --interval 0.8 (the default) or 0.9")
+    if opts.get("confidence") is not None and opts["confidence"] < 0.5:
+        raise InputError(f"--confidence {opts['confidence']:g}: give a probability between 0.5 and 0.99",
+                         hint="e.g. --confidence 0.9")
+    restart = opts.get("restart_minutes")
+    interval = opts.get("checkpoint_minutes")
+    return GoodputOptions(failures_per_gpu_hour=opts.get("failures_per_gpu_hour"),
+                          storage_tb_s=opts.get("storage_tb_s"),
+                          restart_s=None if restart is None else restart * 60.0,
+                          checkpoint_interval_s=None if interval is None else interval * 60.0,
+                          async_checkpoint=bool(opts.get("async_checkpoint", False)),
+                          maintenance_fraction=opts.get("maintenance_fraction") or 0.0)
+
+
+def calibrated_residuals(eff: Efficiency) -> dict[str, Any]:
+    """With a calibration, the range comes from calibrated projections on the public runs (calibrated_ranges)."""
+    if eff.source != "model" or not eff.calibration_file:
+        return {}
+    from .calibrated_ranges import calibrated_log_residuals
+
+    res, basis = calibrated_log_residuals()
+    return {"residuals": tuple(res), "residual_basis": basis}
 
 
 def _efficiency(opts: dict[str, Any], cluster) -> Efficiency:

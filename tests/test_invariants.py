@@ -38,25 +38,30 @@ def cluster(name: str):
 @given(k1=st.integers(1, 256), k2=st.integers(1, 256), tflops=st.floats(20, 300),
        rc=st.sampled_from(["none", "selective", "full"]))
 def test_time_times_gpus_is_constant_at_fixed_tflops(k1, k2, tflops, rc):
-    """At fixed --tflops and recompute, time × GPUs is the same for every GPU count (gpt-7.5b, dgx-a100)."""
+    """At fixed --tflops and recompute, steady-state time × GPUs is the same for every GPU count (gpt-7.5b,
+    dgx-a100); with the goodput model, more GPUs never cost fewer GPU-hours (more failures)."""
     m, c = model("gpt-7.5b"), cluster("dgx-a100")
     eff = Efficiency("tflops", tflops)
     cons = Constraints(recompute=rc)
     a = estimate(Request(model=m, cluster=c, gpus=8 * k1, tokens=1e11, efficiency=eff, constraints=cons))
     b = estimate(Request(model=m, cluster=c, gpus=8 * k2, tokens=1e11, efficiency=eff, constraints=cons))
-    assert a.time_s * a.request.gpus == pytest.approx(b.time_s * b.request.gpus, rel=1e-9)
-    assert a.gpu_hours == pytest.approx(b.gpu_hours, rel=1e-9)
+    assert a.steady_time_s * a.request.gpus == pytest.approx(b.steady_time_s * b.request.gpus, rel=1e-9)
+    lo, hi = sorted((a, b), key=lambda r: r.request.gpus)
+    assert hi.gpu_hours >= lo.gpu_hours * (1 - 1e-12)
+    f = estimate(Request(model=m, cluster=c, gpus=8 * k1, tokens=1e11, efficiency=eff, constraints=cons, goodput=0.9))
+    g = estimate(Request(model=m, cluster=c, gpus=8 * k2, tokens=1e11, efficiency=eff, constraints=cons, goodput=0.9))
+    assert f.gpu_hours == pytest.approx(g.gpu_hours, rel=1e-9)
 
 
 @FAST
 @given(k1=st.integers(1, 256), k2=st.integers(1, 256), mfu=st.floats(0.05, 0.9))
 def test_time_times_gpus_is_constant_at_fixed_mfu(k1, k2, mfu):
-    """At fixed --mfu, time × GPUs is the same for every GPU count whatever layout the search picks."""
+    """At fixed --mfu, steady-state time × GPUs is the same for every GPU count whatever layout the search picks."""
     m, c = model("gpt-7.5b"), cluster("dgx-a100")
     eff = Efficiency("mfu", mfu)
     a = estimate(Request(model=m, cluster=c, gpus=8 * k1, tokens=1e11, efficiency=eff))
     b = estimate(Request(model=m, cluster=c, gpus=8 * k2, tokens=1e11, efficiency=eff))
-    assert a.time_s * a.request.gpus == pytest.approx(b.time_s * b.request.gpus, rel=1e-9)
+    assert a.steady_time_s * a.request.gpus == pytest.approx(b.steady_time_s * b.request.gpus, rel=1e-9)
     assert a.mfu == pytest.approx(mfu, rel=1e-9)
 
 

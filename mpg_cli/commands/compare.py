@@ -156,7 +156,7 @@ def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types:
                     ch = d["change_vs_against"][k]
                     if ch is not None and ch > threshold:
                         failures.append(f"[{d['label']}] {k} {_metric(d, k):,.1f} vs {_metric(prev, k):,.1f} "
-                                        f"({signed_percent(ch)} > +{threshold:.1%})")
+                                        f"({signed_percent(ch)} > +{threshold:.1%}; central values)")
     if against and threshold is not None and not allow_missing:
         for lbl in old:
             if lbl not in matched:
@@ -209,7 +209,10 @@ def _with_delta(text: str, delta: Optional[float], show: bool) -> str:
 def _human(docs: list[dict[str, Any]], base_label: str,
            against: bool) -> tuple[str, list[str], list[list[str]], tuple[str, ...]]:
     """The comparison table: title, headers, rows and the columns a narrow console drops first."""
-    headers = ["scenario", "GPUs", "layout", "days", "GPU-hours", "cost", "energy", "MFU", "tokens/s", "memory", "fits"]
+    levels = {d["intervals"]["level"] for d in docs if d.get("intervals")}
+    rng = f"days {levels.pop():.0%} range" if len(levels) == 1 else "days range"
+    headers = ["scenario", "GPUs", "layout", "days", rng, "GPU-hours", "cost", "energy", "MFU", "tokens/s", "memory",
+               "fits"]
     if against:
         headers.append("vs --against (days / GPU-h / cost)")
     body = []
@@ -219,6 +222,8 @@ def _human(docs: list[dict[str, Any]], base_label: str,
         lay = f"{i['tp']}·{i['pp']}·{i['dp']}" + (f"·ep{i['ep']}" if i["ep"] > 1 else "") + f" z{i['zero']} {i['recompute']}"
         row = [d["label"] + (" (baseline)" if not show else ""), f"{i['gpus']:,}", lay,
                _with_delta(fmt(d["time"]["days"], "days"), dv["days"], show),
+               ("—" if not d.get("intervals") else
+                f"{fmt(d['intervals']['days'][0], 'days')} - {fmt(d['intervals']['days'][1], 'days')}"),
                _with_delta(fmt(d["gpu_hours"], "gpu_hours"), dv["gpu_hours"], show),
                _with_delta(fmt(d["cost_usd"], "usd"), dv["cost"], show), fmt(d["energy_kwh"], "kwh"),
                fmt(d["throughput"]["mfu"], "percent"), fmt(d["throughput"]["tokens_per_second"], "tokens_s"),

@@ -15,23 +15,27 @@ from ..humanize import fmt, signed_percent
 from ..scenario import build_requests, check_result
 
 
-def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=None) -> Result:
-    """Plain estimate, or solve for GPUs (--days) or tokens (--budget-*)."""
+def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=None,
+           confidence: Optional[float] = None) -> Result:
+    """Plain estimate, or solve for GPUs (--days) or tokens (--budget-*), optionally at a --confidence."""
+    sure = "" if confidence is None else f" with {confidence:.0%} probability (--confidence; cross-validated errors)"
     if days is not None:
         from ..core.planning import gpus_for_days
 
-        r = gpus_for_days(req, days, progress=note)
+        r = gpus_for_days(req, days, progress=note, confidence=confidence)
         if note:
             note("")
         if r is None:
-            raise InputError(f"no GPU count up to 1,048,576 finishes {req.model.name} within {days_text(days)}")
-        r.assumptions.insert(0, f"GPUs solved for: the fewest whole nodes that finish within {days_text(days)}")
+            raise InputError(f"no GPU count up to 1,048,576 finishes {req.model.name} within {days_text(days)}{sure}")
+        r.assumptions.insert(0, f"GPUs solved for: the fewest whole nodes that finish within {days_text(days)}{sure} "
+                                "(wall time, goodput included)")
         return r
     if budget_gpu_hours is not None:
         from ..core.planning import tokens_for_budget
 
-        r = tokens_for_budget(req, budget_gpu_hours)
-        r.assumptions.insert(0, f"tokens solved for: what {budget_gpu_hours:,.0f} GPU-hours buy")
+        r = tokens_for_budget(req, budget_gpu_hours, confidence)
+        r.assumptions.insert(0, f"tokens solved for: what {budget_gpu_hours:,.0f} GPU-hours buy{sure} "
+                                "(wall time, goodput included)")
         return r
     return estimate(req)
 
@@ -41,6 +45,9 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
     from ..inputs.merge import annotate, apply_from
 
     opts = apply_from(opts)
+    if opts.get("confidence") is not None and days is None and budget_gpu_hours is None:
+        raise InputError("--confidence goes with --days or a budget (it sets the probability of finishing within it)",
+                         hint="for a range on a plain estimate use --interval")
     results: list[Any] = []
     reqs = build_requests(opts)
     weak = bool(opts.get("weak_scaling"))
@@ -53,7 +60,7 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
             r0 = results[0]
             gbs = max(1, round(r0.global_batch * req.gpus / r0.request.gpus))
             req = replace(req, global_batch=gbs)
-        r = _solve(req, days, budget_gpu_hours, progress(opts))
+        r = _solve(req, days, budget_gpu_hours, progress(opts), opts.get("confidence"))
         check_result(r, opts)
         apply_gates(r, opts.get("max_days"), opts.get("max_gpu_hours"), opts.get("max_cost"),
                     bool(opts.get("require_fit")))
@@ -122,6 +129,9 @@ def planning(opts: dict[str, Any], days: Optional[float], budget_gpu_hours: Opti
     if (budget_gpu_hours is not None or budget_usd is not None) and opts.get("tokens"):
         raise InputError("a budget solves for the tokens: leave --tokens out",
                          hint="to check a budget for given tokens use --max-gpu-hours or --max-cost")
+    if opts.get("confidence") is not None and days is None and budget_gpu_hours is None and budget_usd is None:
+        raise InputError("--confidence goes with --days or a budget (it sets the probability of finishing within it)",
+                         hint="for a range on a plain estimate use --interval")
     if days is not None and (budget_gpu_hours is not None or budget_usd is not None):
         raise InputError("--days and a budget both leave something unknown: give one")
     if budget_usd is not None:

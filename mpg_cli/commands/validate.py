@@ -34,6 +34,7 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
 
     check_positive(max_median_error, "--max-median-error", allow_zero=True)
     results, cv_results = validate_all(), cross_validate()
+    all_cv = list(cv_results)
     if group:
         groups = sorted({r.group for r in results} | {r.family for r in results})
         keep = [i for i, r in enumerate(results) if group in r.group or group in r.family]
@@ -44,6 +45,9 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
                              hint=did_you_mean(group, groups) or f"groups: {', '.join(groups)}")
         results = [results[i] for i in keep]
         cv_results = [cv_results[i] for i in keep]
+    from ..coverage import coverage, coverage_lines
+
+    cov = coverage(all_cv, only={r.id for r in cv_results})
     doc_consts = load_constants_document()
     ins_stats, cv_stats = by_class(results), by_class(cv_results)
     warnings = constant_warnings(doc_consts)
@@ -65,6 +69,7 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
             "constants": {"count": doc_consts.get("count"), "values": doc_consts.get("constants"),
                           "informed_by": doc_consts.get("provenance", {}).get("informed_by", {}),
                           "runs_sha256": doc_consts.get("provenance", {}).get("runs_sha256")},
+            "range_coverage": {k: v for k, v in cov.items() if k != "runs"},
             "warnings": warnings, "runs": rows}
     headers = ["run", "GPUs", "measured tok/s/GPU", "predicted", "error", "CV error", "layout used", "memory"]
     table_rows = [[r.id, f"{r.gpus:,}", f"{r.measured_tokens_s_gpu:,.1f}",
@@ -76,7 +81,8 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
     lines = [_summary_line(k, ins_stats[k], cv_stats[k]) for k in cv_stats]
     foot = ("\n".join(lines) + f"\n{CV_NOTE}\n"
             + f"memory: {len(misses)} of {len(results)} published layouts over the usable limit"
-            + (f" ({', '.join(r.id for r in misses)})" if misses else "") + "\n")
+            + (f" ({', '.join(r.id for r in misses)})" if misses else "") + "\n"
+            + "\n".join(coverage_lines(cov)) + "\n")
     title = "Predicted vs published tokens/s per GPU"
     out = Output("validate", body, warnings=warnings, footer=foot,
                  csv_rows=[{k: (";".join(v) if isinstance(v, list) else v) for k, v in row.items()} for row in rows],

@@ -9,14 +9,18 @@ step-time model (``perf.step_time``), optionally scaled by a calibration ratio.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
 from .flops import narayanan_eq4_time_s, token_flops
+from .goodput import DEFAULTS_SOURCES, FAILURES_PER_GPU_HOUR, RESTART_S, STORAGE_TB_S, Goodput, GoodputOptions
+from .goodput import checkpoint_bytes, fixed_goodput, model_goodput
+from .intervals import DEFAULT_LEVEL, Interval, choose_class, goodput_only, propagate, run_kind, upper_log_error
 from .memory import OPTIMIZER_BYTES, MemoryBreakdown, grad_bytes
 from .params import param_breakdown
 from .perf import Hardware, PerfConstants, PerfOptions, StepTime, load_default_constants, step_time
-from .search import Candidate, Constraints, SearchResult, search
+from .search import Candidate, Constraints, SearchResult, default_global_batch, search
 from .specs import LOSS_IMPLS, ClusterSpec, GpuSpec, Layout, MemoryOptions, ModelSpec
 from ..errors import InputError
 
@@ -55,7 +59,11 @@ class Request:
     constraints: Constraints = Constraints()
     efficiency: Efficiency = Efficiency()
     price_usd_per_gpu_hour: Optional[float] = None
-    goodput: float = 1.0
+    goodput: Optional[float] = None  # a fixed fraction (--goodput); None: the goodput model (core.goodput)
+    goodput_options: GoodputOptions = GoodputOptions()
+    interval_level: float = DEFAULT_LEVEL
+    residuals: Optional[tuple[float, ...]] = None  # log errors for the range (None: the class's CV residuals)
+    residual_basis: str = ""  # what ``residuals`` are, in words
     memory: MemoryOptions = MemoryOptions()
     perf: PerfOptions = PerfOptions()
     constants: Optional[PerfConstants] = None  # None: the shipped fitted constants
@@ -102,6 +110,13 @@ class Result:
     assumptions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    steady_time_s: float = 0.0  # steady-state training time (time_s is the wall time with goodput losses)
+    goodput: Optional[Goodput] = None
+    interval: Optional[Interval] = None
+
+    @property
+    def steady_days(self) -> float:
+        return self.steady_time_s / SECONDS_PER_DAY
 
     @property
     def bf16_peak_tflops(self) -> float:
@@ -247,8 +262,17 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
     lay, gbs = cand.layout, cand.global_batch
     if req.global_batch is None:
         basis = (f"{m.name}'s published batch" if m.batch_tokens else "the default ~4M tokens")
-        assumptions.append(f"global batch: {gbs:,} sequences = {gbs * seq / 1e6:.2f}M tokens ({basis}, the same for "
-                           "every layout and GPU count); set --global-batch")
+        default = default_global_batch(seq, m.batch_tokens)
+        if gbs == default:
+            assumptions.append(f"global batch: {gbs:,} sequences = {gbs * seq / 1e6:.2f}M tokens ({basis}, the same "
+                               "for every layout and GPU count); set --global-batch")
+        else:
+            assumptions.append(f"global batch: {gbs:,} sequences = {gbs * seq / 1e6:.2f}M tokens: no data-parallel "
+                               f"size of {req.gpus:,} GPUs divides {basis} ({default:,} sequences), so the nearest "
+                               f"multiple of {req.gpus:,} is used; set --global-batch")
+            warnings.append(f"{req.gpus:,} GPUs have no layout at {basis} ({default:,} sequences): the estimate "
+                            f"uses {gbs:,} sequences; give --global-batch, or a GPU count whose data-parallel size "
+                            "divides the batch")
     if layout_source != "given" and res is not None:
         what = "chosen" if layout_source == "searched" else "completed"
         names = {"micro_batch": "micro-batch", "virtual_stages": "virtual stages", "zero": "ZeRO"}
@@ -318,10 +342,9 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
             assumptions.append(f"calibration applied: measured/predicted = {eff.calibration_ratio:.3f} "
                                f"({eff.calibration_file})")
     step_s = tokens_per_step / tps
-    goodput = req.goodput
-    time_s = tokens / tps / goodput
-    assumptions.append(f"goodput: {goodput:.0%} of wall time trains (steady-state throughput otherwise; full runs "
-                       "lose time to evaluation, checkpoints and restarts); set --goodput")
+    steady_s = tokens / tps
+    gp = goodput_of(req, steady_s, pb.total, assumptions, warnings, cand.memory.weights + cand.memory.optimizer)
+    time_s = gp.wall_s
     gpu_hours = n * time_s / 3600.0
     price = req.price_usd_per_gpu_hour
     if price is None:
@@ -335,7 +358,7 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
     pue = req.cluster.pue or 1.0
     energy = n * tdp * pue * time_s / 3.6e6 if tdp else None
     if tdp:
-        assumptions.append(f"energy: GPUs at TDP {tdp:g} W × PUE {pue:g}"
+        assumptions.append(f"energy: GPUs at TDP {tdp:g} W × PUE {pue:g} over the wall time"
                            + ("" if req.cluster.pue else " (not in the cluster preset)") + "; excludes CPUs and network")
     mem = cand.memory
     mo = req.memory
@@ -365,6 +388,7 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
                         f"{m.declared_params:,.0f} by {pb.total / m.declared_params - 1:+.1%}")
     model_tflops = tps / n * per_tok_model
     hw_tflops = tps / n * per_tok_hw
+    interval = interval_of(req, m, tps, time_s / SECONDS_PER_DAY, gpu_hours, cost, energy, gp, assumptions)
     return Result(
         request=req, layout=lay, layout_source=layout_source, seq_length=seq, global_batch=gbs, tokens=tokens,
         params_total=pb.total, params_active=pb.active, flops_per_token_model=per_tok_model,
@@ -372,8 +396,114 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
         tflops_per_gpu=hw_tflops / 1e12, model_tflops_per_gpu=model_tflops / 1e12, mfu=model_tflops / peak,
         hfu=hw_tflops / peak, time_s=time_s, gpu_hours=gpu_hours, cost_usd=cost, price_usd_per_gpu_hour=price,
         energy_kwh=energy, memory=mem, step=step, peak_tflops=peak / 1e12, assumptions=assumptions,
-        warnings=warnings,
+        warnings=warnings, steady_time_s=steady_s, goodput=gp, interval=interval,
     )
+
+
+def goodput_of(req: Request, steady_s: float, total_params: float, assumptions: list[str],
+               warnings: list[str], copy_bytes_per_gpu: Optional[float] = None) -> Goodput:
+    """The wall time: the goodput model (core.goodput) with each default's source, or the fixed --goodput."""
+    if req.goodput is not None:
+        assumptions.append(f"goodput: fixed at {req.goodput:.0%} of wall time (--goodput); the failure and "
+                           "checkpoint model is off")
+        return fixed_goodput(steady_s, req.goodput)
+    o, c = req.goodput_options, req.cluster
+    if o.failures_per_gpu_hour is not None:
+        rate, rate_src = o.failures_per_gpu_hour, "--failures-per-gpu-hour"
+    elif c.failures_per_gpu_hour is not None:
+        rate, rate_src = c.failures_per_gpu_hour, f"the {c.name} preset"
+    else:
+        rate, rate_src = FAILURES_PER_GPU_HOUR, DEFAULTS_SOURCES["failures_per_gpu_hour"]
+    if o.storage_tb_s is not None:
+        bw, bw_src = o.storage_tb_s, "--storage-tb-s"
+    elif c.storage_tb_s is not None:
+        bw, bw_src = c.storage_tb_s, f"the {c.name} preset"
+    else:
+        bw, bw_src = STORAGE_TB_S, DEFAULTS_SOURCES["storage_tb_s"]
+    restart, restart_src = ((o.restart_s, "--restart-minutes") if o.restart_s is not None
+                            else (RESTART_S, DEFAULTS_SOURCES["restart_s"]))
+    opt_bytes = OPTIMIZER_BYTES[req.memory.optimizer]
+    ck = checkpoint_bytes(total_params, opt_bytes)
+    gp = model_goodput(steady_s, req.gpus, ck, rate, bw * 1e12, restart, o.checkpoint_interval_s,
+                       o.async_checkpoint, o.maintenance_fraction, copy_bytes_per_gpu)
+    tau = gp.checkpoint_interval_s if gp.checkpoint_interval_s is not None else float("nan")
+    interval_src = ("--checkpoint-minutes" if o.checkpoint_interval_s is not None
+                    else "Young 1974/Daly 2006 optimum √(2·write·MTBF)")
+    assumptions.append(
+        f"goodput {gp.fraction:.1%} (steady / wall time, Daly 2006 expected-time model): failures "
+        f"{rate:.2e}/GPU-hour ({rate_src}; --failures-per-gpu-hour) → job MTBF "
+        f"{gp.job_mtbf_hours if gp.job_mtbf_hours is not None else float('inf'):.3g} h; checkpoint "
+        f"{ck / 1e12:.3g} TB ({2 + opt_bytes:g} B/param: 16-bit weights + {req.memory.optimizer} states with fp32 "
+        f"master) at {bw:g} TB/s ({bw_src}; --storage-tb-s), "
+        + (f"asynchronous: {gp.checkpoint_write_s:.3g} s blocking device-to-host copy (--async-checkpoint)"
+           if o.async_checkpoint else f"{gp.checkpoint_write_s:.3g} s blocking write (--async-checkpoint to hide it)")
+        + f"; interval {tau / 60:.3g} min ({interval_src}); restart {restart / 60:g} min + reload "
+        f"({restart_src}; --restart-minutes); maintenance {o.maintenance_fraction:.0%} (--maintenance-fraction); "
+        "--goodput F fixes the fraction instead")
+    warnings.extend(gp.notes)
+    return gp
+
+
+def residuals_for(req: Request) -> Optional[tuple[tuple[float, ...], str, str]]:
+    """(log-error residuals, class, description) for the request's range; None when there are too few."""
+    if req.residuals is not None:
+        res, cls, basis = tuple(req.residuals), "calibrated", req.residual_basis or "calibrated projections"
+    else:
+        consts = req.constants or load_default_constants()
+        table = (consts.provenance or {}).get("cv_log_residuals") or {}
+        if not table:
+            return None
+        cls = choose_class(table, run_kind(req.model.moe is not None, req.precision), req.cluster.gpu.generation)
+        res = tuple(table[cls])
+        basis = f"cross-validated step-time errors of the {len(res)} published '{cls}' runs"
+    return (res, cls, basis) if len(res) >= 2 else None
+
+
+def days_at_confidence(r: Result, confidence: Optional[float]) -> float:
+    """Days the run finishes within with probability ``confidence`` (one-sided; the central value when None).
+
+    Model throughput: central × e^{q}, q the ``confidence`` quantile of the log errors (core.intervals);
+    given throughput: the upper end of the interruption count's spread at that one-sided level."""
+    if confidence is None:
+        return r.days
+    req = r.request
+    if req.efficiency.source in ("tflops", "mfu"):
+        gp = r.goodput
+        if gp is None or gp.interruptions_expected <= 0:
+            return r.days
+        per = (gp.lost_failures_s + gp.lost_restarts_s) / gp.interruptions_expected
+        iv = goodput_only(2 * confidence - 1, r.tokens_per_second, r.days, r.gpu_hours, None, None,
+                          gp.interruptions_expected, per)
+        return iv.days[1]
+    found = residuals_for(req)
+    if found is None:
+        return r.days
+    return r.days * math.exp(upper_log_error(found[0], confidence))
+
+
+def interval_of(req: Request, m: ModelSpec, tps: float, days: float, gpu_hours: float, cost: Optional[float],
+                energy: Optional[float], gp: Goodput, assumptions: list[str]) -> Optional[Interval]:
+    """The estimate's range at ``req.interval_level`` (core.intervals), and an assumption saying what it reflects."""
+    level = req.interval_level
+    if req.efficiency.source in ("tflops", "mfu"):
+        if gp.source == "fixed":
+            assumptions.append(f"no range: throughput (--{req.efficiency.source}) and goodput (--goodput) are both given")
+            return None
+        lost = gp.lost_failures_s + gp.lost_restarts_s
+        per = lost / gp.interruptions_expected if gp.interruptions_expected > 0 else 0.0
+        iv = goodput_only(level, tps, days, gpu_hours, cost, energy, gp.interruptions_expected, per)
+        assumptions.append(f"range ({level:.0%}): reflects only goodput (the interruption count's Poisson spread): "
+                           f"throughput is given (--{req.efficiency.source})")
+        return iv
+    found = residuals_for(req)
+    if found is None:
+        return None
+    res, cls, basis = found
+    iv = propagate(level, basis, cls, res, tps, days, gpu_hours, cost, energy)
+    assumptions.append(f"range ({level:.0%}, --interval): empirical quantiles of the {basis} (log predicted/measured "
+                       "tokens/s, leave one source out), applied to throughput, time, GPU-hours, cost and energy; "
+                       "goodput enters at its expected value")
+    return iv
 
 
 def apply_gates(r: Result, max_days: Optional[float] = None, max_gpu_hours: Optional[float] = None,

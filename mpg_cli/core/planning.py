@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Optional
 
-from .estimate import SECONDS_PER_DAY, TOKENS_PER_PARAM, EstimateError, Request, Result, estimate, run_search
+from .estimate import SECONDS_PER_DAY, TOKENS_PER_PARAM, EstimateError, Request, Result, days_at_confidence, estimate
+from .estimate import run_search
 from .flops import token_flops
 from .params import param_breakdown
 from .search import CP_MIN_SEQ, Candidate, default_global_batch, divisors
@@ -161,14 +162,20 @@ class DaysSolution:
 
 
 def gpus_for_days(req: Request, days: float, limit: int = 1 << 20,
-                  progress: Optional[Callable[[str], None]] = None) -> Optional[Result]:
+                  progress: Optional[Callable[[str], None]] = None,
+                  confidence: Optional[float] = None) -> Optional[Result]:
     """The fewest GPUs whose estimate finishes within ``days`` (see ``solve_days``)."""
-    return solve_days(req, days, limit, progress).result
+    return solve_days(req, days, limit, progress, confidence=confidence).result
 
 
 def solve_days(req: Request, days: float, limit: int = 1 << 20,
-               progress: Optional[Callable[[str], None]] = None, look_past: int = 2) -> DaysSolution:
+               progress: Optional[Callable[[str], None]] = None, look_past: int = 2,
+               confidence: Optional[float] = None) -> DaysSolution:
     """The fewest GPUs whose estimate finishes within ``days``, among counts that have a layout at this batch.
+
+    Days are the wall time (goodput losses included). With ``confidence``, a count qualifies when the run
+    finishes within ``days`` with that probability (``estimate.days_at_confidence``: the one-sided quantile
+    of the cross-validated errors).
 
     At one global batch the best time is not monotone in the GPU count: a count whose layouts leave few
     micro-batches per pipeline can be slower than a smaller one. So the solver scans the candidate counts in
@@ -198,11 +205,11 @@ def solve_days(req: Request, days: float, limit: int = 1 << 20,
     answer: Optional[Result] = None
     past = 0
     for n in counts:
-        if answer is None and peak > 0 and work / (n * peak) / SECONDS_PER_DAY > days * req.goodput:
+        if answer is None and peak > 0 and work / (n * peak) / SECONDS_PER_DAY > days * (req.goodput or 1.0):
             continue  # not even at 100 % of the peak
         r = at(n)
         if answer is None:
-            if r is not None and r.days <= days:
+            if r is not None and days_at_confidence(r, confidence) <= days:
                 answer = r
         else:
             past += 1
@@ -222,10 +229,15 @@ def solve_days(req: Request, days: float, limit: int = 1 << 20,
     return sol
 
 
-def tokens_for_budget(req: Request, gpu_hours: float) -> Result:
-    """How many tokens ``gpu_hours`` buy: the exact inverse of estimate's GPU-hours (time is linear in tokens)."""
+def tokens_for_budget(req: Request, gpu_hours: float, confidence: Optional[float] = None) -> Result:
+    """How many tokens ``gpu_hours`` buy: the inverse of estimate's GPU-hours (wall time, goodput included).
+
+    Wall time is linear in tokens at a fixed checkpoint interval (core.goodput: the run is T/τ segments), so a
+    probe and one rescale are exact, up to a run shorter than one interval. With ``confidence``, the tokens
+    that stay within the budget with that probability (GPU-hours scale as days: ``days_at_confidence``)."""
     probe = estimate(replace(req, tokens=1e12))
-    tokens = 1e12 * gpu_hours / probe.gpu_hours
+    hours = probe.gpu_hours * days_at_confidence(probe, confidence) / probe.days
+    tokens = 1e12 * gpu_hours / hours
     return estimate(replace(req, tokens=tokens))
 
 

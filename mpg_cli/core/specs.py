@@ -142,6 +142,8 @@ class ClusterSpec:
     price_source: str = ""
     pue: Optional[float] = None
     intra_node_topology: str = "switch"  # 'switch' (NVSwitch) or 'mesh' (one link per GPU pair, e.g. AMD xGMI)
+    failures_per_gpu_hour: Optional[float] = None  # job interruptions per GPU-hour (None: core.goodput default)
+    storage_tb_s: Optional[float] = None  # checkpoint storage bandwidth, TB/s (None: core.goodput default)
     description: str = ""
     source: str = ""
     origin: str = ""

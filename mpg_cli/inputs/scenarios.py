@@ -15,9 +15,10 @@ from ..errors import InputError, PresetError, did_you_mean
 
 # scenario-file keys and how to read them (the estimate options, by their Python names)
 INT_KEYS = ("seq_length", "global_batch", "micro_batch", "tp", "pp", "dp", "ep", "cp", "virtual_stages", "zero")
-FLOAT_KEYS = ("goodput", "price", "tflops", "mfu", "reserved_gib", "headroom")
+FLOAT_KEYS = ("goodput", "price", "tflops", "mfu", "reserved_gib", "headroom", "failures_per_gpu_hour", "storage_tb_s",
+              "restart_minutes", "checkpoint_minutes", "maintenance_fraction", "interval")
 STR_KEYS = ("label", "model", "cluster", "gpu", "gpus", "tokens", "precision", "recompute", "optimizer", "calibration")
-BOOL_KEYS = ("sequence_parallel", "flash_attention")
+BOOL_KEYS = ("sequence_parallel", "flash_attention", "async_checkpoint")
 SCENARIO_KEYS = INT_KEYS + FLOAT_KEYS + STR_KEYS + BOOL_KEYS + ("from", "from_format")
 
 
