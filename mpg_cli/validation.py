@@ -3,7 +3,7 @@
 For each run, the published layout is fixed (tp, pp, cp, ep, ZeRO/FSDP, recompute, micro-batch and
 virtual stages where the source gives them); what the source does not give is searched, as an
 expert would tune it, under the memory model. Tokens/s per GPU is compared because it does not
-depend on how a source counts FLOPs (modeling-notes.md 8).
+depend on how a source counts FLOPs (docs/modeling-notes.md 8).
 
 Two figures are reported for every run: **in-sample** (the shipped constants, fitted on all runs) and
 **cross-validated** (leave one source out: the constants fitted without the run's benchmark family,

@@ -22,7 +22,7 @@ def gpt3():
     return load_model("gpt3-175b")
 
 
-# ---------------------------------------------------------------- parameter counts (Narayanan eq. 2, formulas.md B4)
+# ---------------------------------------------------------------- parameter counts (Narayanan eq. 2, docs/formulas.md B4)
 
 @pytest.mark.parametrize("name, expected, rel", [
     ("gpt3-175b", 174.62e9, 5e-5),
@@ -31,7 +31,7 @@ def gpt3():
     ("llama3-70b", 70.55e9, 5e-4),
 ])
 def test_param_counts_match_published_values(name, expected, rel):
-    """Total parameters of GPT-3, GPT 1T, Llama-2-70B and Llama-3-70B match formulas.md E to the quoted digits."""
+    """Total parameters of GPT-3, GPT 1T, Llama-2-70B and Llama-3-70B match docs/formulas.md E to the quoted digits."""
     assert total_params(load_model(name)) == pytest.approx(expected, rel=rel)
 
 
@@ -165,7 +165,7 @@ def test_full_recompute_hardware_flops_equal_narayanan_eq3(gpt3):
 
 
 def test_six_n_per_token_and_chinchilla_default(gpt3):
-    """6N per token for GPT-3 is 1.0477e12 (formulas.md E), and the default tokens are 20 per parameter (Chinchilla)."""
+    """6N per token for GPT-3 is 1.0477e12 (docs/formulas.md E), and the default tokens are 20 per parameter (Chinchilla)."""
     from mpg_cli.core.estimate import TOKENS_PER_PARAM
     from mpg_cli.core.params import total_params
 

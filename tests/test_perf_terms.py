@@ -56,7 +56,7 @@ def _step(gbs: int = 32, **kw):
 
 @pytest.mark.parametrize("v,expected", [(1, 7 / 32), (2, 7 / 64)])
 def test_pipeline_bubble_fraction(v, expected):
-    """Bubble = (p−1)/(v·m) of the ideal time: p=8, m=32 gives 0.219 (v=1) and 0.109 (v=2) (formulas.md E)."""
+    """Bubble = (p−1)/(v·m) of the ideal time: p=8, m=32 gives 0.219 (v=1) and 0.109 (v=2) (docs/formulas.md E)."""
     st = _step(virtual_stages=v, pp=8)
     ideal = st.compute + st.recompute + st.tp_comm  # m × per-micro-batch time
     assert st.microbatches == 32

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,35 @@ def test_the_json_envelope_is_built_in_one_place():
                    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
 
     assert [p.relative_to(PKG) for p in sorted(PKG.rglob("*.py")) if builds(p)] == [Path("output/schema.py")]
+
+
+DOCS = PKG.parent / "docs"
+_CITE = re.compile(r"docs/(formulas|modeling-notes)\.md((?:,? (?:section )?(?:[A-E]\d(?:\.\d)?(?:-[A-E]\d)?|[A-E]\b|\d\b))*)")
+
+
+def _labels(doc: str) -> set[str]:
+    """Section labels a document defines: headings '## A1.', bullets '- **A2.4 …**', list items '4. **…'."""
+    text = (DOCS / doc).read_text(encoding="utf-8")
+    out = set(re.findall(r"^#+ ([A-E]\d?(?:\.\d)?)[. ]", text, re.M))
+    out |= set(re.findall(r"^- \*\*([A-E]\d(?:\.\d)?)[. ]", text, re.M))
+    out |= set(re.findall(r"^(\d)\. \*\*", text, re.M))
+    return out
+
+
+def test_every_docs_citation_in_the_code_names_a_section_that_exists():
+    """Each 'docs/formulas.md A4.6' or 'docs/modeling-notes.md 4' in mpg_cli/, tests/ or scripts/ names a real section."""
+    labels = {"formulas": _labels("formulas.md"), "modeling-notes": _labels("modeling-notes.md")}
+    cited = 0
+    for path in [*PKG.rglob("*.py"), *(PKG.parent / "tests").glob("*.py"), *(PKG.parent / "scripts").glob("*.py")]:
+        for doc, refs in _CITE.findall(path.read_text(encoding="utf-8")):
+            for ref in re.findall(r"[A-E]\d(?:\.\d)?|[A-E]\b|\d\b", refs):
+                cited += 1
+                assert ref in labels[doc], f"{path.name} cites docs/{doc}.md {ref}, which has no such section"
+    assert cited >= 30  # the code cites the docs throughout; a broken pattern would find none
+
+
+def test_the_code_cites_no_reference_file_outside_docs():
+    """No module cites a bare 'formulas.md' or 'modeling-notes.md' (the files live in docs/, in the repository)."""
+    for path in PKG.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"(?<![\w/])(formulas|modeling-notes)\.md", text), path.name

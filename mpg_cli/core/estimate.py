@@ -1,6 +1,6 @@
 """From a scenario to a result: layout, FLOPs, throughput, time, GPU-hours, cost, energy, memory.
 
-    time_to_train = hardware FLOPs / (GPUs × achieved FLOP/s) / goodput       (formulas.md A6)
+    time_to_train = hardware FLOPs / (GPUs × achieved FLOP/s) / goodput       (docs/formulas.md A6)
 
 Achieved FLOP/s comes, in this order, from ``--tflops`` (hardware TFLOP/s per GPU, recompute
 counted, as Narayanan et al. 2021 report it), ``--mfu`` (model FLOPs / dense peak), or the

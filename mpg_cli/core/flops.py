@@ -1,14 +1,14 @@
 """FLOP counts per token, in the Megatron/Korthikanti convention.
 
-Convention (formulas.md A1, A2.4; stated in every output):
+Convention (docs/formulas.md A1, A2.4; stated in every output):
 - Only GEMMs count; one multiply-add is 2 FLOPs; backward = 2× forward.
 - Attention scores count the *full* s² (no causal saving), as Narayanan 2021 Eq. (3)
   and Korthikanti 2022 App. A do. For GPT this gives the model FLOPs per token
   72·l·h²·(1 + s/(6h) + V/(12·l·h)) (Korthikanti Eq. 7); golden value for GPT-3:
-  1.0764e12 (formulas.md E).
+  1.0764e12 (docs/formulas.md E).
 - Generalised to GQA (K/V projections of width n_kv·d_h), SwiGLU (3 matrices),
   MoE (top-k routed + shared experts + router) and MLA as Megatron-LM's
-  ``num_floating_point_operations`` does (formulas.md A2.6), but without its causal /2.
+  ``num_floating_point_operations`` does (docs/formulas.md A2.6), but without its causal /2.
 - Hardware FLOPs add recomputation: selective adds the attention core once more
   (Korthikanti Eq. 8: s/(3h) instead of s/(6h)); full adds one forward of every
   transformer layer, the logit layer excluded (Narayanan Eq. (3), 96 coefficient).

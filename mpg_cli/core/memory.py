@@ -1,9 +1,9 @@
 """Memory per GPU: model states, activations and framework overhead.
 
-Sources (formulas.md section B):
+Sources (docs/formulas.md section B):
 - Model states: ZeRO paper (Rajbhandari et al. 2020, arXiv 1910.02054) §5 / Fig. 1:
   baseline (2+2+K)Ψ, ZeRO-1 2Ψ+2Ψ+KΨ/N_d, ZeRO-2 2Ψ+(2+K)Ψ/N_d, ZeRO-3 (2+2+K)Ψ/N_d.
-  Bytes per component are explicit (formulas.md D2): 16-bit weights 2, gradients 4
+  Bytes per component are explicit (docs/formulas.md D2): 16-bit weights 2, gradients 4
   (Megatron-LM keeps fp32 main grads for bf16, ``theoretical_memory_usage.py``; DeepSpeed
   keeps 2), Adam fp32 master + moments 12 (8-bit Adam: 4 + 2, Dettmers et al. 2022).
 - Sharded data parallel has two accountings. PyTorch FSDP (mixed precision, param dtype bf16) keeps
@@ -15,7 +15,7 @@ Sources (formulas.md section B):
   are reduced in another dtype, its copy; plus the root unit (embedding, output layer).
 - Parameter placement: ``params.stage_params`` (Megatron-LM ``theoretical_memory_usage.py``).
 - Activations: Korthikanti et al. 2022 (arXiv 2205.05198) §4, Eq. (1) and Table 2, generalised
-  to GQA and SwiGLU as formulas.md B2 derives; dropout masks only when the model uses dropout;
+  to GQA and SwiGLU as docs/formulas.md B2 derives; dropout masks only when the model uses dropout;
   FlashAttention (Dao et al. 2022) removes the 5·a·s²·b score term, and with it selective recompute
   re-runs the norms and the activation function (Megatron-Core recompute_modules core_attn, layernorm,
   act: transformer_config.py) instead of storing their outputs; the first 1F1B stage holds
@@ -25,7 +25,7 @@ Sources (formulas.md section B):
   (1 B/param; scaling history is negligible), and the inputs a GEMM saves for its backward are its
   FP8-cast operands (1 B per element instead of 2). MoE: the permuted copy of each token's k
   expert inputs is kept for the backward, and the all-to-all send/receive buffers of one layer are live.
-- Overheads: formulas.md B3: CUDA context + NCCL reserve (memory in use), and one safety margin
+- Overheads: docs/formulas.md B3: CUDA context + NCCL reserve (memory in use), and one safety margin
   (allocator headroom) on capacity.
 """
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from .params import StageParams, stage_params, stages_of
 from .specs import GiB, LOSS_IMPLS, Layout, MemoryOptions, ModelSpec
 
-WEIGHT_BYTES = 2.0  # bf16/fp16 weights; Transformer Engine FP8 keeps 16-bit weights too (formulas.md B1)
+WEIGHT_BYTES = 2.0  # bf16/fp16 weights; Transformer Engine FP8 keeps 16-bit weights too (docs/formulas.md B1)
 FP8_WEIGHT_COPY_BYTES = 1.0  # TE: an FP8 copy of each local weight, cached across micro-batches
 OPTIMIZER_BYTES = {"adam": 12.0, "adam8bit": 6.0}  # fp32 master 4 + moments 8 (or 2 at 8 bits)
 MASTER_BYTES = 4.0  # the fp32 master copy inside OPTIMIZER_BYTES

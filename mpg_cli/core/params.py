@@ -4,11 +4,11 @@ Sources:
 - GPT-style: Narayanan et al. 2021 (arXiv 2104.04473) §5.1 Eq. (2),
   P = 12·l·h²·(1 + 13/(12h) + (V+s)/(12·l·h)); this module reproduces it term by term
   (QKV 3h², output h², MLP 8h², biases 13h, learned positions s·h, tied embedding V·h).
-- Llama-style (SwiGLU, GQA, RMSNorm, untied, RoPE): formulas.md B4, exact for
+- Llama-style (SwiGLU, GQA, RMSNorm, untied, RoPE): docs/formulas.md B4, exact for
   Llama-2-7B (6,738,415,616) and Llama-3-8B (8,030,261,248).
-- MoE: Megatron-LM ``theoretical_memory_usage.py`` (formulas.md B4): a MoE layer holds
+- MoE: Megatron-LM ``theoretical_memory_usage.py`` (docs/formulas.md B4): a MoE layer holds
   attention, E routed experts, shared experts and a router of h·E; active parameters use k.
-- MLA: DeepSeek-V3 (arXiv 2412.19437) §2.1.1 projections, as in formulas.md A2.6's MLA branch.
+- MLA: DeepSeek-V3 (arXiv 2412.19437) §2.1.1 projections, as in docs/formulas.md A2.6's MLA branch.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class ParamBreakdown:
 def attention_params(m: ModelSpec) -> float:
     """Attention projection parameters of one layer (GQA/MQA aware, MLA when given).
 
-    GQA: h·a·d_h (Q) + 2·h·n_kv·d_h (K, V) + a·d_h·h (O) (formulas.md A5);
+    GQA: h·a·d_h (Q) + 2·h·n_kv·d_h (K, V) + a·d_h·h (O) (docs/formulas.md A5);
     biases add a·d_h + 2·n_kv·d_h + h when ``linear_biases``, and a·d_h + 2·n_kv·d_h with
     ``qkv_bias`` alone (Qwen2: bias=True on q/k/v_proj, none on o_proj; transformers modeling_qwen2.py).
     """

@@ -1,6 +1,6 @@
 """Layout search: enumerate valid parallel layouts, keep those that fit, rank by step time.
 
-Rules (Megatron-LM conventions; formulas.md notation):
+Rules (Megatron-LM conventions; docs/formulas.md notation):
 - tp divides the attention heads and the KV heads (Megatron requires num_query_groups % tp == 0);
 - pp divides the layers (even split) or is a power of two (uneven split: the stages hold ⌈l/p⌉ or
   fewer layers, as Megatron's --decoder-first/last-pipeline-num-layers allow; the slowest, fullest stage

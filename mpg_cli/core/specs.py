@@ -180,14 +180,14 @@ SHARDED_IMPLS = ("fsdp", "deepspeed")
 
 @dataclass(frozen=True)
 class MemoryOptions:
-    """Named memory-model defaults (formulas.md B1, B3); every one is overridable.
+    """Named memory-model defaults (docs/formulas.md B1, B3); every one is overridable.
 
     One safety margin: ``headroom_fraction`` of capacity kept free for allocator fragmentation. The
     CUDA context and NCCL buffers (``reserved_gib``) are memory in use, shown as their own line.
     """
 
     optimizer: str = "adam"  # adam | adam8bit
-    reserved_gib: float = 1.5  # CUDA context ~0.5-1 GiB + NCCL buffers ~0.5-1 GiB (formulas.md B3)
+    reserved_gib: float = 1.5  # CUDA context ~0.5-1 GiB + NCCL buffers ~0.5-1 GiB (docs/formulas.md B3)
     headroom_fraction: float = 0.05  # allocator fragmentation, the one margin (PyTorch caching allocator)
     activation_buffer: float = 1.0  # multiplier on activations (Megatron theoretical_memory_usage.py uses 1.05)
     loss_impl: str = "fused"  # 'fused' cross-entropy (~4 B per logit) or an fp32 softmax (~12 B)

@@ -38,13 +38,13 @@ def collective_time(bytes_: float, ranks: int, ranks_per_node: int, factor: floa
                     share_nics: bool = True, count: int = 1) -> float:
     """Time of one collective over ``ranks`` GPUs, ``ranks_per_node`` of them on each node.
 
-    nccl-tests bus-bandwidth model (formulas.md A4.0): factor·(n−1)/n·S/W, factor 2 for all-reduce,
+    nccl-tests bus-bandwidth model (docs/formulas.md A4.0): factor·(n−1)/n·S/W, factor 2 for all-reduce,
     1 for reduce-scatter, all-gather and all-to-all. Across nodes the collective is hierarchical
-    (scaling-book gpus.md, formulas.md A4.6): T = max(intra-node part, inter-node part), where the
+    (scaling-book gpus.md, docs/formulas.md A4.6): T = max(intra-node part, inter-node part), where the
     inter-node part moves factor·(M−1)/M·S over the NICs of the group's GPUs on a node (each GPU
-    owns 1/gpus_per_node of the node's NIC bandwidth; modeling-notes.md 4). ``share_nics=False``
+    owns 1/gpus_per_node of the node's NIC bandwidth; docs/modeling-notes.md 4). ``share_nics=False``
     charges each GPU's own NIC only: used where every GPU's traffic is distinct (tensor parallel across
-    nodes, expert all-to-all), so the node's NICs cannot be pooled for one message (modeling-notes.md 5).
+    nodes, expert all-to-all), so the node's NICs cannot be pooled for one message (docs/modeling-notes.md 5).
     ``count``: the bytes go in that many separate collectives (FSDP units, DDP buckets), each paying the
     ring latency.
     """

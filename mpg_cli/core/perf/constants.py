@@ -22,12 +22,12 @@ FP32_BYTES = 4.0
 ADAM_STEP_BYTES_PER_PARAM = 30.0  # llm-analysis (cli99/llm-analysis analysis.py): optimizer time = state bytes / HBM bw
 FP8_CAST_BYTES = 3.0  # Transformer Engine casts each GEMM operand: read 2 B (bf16), write 1 B (fp8)
 # NCCL collectives (NCCL src/graph/tuning.cc, ring LL128 protocol): a base latency per collective plus one hop
-# latency per ring step; a ring over n ranks takes n-1 steps (formulas.md A4.6 uses 10-20 µs floors)
+# latency per ring step; a ring over n ranks takes n-1 steps (docs/formulas.md A4.6 uses 10-20 µs floors)
 NCCL_BASE_LATENCY_S = 6.8e-6
 NCCL_HOP_LATENCY_NVLINK_S = 1.9e-6
 NCCL_HOP_LATENCY_NET_S = 4.0e-6
-LINK_EFFICIENCY_INTRA = 0.80  # NVLink busbw/peak (formulas.md A4.6: 370/450 GB/s in nccl-tests)
-LINK_EFFICIENCY_INTER = 0.90  # IB/RoCE (formulas.md A4.6, calculon presets)
+LINK_EFFICIENCY_INTRA = 0.80  # NVLink busbw/peak (docs/formulas.md A4.6: 370/450 GB/s in nccl-tests)
+LINK_EFFICIENCY_INTER = 0.90  # IB/RoCE (docs/formulas.md A4.6, calculon presets)
 HBM_EFFICIENCY = 0.80  # achieved fraction of HBM bandwidth for streaming element-wise kernels (STREAM-like)
 # FlashAttention backward runs 5 GEMM-like products against the forward's 2, with QKᵀ recomputed (Dao et al. 2022 §3.1)
 FLASH_BACKWARD_RATIO = 2.5

@@ -2,7 +2,7 @@
 
 - GEMMs run at a fraction of the dense peak that depends on the matrix each GPU sees (tokens per
   micro-batch M, the reduction K and the output N, after tensor parallelism):
-  η = η_max(gen, precision)·M/(M+m0)·K/(K+k0)·N/(N+k0) (modeling-notes.md 1). In FP8 (Transformer
+  η = η_max(gen, precision)·M/(M+m0)·K/(K+k0)·N/(N+k0) (docs/modeling-notes.md 1). In FP8 (Transformer
   Engine) only the GEMMs run at the FP8 peak, with their own per-generation η_max, and each activation
   operand is cast (3 bytes per element over HBM); the attention core stays 16-bit.
 - The attention core is costed separately: FlashAttention skips masked blocks, so the causal half of
@@ -10,7 +10,7 @@
   gains far less from A100 to H100 than GEMMs do, Shah et al. 2024 "FlashAttention-3" §1), and its
   backward is 2.5× its forward (Dao et al. 2022). Without it (Megatron before 2022) the full s²
   batched GEMMs run at GEMM efficiency and the a·s² scores go through softmax and dropout in memory.
-- Element-wise work (norms, activations, residuals, dropout) costs bytes over HBM (modeling-notes.md 3).
+- Element-wise work (norms, activations, residuals, dropout) costs bytes over HBM (docs/modeling-notes.md 3).
 - Logits: a GEMM M×h×V/t and the cross-entropy's passes over M×V/t fp32 values.
 """
 

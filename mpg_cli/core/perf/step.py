@@ -1,10 +1,10 @@
-"""One training iteration's time, term by term (formulas.md A3-A6, modeling-notes.md).
+"""One training iteration's time, term by term (docs/formulas.md A3-A6, docs/modeling-notes.md).
 
     t_iter = m·t_mb + bubble + pp_comm + exposed_dp + t_optimizer
     t_mb   = Σ_layers(gemm + attention + elementwise) + recompute + exposed(tp, cp, ep, fsdp)
     bubble = (p − 1)/v · t_mb                        (Narayanan 2021 §2.2.2: (p−1)/(v·m) of the ideal time)
 
-Collectives (formulas.md A4): TP all-reduce (or RS+AG with SP) 4 per layer per micro-batch, 6 with full
+Collectives (docs/formulas.md A4): TP all-reduce (or RS+AG with SP) 4 per layer per micro-batch, 6 with full
 recompute (A4.1); CP ring exchange of K and V; PP point-to-point b·s·h/t per boundary each way, ×v
 (A4.2); DP gradient reduce 2(d−1)/d·Ψ·bytes (A4.3), the distributed optimizer's RS + AG, ZeRO-2's
 per-micro-batch reduce-scatter, ZeRO-3/FSDP's weight gathers every micro-batch, 1.5× DP volume (A4.4);
@@ -117,7 +117,7 @@ def compute_times(k: LayerKernels, sp: StageParams, recompute: str, flash: bool 
 
 def tp_comm(m: ModelSpec, lay: Layout, tokens: float, sp: StageParams, cmp: Compute, g: Groups, hw: Hardware,
             opts: PerfOptions, c: PerfConstants) -> float:
-    """Tensor-parallel collectives of one micro-batch (formulas.md A4.1), optionally overlapped with GEMMs."""
+    """Tensor-parallel collectives of one micro-batch (docs/formulas.md A4.1), optionally overlapped with GEMMs."""
     if lay.tp <= 1:
         return 0.0
     n_coll = 4 + (2 if lay.recompute == "full" else 0)
