@@ -48,7 +48,7 @@ def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[f
     steps_used = None
     shape_warnings: dict[str, int] = {}
     if log:
-        from ..logparse import parse_log
+        from ..inputs.logs import parse_log
         from ..safeio import read_log
 
         log_text, log_notes = read_log(log)
