@@ -35,6 +35,24 @@ def cluster(name: str):
 # ================================================================ estimate: scaling with GPUs and tokens
 
 @FAST
+@given(k1=st.integers(1, 64), k2=st.integers(1, 64), tflops=st.floats(50, 250),
+       name=st.sampled_from(["gpt-7.5b", "gpt-39b", "llama2-70b"]))
+def test_more_gpus_never_cost_more_steady_gpu_hours_at_fixed_tflops(k1, k2, tflops, name):
+    """At fixed --tflops with recompute left to the search, more GPUs never need more steady-state GPU-hours
+    (the search never picks a heavier recompute policy for the larger count)."""
+    m, c = model(name), cluster("dgx-a100")
+    eff = Efficiency("tflops", tflops)
+    lo_n, hi_n = sorted((8 * k1, 8 * k2))
+    try:
+        lo = estimate(Request(model=m, cluster=c, gpus=lo_n, tokens=1e11, efficiency=eff, goodput=1.0))
+        hi = estimate(Request(model=m, cluster=c, gpus=hi_n, tokens=1e11, efficiency=eff, goodput=1.0))
+    except EstimateError:
+        return  # no layout at one of the counts: nothing to compare
+    if lo.memory.fits and hi.memory.fits:
+        assert hi.steady_time_s * hi_n <= lo.steady_time_s * lo_n * (1 + 1e-9)
+
+
+@FAST
 @given(k1=st.integers(1, 256), k2=st.integers(1, 256), tflops=st.floats(20, 300),
        rc=st.sampled_from(["none", "selective", "full"]))
 def test_time_times_gpus_is_constant_at_fixed_tflops(k1, k2, tflops, rc):

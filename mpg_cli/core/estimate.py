@@ -20,7 +20,7 @@ from .intervals import DEFAULT_LEVEL, Interval, choose_class, goodput_only, prop
 from .memory import OPTIMIZER_BYTES, MemoryBreakdown, grad_bytes
 from .params import param_breakdown
 from .perf import Hardware, PerfConstants, PerfOptions, StepTime, load_default_constants, step_time
-from .search import Candidate, Constraints, SearchResult, default_global_batch, search
+from .search import RECOMPUTE_ORDER, Candidate, Constraints, SearchResult, default_global_batch, search
 from .specs import LOSS_IMPLS, ClusterSpec, GpuSpec, Layout, MemoryOptions, ModelSpec
 from ..errors import InputError
 
@@ -198,10 +198,16 @@ def choose_layout(req: Request, seq: int) -> tuple[Candidate, str, SearchResult]
     """The layout to use: the fastest fitting one under the user's constraints (or the given one).
 
     When nothing fits, the layout that comes closest (least memory) is returned; the result says it does not fit.
+    With the throughput given (--tflops, --mfu) the step-time model does not set the time, recomputation does:
+    the fitting layout with the lightest recomputation is used (the fastest of those by the model), so more
+    GPUs never cost more GPU-hours because a heavier policy was picked.
     """
     c = req.constraints
     res = run_search(req)
     best = res.candidates[0] if res.candidates else res.smallest_misfit
+    if res.candidates and req.efficiency.source in ("tflops", "mfu"):
+        best = min(res.candidates, key=lambda cand: (RECOMPUTE_ORDER.index(cand.layout.recompute),
+                                                     cand.seconds_per_sequence))
     missing = searched_dimensions(req, best.layout if best else None)
     source = "given" if not missing else ("searched" if c.is_empty else "partly searched")
     if best is None:
