@@ -1,0 +1,91 @@
+"""Start-up time of mpg against a one-command Typer app run with the same interpreter (issue 11).
+
+Usage: python scripts/bench_startup.py [--runs 10]
+
+Each command runs ``--runs`` times in a fresh process (after one untimed warm-up run that fills the OS file
+cache); the median wall time is reported, with its ratio to the baseline: a Typer app with one command and
+one option, which is the floor any Typer CLI pays on this interpreter and these package versions.
+
+The commands (stdout discarded, exit status checked):
+
+* ``mpg --help``
+* ``mpg estimate`` (the built-in default; the parallel layout is searched)
+* ``mpg estimate --format json`` with every layout dimension fixed (no search)
+
+The issue's targets: ``mpg estimate`` within 1.3x of the baseline, the fixed-layout JSON run within 1.15x,
+``mpg --help`` below the latter. A benchmark, not a test: figures depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BASELINE_APP = '''import typer
+
+app = typer.Typer()
+
+
+@app.command()
+def main(name: str = "world") -> None:
+    """Say hello."""
+    print(f"hello {name}")
+
+
+if __name__ == "__main__":
+    app()
+'''
+
+FIXED_LAYOUT = ["--tp", "8", "--pp", "4", "--dp", "32", "--micro-batch", "3", "--virtual-stages", "8", "--zero", "1",
+                "--recompute", "none"]
+
+
+def mpg_command() -> list[str]:
+    """The console script beside this interpreter (what a user runs), else ``python -m mpg_cli``."""
+    script = Path(sys.executable).with_name("mpg")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "mpg_cli"]
+
+
+def median_seconds(argv: list[str], runs: int) -> float:
+    """Median wall time of ``runs`` fresh processes (one untimed warm-up first)."""
+    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
+    times = []
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False)
+        elapsed = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-500:]}")
+        if i:
+            times.append(elapsed)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10, help="timed runs per command (default 10)")
+    args = parser.parse_args()
+    mpg = mpg_command()
+    with tempfile.TemporaryDirectory() as tmp:
+        app = Path(tmp) / "one_command_app.py"
+        app.write_text(BASELINE_APP, encoding="utf-8")
+        rows = [("one-command Typer app (baseline)", [sys.executable, str(app)]),
+                ("mpg --help", [*mpg, "--help"]),
+                ("mpg estimate (layout searched)", [*mpg, "estimate"]),
+                ("mpg estimate --format json (fixed layout)", [*mpg, "estimate", *FIXED_LAYOUT, "--format", "json"])]
+        results = [(label, median_seconds(argv, args.runs)) for label, argv in rows]
+    base = results[0][1]
+    print(f"Python {sys.version.split()[0]}, median of {args.runs} runs")
+    print(f"{'command':<44} {'median':>9} {'vs baseline':>12}")
+    for label, t in results:
+        print(f"{label:<44} {t * 1000:7.0f} ms {t / base:11.2f}x")
+
+
+if __name__ == "__main__":
+    main()
