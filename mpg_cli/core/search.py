@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, Optional
 
 from .memory import MemoryBreakdown, combine, stage_activations, stage_states
@@ -146,86 +146,140 @@ def search(
     ``require_fit=False`` ranks every layout whatever its memory (used to time a published layout
     that the memory model, which is conservative, says does not fit). ``time_layouts=False`` returns the
     fitting layouts untimed (validation times them with other constants).
+
+    Three steps: ``shapes`` and ``_stage_options`` enumerate the layouts, ``_MemoryGrid`` sizes each one's
+    stages, and ``_Ranker`` times the fitting ones and keeps the fastest.
     """
     res = SearchResult(candidates=[])
     c = constraints
-    if global_batch is None:
-        global_batch = default_global_batch(seq_length, m.batch_tokens)
-        if next(shapes(m, gpus, global_batch, seq_length, c), None) is None:
-            # no dp of this GPU count divides the default batch: the nearest multiple of the count (every dp
-            # divides it) keeps one batch for all layouts of the question (the estimate states the batch)
-            global_batch = max(1, round(global_batch / gpus)) * gpus
+    gbs = _question_batch(m, gpus, seq_length, global_batch, c)
     recomputes = [c.recompute] if c.recompute else list(RECOMPUTE_ORDER)
-    found: list[Candidate] = []
-    best: list[float] = []  # max-heap (negated) of the `keep` fastest times per sequence so far
+    ranker = _Ranker(m, hw, seq_length, gbs, perf_opts, consts, keep)
     misfit: Optional[Candidate] = None
-    for tp, pp, cp, dp, ep in shapes(m, gpus, global_batch, seq_length, c):
+    for tp, pp, cp, dp, ep in shapes(m, gpus, gbs, seq_length, c):
         res.shapes += 1
-        gbs = global_batch
-        per_replica = gbs // dp
-        small = [d for d in range(1, min(per_replica, MAX_MICRO_BATCH) + 1) if per_replica % d == 0]
-        mbs = [b for b in _choices(c.micro_batch, small) if per_replica % b == 0]
         # ZeRO shards over dp·cp: with one replica every stage is the same layout (keep 0 unless given)
         zeros = _choices(c.zero, [0, 1, 2, 3] if dp * cp > 1 else [0])
         sp = c.sequence_parallel if c.sequence_parallel is not None else tp > 1
-        per_stage = -(-m.layers // pp)
-        fa = c.flash_attention
-        stages = stages_of(pp)
-        overhead = mem_opts.reserved_gib * GiB
-        usable = memory_gib * GiB * (1.0 - mem_opts.headroom_fraction)
-        # model states depend on the shape and ZeRO stage only: compute them once per shape
-        states = {(z, st): stage_states(m, Layout(tp, pp, dp, ep, cp, 1, 1, z, "none", sp, fa), st, precision, mem_opts)
-                  for z in zeros for st in stages}
-        state_sum = {k: sum(v) for k, v in states.items()}
-        for mb in mbs:
-            micro = per_replica // mb
-            if pp == 1:
-                vs = _choices(c.virtual_stages, [1])
-            else:
-                vs = _choices(c.virtual_stages, [v for v in range(1, MAX_VIRTUAL + 1)
-                                                 if per_stage % v == 0 and (v == 1 or micro % pp == 0)])
-            for v in vs:
-                for rc in recomputes:
-                    shaped = Layout(tp, pp, dp, ep, cp, mb, v, 1, rc, sp, fa)
-                    acts = {st: stage_activations(m, shaped, st, seq_length, gbs, mem_opts, precision) for st in stages}
-                    fitted_here = False
-                    timed: dict[int, StepTime] = {}  # ZeRO 1 and 2 take the same time with one micro-batch
-                    bound: Optional[float] = None  # compute-only lower bound of this layout's time per sequence
-                    for z in zeros:
-                        res.evaluated += 1
-                        total, worst = max((state_sum[(z, st)] + acts[st] + overhead, st) for st in stages)
-                        fits = total <= usable
-                        if require_fit and not fits:
-                            if misfit is None or total < misfit.memory.total:
-                                lay = Layout(tp, pp, dp, ep, cp, mb, v, z, rc, sp, fa)
-                                mem = combine(states[(z, worst)], acts[worst], worst, memory_gib, mem_opts)
-                                misfit = Candidate(lay, mem, None, gbs)
-                            continue
-                        fitted_here = True
-                        lay = Layout(tp, pp, dp, ep, cp, mb, v, z, rc, sp, fa)
-                        mem = combine(states[(z, worst)], acts[worst], worst, memory_gib, mem_opts)
-                        key = 1 if (z == 2 and micro == 1) else z
-                        if not time_layouts:
-                            found.append(Candidate(lay, mem, None, gbs))
-                            continue
-                        if key not in timed:
-                            if len(best) >= keep:  # only the fastest `keep` are returned: skip hopeless layouts
-                                if bound is None:
-                                    bound = compute_bound(m, lay, seq_length, gbs, hw, perf_opts, consts) / gbs
-                                if bound >= -best[0]:
-                                    res.skipped += 1
-                                    continue
-                            timed[key] = step_time(m, lay, seq_length, gbs, hw, perf_opts, consts)
-                        cand = Candidate(lay, mem, timed[key], gbs)
-                        found.append(cand)
-                        t_seq = cand.seconds_per_sequence
-                        if len(best) < keep:
-                            heapq.heappush(best, -t_seq)
-                        elif t_seq < -best[0]:
-                            heapq.heapreplace(best, -t_seq)
-                    if fitted_here:
-                        break  # heavier recompute is never faster (module docstring)
-    found.sort(key=lambda cand: (cand.seconds_per_sequence, cand.memory.total))
+        base = Layout(tp=tp, pp=pp, dp=dp, ep=ep, cp=cp, sequence_parallel=sp, flash_attention=c.flash_attention)
+        grid = _MemoryGrid(m, base, zeros, seq_length, gbs, precision, memory_gib, mem_opts)
+        for mb, v in _stage_options(m, c, base, gbs):
+            for rc in recomputes:
+                shaped = replace(base, micro_batch=mb, virtual_stages=v, zero=1, recompute=rc)
+                acts = grid.activations(shaped)
+                fitted_here = False
+                ranker.new_layout()
+                for z in zeros:
+                    res.evaluated += 1
+                    total, worst = grid.worst_stage(z, acts)
+                    if require_fit and not total <= grid.usable:
+                        if misfit is None or total < misfit.memory.total:
+                            misfit = Candidate(replace(shaped, zero=z), grid.breakdown(z, worst, acts), None, gbs)
+                        continue
+                    fitted_here = True
+                    cand = Candidate(replace(shaped, zero=z), grid.breakdown(z, worst, acts), None, gbs)
+                    if not time_layouts:
+                        ranker.found.append(cand)
+                    elif not ranker.offer(cand, key=1 if (z == 2 and gbs // dp // mb == 1) else z):
+                        res.skipped += 1
+                if fitted_here:
+                    break  # heavier recompute is never faster (module docstring)
+    found = sorted(ranker.found, key=lambda cand: (cand.seconds_per_sequence, cand.memory.total))
     res.candidates = found[:keep]
     res.smallest_misfit = misfit
     return res
+
+
+def _question_batch(m: ModelSpec, gpus: int, seq_length: int, global_batch: Optional[int], c: Constraints) -> int:
+    """The one global batch every layout of the question is ranked at."""
+    if global_batch is not None:
+        return global_batch
+    gbs = default_global_batch(seq_length, m.batch_tokens)
+    if next(shapes(m, gpus, gbs, seq_length, c), None) is None:
+        # no dp of this GPU count divides the default batch: the nearest multiple of the count (every dp
+        # divides it) keeps one batch for all layouts of the question (the estimate states the batch)
+        gbs = max(1, round(gbs / gpus)) * gpus
+    return gbs
+
+
+def _stage_options(m: ModelSpec, c: Constraints, base: Layout, gbs: int) -> Iterator[tuple[int, int]]:
+    """Enumerate: (micro-batch, virtual stages) of one shape, in search order."""
+    per_replica = gbs // base.dp
+    small = [d for d in range(1, min(per_replica, MAX_MICRO_BATCH) + 1) if per_replica % d == 0]
+    per_stage = -(-m.layers // base.pp)
+    for mb in (b for b in _choices(c.micro_batch, small) if per_replica % b == 0):
+        micro = per_replica // mb
+        if base.pp == 1:
+            vs = _choices(c.virtual_stages, [1])
+        else:
+            vs = _choices(c.virtual_stages, [v for v in range(1, MAX_VIRTUAL + 1)
+                                             if per_stage % v == 0 and (v == 1 or micro % base.pp == 0)])
+        for v in vs:
+            yield mb, v
+
+
+class _MemoryGrid:
+    """Memory of one shape's pipeline stages: model states once per (ZeRO stage, pipeline stage), activations
+    per micro-batch/recompute choice, and the usable capacity they are held against."""
+
+    def __init__(self, m: ModelSpec, base: Layout, zeros: list[int], seq_length: int, gbs: int, precision: str,
+                 memory_gib: float, mem_opts: MemoryOptions) -> None:
+        self.m, self.seq_length, self.gbs, self.precision = m, seq_length, gbs, precision
+        self.memory_gib, self.mem_opts = memory_gib, mem_opts
+        self.stages = stages_of(base.pp)
+        self.overhead = mem_opts.reserved_gib * GiB
+        self.usable = memory_gib * GiB * (1.0 - mem_opts.headroom_fraction)
+        # model states depend on the shape and ZeRO stage only: compute them once per shape
+        self.states = {(z, st): stage_states(m, replace(base, zero=z, recompute="none"), st, precision, mem_opts)
+                       for z in zeros for st in self.stages}
+        self.state_sum = {k: sum(v) for k, v in self.states.items()}
+
+    def activations(self, shaped: Layout) -> dict[str, float]:
+        return {st: stage_activations(self.m, shaped, st, self.seq_length, self.gbs, self.mem_opts, self.precision)
+                for st in self.stages}
+
+    def worst_stage(self, z: int, acts: dict[str, float]) -> tuple[float, str]:
+        """(bytes per GPU, stage) of the fullest pipeline stage at ZeRO stage ``z``."""
+        return max((self.state_sum[(z, st)] + acts[st] + self.overhead, st) for st in self.stages)
+
+    def breakdown(self, z: int, stage: str, acts: dict[str, float]) -> MemoryBreakdown:
+        return combine(self.states[(z, stage)], acts[stage], stage, self.memory_gib, self.mem_opts)
+
+
+class _Ranker:
+    """Rank: time the fitting layouts and keep the fastest ``keep`` per sequence (a max-heap of negated times);
+    a layout whose compute-only lower bound is already slower than all of them is skipped untimed."""
+
+    def __init__(self, m: ModelSpec, hw: Hardware, seq_length: int, gbs: int, perf_opts: PerfOptions,
+                 consts: Optional[PerfConstants], keep: int) -> None:
+        self.m, self.hw, self.seq_length, self.gbs = m, hw, seq_length, gbs
+        self.perf_opts, self.consts, self.keep = perf_opts, consts, keep
+        self.best: list[float] = []
+        self.found: list[Candidate] = []
+        self.new_layout()
+
+    def new_layout(self) -> None:
+        """A new (micro-batch, virtual stages, recompute) choice: ZeRO 1 and 2 take the same time with one
+        micro-batch (the cache), and one compute bound serves all its ZeRO stages."""
+        self.timed: dict[int, StepTime] = {}
+        self.bound: Optional[float] = None
+
+    def offer(self, cand: Candidate, key: int) -> bool:
+        """Time ``cand`` (or reuse the time of the same ``key``) and keep it; False when pruned by the bound."""
+        if key not in self.timed:
+            if len(self.best) >= self.keep:  # only the fastest `keep` are returned: skip hopeless layouts
+                if self.bound is None:
+                    self.bound = compute_bound(self.m, cand.layout, self.seq_length, self.gbs, self.hw,
+                                               self.perf_opts, self.consts) / self.gbs
+                if self.bound >= -self.best[0]:
+                    return False
+            self.timed[key] = step_time(self.m, cand.layout, self.seq_length, self.gbs, self.hw, self.perf_opts,
+                                        self.consts)
+        timed = Candidate(cand.layout, cand.memory, self.timed[key], cand.global_batch)
+        self.found.append(timed)
+        t_seq = timed.seconds_per_sequence
+        if len(self.best) < self.keep:
+            heapq.heappush(self.best, -t_seq)
+        elif t_seq < -self.best[0]:
+            heapq.heapreplace(self.best, -t_seq)
+        return True
