@@ -13,8 +13,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from .core.perf.hardware import PerfOptions
-from .core.specs import MemoryOptions
+from .args import ESTIMATE_DEFAULTS
 
 
 class Fmt(str, Enum):
@@ -150,41 +149,57 @@ def _p(name: str, annotation: Any, default: Any) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
 
 
-_MEM = MemoryOptions()  # the memory and framework defaults are declared once, in the core's option records
-_PERF = PerfOptions()
+D = ESTIMATE_DEFAULTS  # each default is declared once, in mpg_cli/args.py (and the core's option records)
+
+
+def _d(name: str) -> inspect.Parameter:
+    """An option of the estimate family, its default taken from ``EstimateArgs``."""
+    return _p(name, _ANNOTATIONS[name], getattr(D, name))
+
+
+_ANNOTATIONS: dict[str, Any] = {
+    "model": ModelOpt, "cluster": ClusterOpt, "gpu": GpuOpt, "gpus": GpusOpt, "presets": PresetsOpt,
+    "tokens": TokensOpt, "seq_length": SeqOpt, "global_batch": GbsOpt, "precision": PrecisionOpt,
+    "goodput": GoodputOpt, "price": PriceOpt, "failures_per_gpu_hour": FailRateOpt, "storage_tb_s": StorageOpt,
+    "async_checkpoint": AsyncCkptOpt, "restart_minutes": RestartOpt, "checkpoint_minutes": CkptIntervalOpt,
+    "maintenance_fraction": MaintOpt, "interval": IntervalOpt, "confidence": ConfidenceOpt,
+    "tp": TpOpt, "pp": PpOpt, "dp": DpOpt, "ep": EpOpt, "cp": CpOpt, "micro_batch": MicroOpt,
+    "virtual_stages": VirtualOpt, "zero": ZeroOpt, "recompute": RecomputeOpt, "sequence_parallel": SpOpt,
+    "flash_attention": FlashOpt, "overlap_grad_reduce": OverlapDpOpt, "tp_comm_overlap": OverlapTpOpt,
+    "sharded_impl": ShardedOpt, "attention_kernel": AttnKernelOpt, "a2a_overlap": A2aOverlapOpt,
+    "node_limited_routing": NodeLimitOpt, "expert_imbalance": ImbalanceOpt,
+    "tflops": TflopsOpt, "mfu": MfuOpt, "calibration": CalibOpt,
+    "optimizer": OptimOpt, "reserved_gib": ReservedOpt, "headroom": HeadroomOpt, "loss_impl": LossOpt,
+    "max_days": MaxDaysOpt, "max_gpu_hours": MaxGpuHOpt, "max_cost": MaxCostOpt, "require_fit": RequireFitOpt,
+}
+_ENUMS = {"precision": Precision, "recompute": Recompute, "sharded_impl": ShardedImpl,
+          "attention_kernel": AttentionKernel, "optimizer": Optimizer, "loss_impl": LossImpl}
+
+
+def _enum_default(name: str) -> inspect.Parameter:
+    """An Enum-typed option: the default is the member whose value ``EstimateArgs`` declares."""
+    return _p(name, _ANNOTATIONS[name], _ENUMS[name](getattr(D, name)))
+
+
+def _g(*names: str) -> list[inspect.Parameter]:
+    return [_enum_default(n) if n in _ENUMS and getattr(D, n) is not None else _d(n) for n in names]
+
 
 GROUPS: dict[str, list[inspect.Parameter]] = {
-    "model": [
-        _p("model", ModelOpt, "gpt3-175b"), _p("cluster", ClusterOpt, "dgx-a100"), _p("gpu", GpuOpt, None),
-        _p("gpus", GpusOpt, None), _p("presets", PresetsOpt, None),
-    ],
-    "run": [
-        _p("tokens", TokensOpt, None), _p("seq_length", SeqOpt, None), _p("global_batch", GbsOpt, None),
-        _p("precision", PrecisionOpt, Precision.bf16), _p("goodput", GoodputOpt, None), _p("price", PriceOpt, None),
-        _p("failures_per_gpu_hour", FailRateOpt, None), _p("storage_tb_s", StorageOpt, None),
-        _p("async_checkpoint", AsyncCkptOpt, False), _p("restart_minutes", RestartOpt, None),
-        _p("checkpoint_minutes", CkptIntervalOpt, None), _p("maintenance_fraction", MaintOpt, 0.0),
-        _p("interval", IntervalOpt, 0.8),
-    ],
-    "confidence": [_p("confidence", ConfidenceOpt, None)],  # estimate and compare: with --days or a budget
-    "layout": [
-        _p("tp", TpOpt, None), _p("pp", PpOpt, None), _p("dp", DpOpt, None), _p("ep", EpOpt, None),
-        _p("cp", CpOpt, None), _p("micro_batch", MicroOpt, None), _p("virtual_stages", VirtualOpt, None),
-        _p("zero", ZeroOpt, None), _p("recompute", RecomputeOpt, None), _p("sequence_parallel", SpOpt, None),
-        _p("flash_attention", FlashOpt, True), _p("overlap_grad_reduce", OverlapDpOpt, True),
-        _p("tp_comm_overlap", OverlapTpOpt, False), _p("sharded_impl", ShardedOpt, ShardedImpl(_MEM.sharded_impl)),
-        _p("attention_kernel", AttnKernelOpt, AttentionKernel(_PERF.attention_kernel)),
-        _p("a2a_overlap", A2aOverlapOpt, _PERF.a2a_overlap), _p("node_limited_routing", NodeLimitOpt, None),
-        _p("expert_imbalance", ImbalanceOpt, _PERF.expert_imbalance),
-    ],
-    "efficiency": [_p("tflops", TflopsOpt, None), _p("mfu", MfuOpt, None), _p("calibration", CalibOpt, None)],
-    "memory": [_p("optimizer", OptimOpt, Optimizer(_MEM.optimizer)), _p("reserved_gib", ReservedOpt, _MEM.reserved_gib),
-               _p("headroom", HeadroomOpt, _MEM.headroom_fraction), _p("loss_impl", LossOpt, LossImpl(_MEM.loss_impl))],
+    "model": _g("model", "cluster", "gpu", "gpus", "presets"),
+    "run": _g("tokens", "seq_length", "global_batch", "precision", "goodput", "price", "failures_per_gpu_hour",
+              "storage_tb_s", "async_checkpoint", "restart_minutes", "checkpoint_minutes", "maintenance_fraction",
+              "interval"),
+    "confidence": _g("confidence"),  # estimate and compare: with --days or a budget
+    "layout": _g("tp", "pp", "dp", "ep", "cp", "micro_batch", "virtual_stages", "zero", "recompute",
+                 "sequence_parallel", "flash_attention", "overlap_grad_reduce", "tp_comm_overlap", "sharded_impl",
+                 "attention_kernel", "a2a_overlap", "node_limited_routing", "expert_imbalance"),
+    "efficiency": _g("tflops", "mfu", "calibration"),
+    "memory": _g("optimizer", "reserved_gib", "headroom", "loss_impl"),
     "inputs": [_p("from_", FromOpt, None), _p("from_format", FromFormatOpt, None)],
     "output": [_p("format", FormatOpt, Fmt.table), _p("output", OutputOpt, None), _p("quiet", QuietOpt, False),
                _p("verbose", VerboseOpt, False)],
-    "gates": [_p("max_days", MaxDaysOpt, None), _p("max_gpu_hours", MaxGpuHOpt, None),
-              _p("max_cost", MaxCostOpt, None), _p("require_fit", RequireFitOpt, False)],
+    "gates": _g("max_days", "max_gpu_hours", "max_cost", "require_fit"),
 }
 
 

@@ -9,14 +9,10 @@ from .core.estimate import Efficiency, Request
 from .core.perf import PerfOptions
 from .core.search import Constraints
 from .core.specs import MemoryOptions, ModelSpec
+from .args import EstimateArgs
 from .errors import InputError, LayoutError
 from .parsing import check_positive, parse_gpus, parse_tokens
 from .presets import load_cluster, load_gpu, load_model
-
-
-def _val(x: Any) -> Any:
-    """Enum members to their value."""
-    return getattr(x, "value", x)
 
 
 def gpu_counts(opts: dict[str, Any], default: int) -> list[int]:
@@ -24,89 +20,74 @@ def gpu_counts(opts: dict[str, Any], default: int) -> list[int]:
 
 
 def build_requests(opts: dict[str, Any]) -> list[Request]:
-    """One Request per GPU count in --gpus (one unless a list was given)."""
-    extra = opts.get("presets")
-    model = opts["model"] if isinstance(opts["model"], ModelSpec) else load_model(opts["model"], extra)
-    cluster = load_cluster(opts["cluster"], extra)
-    if opts.get("gpu") is not None:
-        gpu = load_gpu(opts["gpu"], extra)
+    """One Request per GPU count in --gpus (one unless a list was given): the one conversion from a command's
+    options (typed once, as ``EstimateArgs``) to the core's request, with every value checked."""
+    a = EstimateArgs.from_options(opts)
+    model = a.model if isinstance(a.model, ModelSpec) else load_model(a.model, a.presets)
+    cluster = load_cluster(a.cluster, a.presets)
+    if a.gpu is not None:
+        gpu = load_gpu(a.gpu, a.presets)
         intra = gpu.intra_node_gb_s or cluster.intra_node_gb_s
         cluster = replace(cluster, gpu=gpu, intra_node_gb_s=intra)
-    counts = gpu_counts(opts, cluster.total_gpus)
-    tokens, _ = parse_tokens(opts.get("tokens"))
-    for flag, key, maximum in (("--tflops", "tflops", None), ("--mfu", "mfu", 1.0), ("--price", "price", None),
-                               ("--goodput", "goodput", 1.0), ("--max-days", "max_days", None),
-                               ("--max-gpu-hours", "max_gpu_hours", None), ("--max-cost", "max_cost", None)):
-        check_positive(opts.get(key), flag, maximum=maximum, allow_zero=key == "price")
-    goodput_opts = goodput_options(opts)
-    check_positive(opts.get("reserved_gib", 0.0), "--reserved-gib", allow_zero=True)
-    if opts.get("reserved_gib", 0.0) >= cluster.gpu.memory_gib:
-        raise InputError(f"--reserved-gib {opts['reserved_gib']:g} leaves nothing of the {cluster.gpu.name}'s "
+    counts = parse_gpus(a.gpus) or [cluster.total_gpus]
+    tokens, _ = parse_tokens(a.tokens)
+    for flag, value, maximum in (("--tflops", a.tflops, None), ("--mfu", a.mfu, 1.0), ("--price", a.price, None),
+                                 ("--goodput", a.goodput, 1.0), ("--max-days", a.max_days, None),
+                                 ("--max-gpu-hours", a.max_gpu_hours, None), ("--max-cost", a.max_cost, None)):
+        check_positive(value, flag, maximum=maximum, allow_zero=flag == "--price")
+    goodput_opts = goodput_options(a)
+    check_positive(a.reserved_gib, "--reserved-gib", allow_zero=True)
+    if a.reserved_gib >= cluster.gpu.memory_gib:
+        raise InputError(f"--reserved-gib {a.reserved_gib:g} leaves nothing of the {cluster.gpu.name}'s "
                          f"{cluster.gpu.memory_gib:g} GiB", hint="the CUDA/NCCL reserve is usually 1-3 GiB")
-    check_positive(opts.get("headroom", 0.0), "--headroom", maximum=0.9, allow_zero=True)
-    if opts.get("tflops") is not None and opts.get("mfu") is not None:
+    check_positive(a.headroom, "--headroom", maximum=0.9, allow_zero=True)
+    if a.tflops is not None and a.mfu is not None:
         raise InputError("--tflops and --mfu both given", hint="give one: --tflops is hardware TFLOP/s per GPU, "
                          "--mfu the model-FLOPs fraction of peak")
-    efficiency = _efficiency(opts, cluster)
-    cons = Constraints(
-        tp=opts.get("tp"), pp=opts.get("pp"), dp=opts.get("dp"), ep=opts.get("ep"), cp=opts.get("cp"),
-        micro_batch=opts.get("micro_batch"), virtual_stages=opts.get("virtual_stages"), zero=opts.get("zero"),
-        recompute=_val(opts.get("recompute")), sequence_parallel=opts.get("sequence_parallel"),
-        flash_attention=opts.get("flash_attention", True),
-    )
+    efficiency = _efficiency(a, cluster, opts)
+    cons = Constraints(tp=a.tp, pp=a.pp, dp=a.dp, ep=a.ep, cp=a.cp, micro_batch=a.micro_batch,
+                       virtual_stages=a.virtual_stages, zero=a.zero, recompute=a.recompute,
+                       sequence_parallel=a.sequence_parallel, flash_attention=a.flash_attention)
     _check_layout(cons, model, counts)
-    d_mem, d_perf = MemoryOptions(), PerfOptions()
-    impl = _val(opts.get("sharded_impl", d_mem.sharded_impl))
-    mem = MemoryOptions(optimizer=_val(opts.get("optimizer", d_mem.optimizer)),
-                        reserved_gib=opts.get("reserved_gib", d_mem.reserved_gib),
-                        headroom_fraction=opts.get("headroom", d_mem.headroom_fraction),
-                        loss_impl=_val(opts.get("loss_impl", d_mem.loss_impl)), sharded_impl=impl)
-    perf = PerfOptions(overlap_grad_reduce=opts.get("overlap_grad_reduce", d_perf.overlap_grad_reduce),
-                       tp_comm_overlap=opts.get("tp_comm_overlap", d_perf.tp_comm_overlap), sharded_impl=impl,
-                       attention_kernel=_val(opts.get("attention_kernel", d_perf.attention_kernel)),
-                       a2a_overlap=opts.get("a2a_overlap", d_perf.a2a_overlap),
-                       node_limited_routing=opts.get("node_limited_routing"),
-                       expert_imbalance=opts.get("expert_imbalance", d_perf.expert_imbalance))
-    seq = opts.get("seq_length")
-    gbs = opts.get("global_batch")
-    if cons.micro_batch and gbs and gbs % cons.micro_batch:
-        raise InputError(f"--micro-batch {cons.micro_batch} does not divide --global-batch {gbs}")
+    mem = MemoryOptions(optimizer=a.optimizer, reserved_gib=a.reserved_gib, headroom_fraction=a.headroom,
+                        loss_impl=a.loss_impl, sharded_impl=a.sharded_impl)
+    perf = PerfOptions(overlap_grad_reduce=a.overlap_grad_reduce, tp_comm_overlap=a.tp_comm_overlap,
+                       sharded_impl=a.sharded_impl, attention_kernel=a.attention_kernel, a2a_overlap=a.a2a_overlap,
+                       node_limited_routing=a.node_limited_routing, expert_imbalance=a.expert_imbalance)
+    if cons.micro_batch and a.global_batch and a.global_batch % cons.micro_batch:
+        raise InputError(f"--micro-batch {cons.micro_batch} does not divide --global-batch {a.global_batch}")
     return [
-        Request(model=model, cluster=cluster, gpus=n, tokens=tokens, seq_length=seq, global_batch=gbs,
-                precision=_val(opts.get("precision", "bf16")), constraints=cons, efficiency=efficiency,
-                price_usd_per_gpu_hour=opts.get("price"), goodput=opts.get("goodput"), memory=mem,
-                perf=perf, goodput_options=goodput_opts, interval_level=opts.get("interval", 0.8),
-                **calibrated_residuals(efficiency))
+        Request(model=model, cluster=cluster, gpus=n, tokens=tokens, seq_length=a.seq_length,
+                global_batch=a.global_batch, precision=a.precision, constraints=cons, efficiency=efficiency,
+                price_usd_per_gpu_hour=a.price, goodput=a.goodput, memory=mem, perf=perf,
+                goodput_options=goodput_opts, interval_level=a.interval, **calibrated_residuals(efficiency))
         for n in counts
     ]
 
 
-def goodput_options(opts: dict[str, Any]):
+def goodput_options(a: EstimateArgs) -> Any:
     """The goodput model's flags, checked (core.goodput)."""
     from .core.goodput import GoodputOptions
 
-    for flag, key, maximum, zero in (("--failures-per-gpu-hour", "failures_per_gpu_hour", 1.0, True),
-                                     ("--storage-tb-s", "storage_tb_s", None, False),
-                                     ("--restart-minutes", "restart_minutes", None, True),
-                                     ("--checkpoint-minutes", "checkpoint_minutes", None, False),
-                                     ("--maintenance-fraction", "maintenance_fraction", 0.9, True),
-                                     ("--interval", "interval", 0.99, False),
-                                     ("--confidence", "confidence", 0.99, False)):
-        check_positive(opts.get(key), flag, maximum=maximum, allow_zero=zero)
-    if opts.get("interval") is not None and opts["interval"] < 0.5:
-        raise InputError(f"--interval {opts['interval']:g}: the range's level is a probability between 0.5 and 0.99",
+    for flag, value, maximum, zero in (("--failures-per-gpu-hour", a.failures_per_gpu_hour, 1.0, True),
+                                       ("--storage-tb-s", a.storage_tb_s, None, False),
+                                       ("--restart-minutes", a.restart_minutes, None, True),
+                                       ("--checkpoint-minutes", a.checkpoint_minutes, None, False),
+                                       ("--maintenance-fraction", a.maintenance_fraction, 0.9, True),
+                                       ("--interval", a.interval, 0.99, False),
+                                       ("--confidence", a.confidence, 0.99, False)):
+        check_positive(value, flag, maximum=maximum, allow_zero=zero)
+    if a.interval < 0.5:
+        raise InputError(f"--interval {a.interval:g}: the range's level is a probability between 0.5 and 0.99",
                          hint="e.g. --interval 0.8 (the default) or 0.9")
-    if opts.get("confidence") is not None and opts["confidence"] < 0.5:
-        raise InputError(f"--confidence {opts['confidence']:g}: give a probability between 0.5 and 0.99",
+    if a.confidence is not None and a.confidence < 0.5:
+        raise InputError(f"--confidence {a.confidence:g}: give a probability between 0.5 and 0.99",
                          hint="e.g. --confidence 0.9")
-    restart = opts.get("restart_minutes")
-    interval = opts.get("checkpoint_minutes")
-    return GoodputOptions(failures_per_gpu_hour=opts.get("failures_per_gpu_hour"),
-                          storage_tb_s=opts.get("storage_tb_s"),
+    restart, interval = a.restart_minutes, a.checkpoint_minutes
+    return GoodputOptions(failures_per_gpu_hour=a.failures_per_gpu_hour, storage_tb_s=a.storage_tb_s,
                           restart_s=None if restart is None else restart * 60.0,
                           checkpoint_interval_s=None if interval is None else interval * 60.0,
-                          async_checkpoint=bool(opts.get("async_checkpoint", False)),
-                          maintenance_fraction=opts.get("maintenance_fraction") or 0.0)
+                          async_checkpoint=bool(a.async_checkpoint), maintenance_fraction=a.maintenance_fraction)
 
 
 def calibrated_residuals(eff: Efficiency) -> dict[str, Any]:
@@ -119,16 +100,18 @@ def calibrated_residuals(eff: Efficiency) -> dict[str, Any]:
     return {"residuals": tuple(res), "residual_basis": basis}
 
 
-def _efficiency(opts: dict[str, Any], cluster) -> Efficiency:
-    if opts.get("tflops") is not None:
-        peak = cluster.gpu.peak(_val(opts.get("precision", "bf16")))
-        if peak and opts["tflops"] > peak:
-            raise InputError(f"--tflops {opts['tflops']:g} is above the {cluster.gpu.name} dense peak ({peak:g} TFLOP/s)",
+def _efficiency(a: EstimateArgs, cluster: Any, opts: dict[str, Any]) -> Efficiency:
+    """Where throughput comes from: --tflops, --mfu, or the step-time model (scaled by --calibration; the
+    calibration document is kept in ``opts`` for the mismatch warnings after the estimate)."""
+    if a.tflops is not None:
+        peak = cluster.gpu.peak(a.precision)
+        if peak and a.tflops > peak:
+            raise InputError(f"--tflops {a.tflops:g} is above the {cluster.gpu.name} dense peak ({peak:g} TFLOP/s)",
                              hint="--tflops is achieved hardware TFLOP/s per GPU; check the precision and GPU")
-        return Efficiency("tflops", opts["tflops"])
-    if opts.get("mfu") is not None:
-        return Efficiency("mfu", opts["mfu"])
-    calib = opts.get("calibration")
+        return Efficiency("tflops", a.tflops)
+    if a.mfu is not None:
+        return Efficiency("mfu", a.mfu)
+    calib = a.calibration
     if calib is not None:
         from .calibration import load_calibration_doc
 

@@ -103,3 +103,22 @@ def test_the_code_cites_no_reference_file_outside_docs():
     for path in PKG.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"(?<![\w/])(formulas|modeling-notes)\.md", text), path.name
+
+
+def test_estimate_args_read_options_once_with_one_set_of_defaults():
+    """EstimateArgs.from_options: Enum members become values, absent or None keys take the declared default,
+    keys that are not estimate inputs are ignored; the flags' defaults are those same declared defaults."""
+    import inspect
+
+    from mpg_cli.args import ESTIMATE_DEFAULTS, EstimateArgs
+    from mpg_cli.options import GROUPS, Precision
+
+    a = EstimateArgs.from_options({"precision": Precision.fp16, "tp": 8, "headroom": None, "_explicit": {"tp"},
+                                   "format": "json"})
+    assert (a.precision, a.tp, a.headroom) == ("fp16", 8, ESTIMATE_DEFAULTS.headroom)
+    assert a.model == "gpt3-175b" and a.reserved_gib == 1.5
+    for params in GROUPS.values():
+        for p in params:
+            if hasattr(ESTIMATE_DEFAULTS, p.name):
+                assert getattr(p.default, "value", p.default) == getattr(ESTIMATE_DEFAULTS, p.name), p.name
+    assert inspect.signature(EstimateArgs).parameters["headroom"].default == 0.05
