@@ -94,3 +94,22 @@ class EstimateArgs:
 
 
 ESTIMATE_DEFAULTS = EstimateArgs()
+
+
+@dataclass(frozen=True)
+class CompareArgs:
+    """mpg compare's own inputs (what each scenario estimates is read as ``EstimateArgs``)."""
+
+    models: tuple[str, ...] = ()  # repeated -m: the scenarios are the cross product of the repeated flags
+    clusters: tuple[str, ...] = ()
+    gpu_types: tuple[str, ...] = ()
+    gpus: tuple[str, ...] = ()
+    scenario_file: Optional[str] = None  # --scenarios: a YAML list of estimate inputs instead
+    sort: Optional[str] = None
+    baseline: Optional[str] = None
+    against: Optional[str] = None  # --against: an earlier estimate/compare JSON document
+    fail_on_increase: Optional[str] = None
+    metrics: tuple[str, ...] = ()  # --metric (empty: days, gpu_hours, cost)
+    allow_new: bool = False
+    allow_missing: bool = False
+    days: Optional[float] = None  # --days: solve each scenario for its GPU count

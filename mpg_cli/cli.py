@@ -182,8 +182,13 @@ def compare(
 
     opts["_explicit"] = explicit_options()
     opts.update(model="gpt3-175b", cluster="dgx-a100", gpu=None, gpus=None, presets=presets)
-    raise typer.Exit(run(opts, model or [], cluster or [], gpu or [], gpus or [], scenarios, sort, baseline, against,
-                         fail_on_increase, metric or [], allow_new, allow_missing, days))
+    from .args import CompareArgs
+
+    args = CompareArgs(models=tuple(model or ()), clusters=tuple(cluster or ()), gpu_types=tuple(gpu or ()),
+                       gpus=tuple(gpus or ()), scenario_file=scenarios, sort=sort, baseline=baseline, against=against,
+                       fail_on_increase=fail_on_increase, metrics=tuple(metric or ()), allow_new=allow_new,
+                       allow_missing=allow_missing, days=days)
+    raise typer.Exit(run(opts, args))
 
 
 @app.command(

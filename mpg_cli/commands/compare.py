@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
+from ..args import CompareArgs
 from ..core.estimate import Result
 from ..errors import InputError, MpgError, PresetError, did_you_mean
 from ..humanize import fmt, signed_percent
@@ -84,10 +85,12 @@ def load_against(path_text: str) -> dict[str, dict[str, Any]]:
                      hint="use the JSON of 'mpg estimate' or 'mpg compare'")
 
 
-def run(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types: list[str], gpus: list[str],
-        scenario_file: Optional[str], sort: Optional[str], baseline: Optional[str], against: Optional[str],
-        fail_on_increase: Optional[str], metric: list[str], allow_new: bool = False,
-        allow_missing: bool = False, days: Optional[float] = None) -> int:
+def run(opts: dict[str, Any], args: CompareArgs) -> int:
+    """Estimate every scenario, the deltas to the baseline and the changes against --against; the gates."""
+    models, clusters, gpu_types, gpus = list(args.models), list(args.clusters), list(args.gpu_types), list(args.gpus)
+    sort, baseline, against, days = args.sort, args.baseline, args.against, args.days
+    fail_on_increase, metric = args.fail_on_increase, list(args.metrics)
+    allow_new, allow_missing, scenario_file = args.allow_new, args.allow_missing, args.scenario_file
     from .. import render
     from ..parsing import parse_percent
 
