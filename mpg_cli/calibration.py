@@ -161,7 +161,7 @@ def load_calibration(path: str) -> tuple[float, str]:
 
 def load_calibration_doc(path: str) -> tuple[float, str, dict[str, Any]]:
     """Read a calibration file; returns (ratio, path, the whole document)."""
-    from .presets import load_yaml_file
+    from .inputs.files import load_yaml_file
     from .safeio import user_path
 
     p = user_path(path, "--calibration")

@@ -31,10 +31,10 @@ def _metric(doc: dict[str, Any], name: str) -> Optional[float]:
 
 def load_against(path_text: str) -> dict[str, dict[str, Any]]:
     """Rows of an earlier 'estimate' or 'compare' JSON document, by label."""
-    from ..presets import read_text
+    from ..inputs.files import read_text
 
     path = Path(path_text)
-    from ..presets import _show
+    from ..inputs.files import _show
 
     try:
         doc = json.loads(read_text(path, "JSON file"))

@@ -48,7 +48,7 @@ def _load_structured(path: Path, text: str) -> Any:
 
         return parse(text, str(path))
     if suffix in (".yaml", ".yml"):
-        from ..presets import load_yaml_file
+        from .files import load_yaml_file
 
         return load_yaml_file(path)
     return None
@@ -77,7 +77,7 @@ def detect(path: Path, text: str, data: Any) -> str:
 
 def read_config(ref: str, fmt: Optional[str] = None) -> TrainConfig:
     """Read one ``--from`` file (or Hugging Face model directory) into a TrainConfig."""
-    from ..presets import read_text
+    from .files import read_text
 
     forced = _format_name(fmt) if fmt else None
     path = Path(ref).expanduser()
@@ -122,6 +122,6 @@ def _parse_as(fmt: str, path: Path, text: str) -> Any:
         from .torchtitan import parse
 
         return parse(text, str(path))
-    from ..presets import load_yaml_file
+    from .files import load_yaml_file
 
     return load_yaml_file(path)

@@ -17,7 +17,7 @@ NAME = "hf"
 
 def read(path: Path, data: Optional[Any] = None) -> TrainConfig:
     from ..hf_config import convert_hf_config
-    from ..presets import load_json_file
+    from .files import load_json_file
 
     raw = load_json_file(path) if data is None else data
     col = Collector(NAME, str(path))

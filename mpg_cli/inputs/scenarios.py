@@ -39,7 +39,7 @@ MAX_SCENARIOS = 256  # ~15 ms each (an 8B on 2 cores): 256 stay within seconds; 
 
 
 def _scenario_opts(entry: Any, where: str, base: dict[str, Any]) -> dict[str, Any]:
-    from ..presets import _show
+    from ..inputs.files import _show
 
     if not isinstance(entry, dict):
         raise PresetError(f"{where}: expected a mapping of estimate options, got {_show(entry)}")
@@ -111,7 +111,7 @@ def scenarios(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_
     from ..inputs.merge import apply_from
 
     if scenario_file is not None:
-        from ..presets import load_yaml_file
+        from ..inputs.files import load_yaml_file
 
         mixed = [flag for flag, v in (("--model", models), ("--cluster", clusters), ("--gpu", gpu_types),
                                       ("--gpus", gpus)) if v]

@@ -244,7 +244,7 @@ def calibration_section(path: Optional[str], r: Result) -> Optional[dict[str, An
     """Measured vs predicted figures stored in a calibration file (``mpg calibrate --save``)."""
     if not path:
         return None
-    from ..presets import load_yaml_file
+    from ..inputs.files import load_yaml_file
     from pathlib import Path
 
     doc = load_yaml_file(Path(path))
