@@ -349,7 +349,7 @@ def load_model(ref: str, extra_dir: Optional[str] = None) -> ModelSpec:
     """A model from a preset name, a YAML file, or a Hugging Face config.json."""
     pr = find("models", ref, extra_dir)
     if pr.path.suffix == ".json":
-        from .hf_config import convert_hf_config
+        from .inputs.hf_config import convert_hf_config
 
         raw = load_json_file(pr.path)
         if not isinstance(raw, dict):

@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mpg_cli.errors import PresetError
-from mpg_cli.hf_config import SUPPORTED_MODEL_TYPES, convert_hf_config
+from mpg_cli.inputs.hf_config import SUPPORTED_MODEL_TYPES, convert_hf_config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hf"
-MODULE = Path(__file__).parent.parent / "mpg_cli" / "hf_config.py"
+MODULE = Path(__file__).parent.parent / "mpg_cli" / "inputs" / "hf_config.py"  # mpg_cli/hf_config.py re-exports it
 
 REQUIRED_KEYS = {
     "name", "description", "source", "layers", "hidden_size", "heads", "kv_heads",

@@ -11,7 +11,7 @@ import pytest
 
 from mpg_cli.core.params import total_params
 from mpg_cli.errors import MpgError, PresetError
-from mpg_cli.hf_config import convert_hf_config
+from mpg_cli.inputs.hf_config import convert_hf_config
 from mpg_cli.inputs import read_config
 from mpg_cli.inputs.interp import resolve
 from mpg_cli.presets import model_from_dict

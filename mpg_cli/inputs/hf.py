@@ -16,7 +16,7 @@ NAME = "hf"
 
 
 def read(path: Path, data: Optional[Any] = None) -> TrainConfig:
-    from ..hf_config import convert_hf_config
+    from .hf_config import convert_hf_config
     from .files import load_json_file
 
     raw = load_json_file(path) if data is None else data
