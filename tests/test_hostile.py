@@ -169,7 +169,11 @@ def test_huge_integers_in_json_inputs_are_bad_input(cli, tmp_path):
 
 @pytest.mark.parametrize("entry,key", [("tp: 0", "tp"), ("ep: 0", "ep"), ("global_batch: 0", "global_batch"),
                                        ("optimizer: sgd", "optimizer"), ("virtual_stages: 0", "virtual_stages"),
-                                       ("goodput: .nan", "goodput"), ("tokens: abc", "tokens"), ("gpus: abc", "gpus")])
+                                       ("goodput: .nan", "goodput"), ("tokens: abc", "tokens"), ("gpus: abc", "gpus"),
+                                       ("interval: 0.2", "interval"), ("failures_per_gpu_hour: 2", "failures_per_gpu_hour"),
+                                       ("storage_tb_s: 0", "storage_tb_s"), ("restart_minutes: -1", "restart_minutes"),
+                                       ("checkpoint_minutes: 0", "checkpoint_minutes"),
+                                       ("maintenance_fraction: 0.95", "maintenance_fraction")])
 def test_zero_and_absurd_scenario_values_name_the_file_and_key(cli, tmp_path, entry, key):
     """Scenario keys get the flags' validation; the message names the file, the scenario and the key."""
     gpus = "" if key == "gpus" else ", gpus: 8"
@@ -177,6 +181,14 @@ def test_zero_and_absurd_scenario_values_name_the_file_and_key(cli, tmp_path, en
                                    f"- {{label: b, model: gpt-1.7b, cluster: dgx-a100{gpus}, {entry}}}\n")
     res = cli("compare", "--scenarios", f, codes=(2,))
     assert f"s.yaml: scenarios[1]: {key}:" in res.stderr
+
+
+def test_goodput_and_range_keys_in_a_scenario_file_are_read(cli, tmp_path):
+    """A scenario may set the goodput model's and the range's keys (interval, restart_minutes, ...): they apply."""
+    f = write(tmp_path / "s.yaml", "- {label: a, model: gpt-1.7b, cluster: dgx-a100, gpus: 8, interval: 0.9, "
+                                   "restart_minutes: 30, maintenance_fraction: 0.1, async_checkpoint: true}\n")
+    doc = json.loads(cli("compare", "--scenarios", f, "-f", "json").stdout)
+    assert doc["rows"][0]["intervals"]["level"] == 0.9
 
 
 def test_zero_layout_value_from_a_log_is_bad_input(cli, tmp_path):

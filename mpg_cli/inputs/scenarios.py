@@ -32,7 +32,11 @@ INT_RANGE = {"seq_length": (1, 10_000_000), "global_batch": (1, 100_000_000), "m
              "tp": (1, 1_000_000), "pp": (1, 1_000_000), "dp": (1, 10_000_000), "ep": (1, 1_000_000),
              "cp": (1, 1_000_000), "virtual_stages": (1, 1_000_000), "zero": (0, 3)}
 FLOAT_RANGE = {"goodput": (0.0, 1.0, False), "price": (0.0, 1e9, True), "tflops": (0.0, 1e9, False),
-               "mfu": (0.0, 1.0, False), "reserved_gib": (0.0, 1e9, True), "headroom": (0.0, 0.9, True)}
+               "mfu": (0.0, 1.0, False), "reserved_gib": (0.0, 1e9, True), "headroom": (0.0, 0.9, True),
+               # the goodput and range keys, with the bounds scenario.goodput_options checks their flags against
+               "failures_per_gpu_hour": (0.0, 1.0, True), "storage_tb_s": (0.0, 1e9, False),
+               "restart_minutes": (0.0, 1e9, True), "checkpoint_minutes": (0.0, 1e9, False),
+               "maintenance_fraction": (0.0, 0.9, True), "interval": (0.5, 0.99, True)}
 CHOICES = {"precision": ("bf16", "fp16", "fp8"), "recompute": ("none", "selective", "full"),
            "optimizer": ("adam", "adam8bit")}
 MAX_SCENARIOS = 256  # ~15 ms each (an 8B on 2 cores): 256 stay within seconds; more is a job for a script over mpg estimate
