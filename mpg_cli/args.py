@@ -113,3 +113,36 @@ class CompareArgs:
     allow_new: bool = False
     allow_missing: bool = False
     days: Optional[float] = None  # --days: solve each scenario for its GPU count
+
+
+@dataclass(frozen=True)
+class CalibrateArgs:
+    """mpg calibrate's own inputs: the log or one measured figure, and where to save the calibration."""
+
+    log: Optional[str] = None  # a training log ('-': standard input)
+    step_time: Optional[float] = None  # measured seconds per iteration
+    tokens_per_second: Optional[float] = None  # measured whole-job tokens/s
+    tflops: Optional[float] = None  # measured hardware TFLOP/s per GPU
+    mfu: Optional[float] = None  # measured model FLOPs utilisation
+    warmup: Optional[int] = None  # leading log records to skip (None: automatic)
+    log_format: Optional[str] = None  # force the log dialect
+    save: Optional[str] = None
+    force: bool = False
+
+    def measured(self) -> dict[str, Optional[float]]:
+        """The measured figures by name (None where not given)."""
+        return {"step_time": self.step_time, "tokens_per_second": self.tokens_per_second, "tflops": self.tflops,
+                "mfu": self.mfu}
+
+
+@dataclass(frozen=True)
+class ReportArgs:
+    """mpg report's own inputs (the estimate inputs are ``EstimateArgs``)."""
+
+    scenario_file: Optional[str] = None
+    days: Optional[float] = None
+    budget_gpu_hours: Optional[float] = None
+    budget_usd: Optional[float] = None
+    format: str = "html"
+    output: Optional[str] = None
+    quiet: bool = False

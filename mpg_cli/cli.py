@@ -289,8 +289,11 @@ def calibrate(
 
     opts["gpus"] = gpus
     opts["_explicit"] = explicit_options()
-    measured = {"step_time": step_time, "tokens_per_second": tokens_per_second, "tflops": tflops, "mfu": mfu}
-    raise typer.Exit(run(opts, log, measured, warmup, log_format, save, force))
+    from .args import CalibrateArgs
+
+    raise typer.Exit(run(opts, CalibrateArgs(log=log, step_time=step_time, tokens_per_second=tokens_per_second,
+                                             tflops=tflops, mfu=mfu, warmup=warmup, log_format=log_format, save=save,
+                                             force=force)))
 
 
 @app.command(
@@ -323,7 +326,10 @@ def report(
     from .commands.report import run
 
     opts.update(quiet=quiet)
-    raise typer.Exit(run(opts, scenarios, days, budget_gpu_hours, budget_usd, format.value, output, quiet))
+    from .args import ReportArgs
+
+    raise typer.Exit(run(opts, ReportArgs(scenario_file=scenarios, days=days, budget_gpu_hours=budget_gpu_hours,
+                                          budget_usd=budget_usd, format=format.value, output=output, quiet=quiet)))
 
 
 @app.command()

@@ -224,12 +224,13 @@ def test_report_refuses_to_print_html_on_a_terminal(monkeypatch):
     """Without -o on a terminal, report says to give -o FILE.html (exit 2) instead of printing HTML."""
     import sys
 
+    from mpg_cli.args import ReportArgs
     from mpg_cli.commands import report
     from mpg_cli.errors import InputError
 
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     with pytest.raises(InputError, match="give -o FILE.html"):
-        report.run({"model": "llama3-8b", "cluster": "dgx-h100"}, None, None, None, None, "html", None, False)
+        report.run({"model": "llama3-8b", "cluster": "dgx-h100"}, ReportArgs(format="html"))
 
 
 @pytest.mark.parametrize("opts", [

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any
 
+from ..args import CalibrateArgs
 from ..errors import InputError, MpgError
 from ..humanize import fmt
 from ..output.emit import Output, emit_output, format_of
 from ..sanitize import clean_line
 
 
-def run(opts: dict[str, Any], log: Optional[str], measured: dict[str, Optional[float]], warmup: Optional[int],
-        log_format: Optional[str], save: Optional[str], force: bool) -> int:
+def run(opts: dict[str, Any], args: CalibrateArgs) -> int:
+    """The measured figures (from the log or the flags) against the step-time model; the calibrated projection."""
+    log, measured, warmup, log_format = args.log, args.measured(), args.warmup, args.log_format
+    save, force = args.save, args.force
     from .. import render
     from ..calibration import calibrate, save as save_file, to_document
     from ..parsing import check_positive

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Optional
 
+from ..args import ReportArgs
 from ..errors import InputError
 
 
@@ -33,8 +34,10 @@ def _rows(opts: dict[str, Any], scenario_file: Optional[str], days: Optional[flo
     return rows, origin
 
 
-def run(opts: dict[str, Any], scenario_file: Optional[str], days: Optional[float], budget_gpu_hours: Optional[float],
-        budget_usd: Optional[float], fmt_name: str, output: Optional[str], quiet: bool) -> int:
+def run(opts: dict[str, Any], args: ReportArgs) -> int:
+    """The report document for the estimate (or the scenarios file), as the HTML page or its JSON."""
+    scenario_file, days, budget_gpu_hours, budget_usd = args.scenario_file, args.days, args.budget_gpu_hours, args.budget_usd
+    fmt_name, output, quiet = args.format, args.output, args.quiet
     from ..output import report_data
     from ..output.emit import Output, emit_output
     from ..output.schema import without_envelope
