@@ -3,8 +3,9 @@
 Usage: python scripts/bench_startup.py [--runs 10]
 
 Each command runs ``--runs`` times in a fresh process (after one untimed warm-up run that fills the OS file
-cache); the median wall time is reported, with its ratio to the baseline: a Typer app with one command and
-one option, which is the floor any Typer CLI pays on this interpreter and these package versions.
+cache), the commands taking turns round by round so that load from other jobs falls on all of them alike; the
+median wall time is reported, with its ratio to the baseline: a Typer app with one command and one option,
+which is the floor any Typer CLI pays on this interpreter and these package versions.
 
 The commands (stdout discarded, exit status checked):
 
@@ -52,19 +53,27 @@ def mpg_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "mpg_cli"]
 
 
-def median_seconds(argv: list[str], runs: int) -> float:
-    """Median wall time of ``runs`` fresh processes (one untimed warm-up first)."""
+def run_once(argv: list[str]) -> float:
+    """Wall time of one fresh process (its exit status checked)."""
     env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
-    times = []
-    for i in range(runs + 1):
-        t0 = time.perf_counter()
-        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False)
-        elapsed = time.perf_counter() - t0
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-500:]}")
-        if i:
-            times.append(elapsed)
-    return statistics.median(times)
+    t0 = time.perf_counter()
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False)
+    elapsed = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def medians(commands: list[list[str]], runs: int) -> list[float]:
+    """Median wall time of each command over ``runs`` rounds; each round runs every command once, in turn,
+    so that a change in the machine's load during the benchmark falls on all of them alike."""
+    for argv in commands:  # untimed warm-up: the OS file cache
+        run_once(argv)
+    times: list[list[float]] = [[] for _ in commands]
+    for _ in range(runs):
+        for i, argv in enumerate(commands):
+            times[i].append(run_once(argv))
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -79,7 +88,7 @@ def main() -> None:
                 ("mpg --help", [*mpg, "--help"]),
                 ("mpg estimate (layout searched)", [*mpg, "estimate"]),
                 ("mpg estimate --format json (fixed layout)", [*mpg, "estimate", *FIXED_LAYOUT, "--format", "json"])]
-        results = [(label, median_seconds(argv, args.runs)) for label, argv in rows]
+        results = list(zip([label for label, _ in rows], medians([argv for _, argv in rows], args.runs)))
     base = results[0][1]
     print(f"Python {sys.version.split()[0]}, median of {args.runs} runs")
     print(f"{'command':<44} {'median':>9} {'vs baseline':>12}")
