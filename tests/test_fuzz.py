@@ -13,16 +13,15 @@ import json
 import math
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import time_limit
 import typer.main
 import typer.testing
 import yaml
@@ -55,22 +54,6 @@ DIVISOR_KEYS = {"layers", "heads", "kv_heads", "experts"}
 
 # ================================================================ harness
 
-class Hang(BaseException):
-    """Raised by the alarm when one invocation runs past INVOCATION_LIMIT_S (BaseException: the CLI can't swallow it)."""
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise Hang(f"mpg invocation still running after {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 _CLICK_COMMAND = typer.main.get_command(app)

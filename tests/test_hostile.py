@@ -20,12 +20,12 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import time_limit
 import typer.main
 import typer.testing
 from hypothesis import HealthCheck, given, settings
@@ -45,22 +45,6 @@ RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MODEL_YAML = ("layers: 4\nhidden_size: 256\nheads: 4\nvocab_size: 1000\nseq_length: 512\n")
 
 
-class Hang(BaseException):
-    """An invocation ran past LIMIT_S (BaseException: the CLI cannot swallow it)."""
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise Hang(f"still running after {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 _COMMAND = typer.main.get_command(app)
