@@ -133,6 +133,22 @@ def test_deepspeed_zero3_is_slower_than_fsdp():
     assert ds.dp_comm > 2 * fsdp.dp_comm
 
 
+def test_zero2_with_accumulation_counts_its_traffic_once():
+    """ZeRO-2 with several micro-batches: a reduce-scatter per micro-batch plus one all-gather, not also ZeRO-1's."""
+    from mpg_cli.core.params import stage_params
+
+    m = load_model("llama3-8b")
+    lay = Layout(tp=1, pp=1, dp=64, micro_batch=1, zero=2, recompute="none", sequence_parallel=False)
+    opts = PerfOptions(overlap_grad_reduce=False)
+    c0 = replace(C, overlap=0.0)
+    st = step_time(m, lay, 4096, 256, HW, opts, c0)  # 4 micro-batches per replica
+    sp = stage_params(m, 1, 1, 1, "only")
+    buckets = -(-int(sp.total) // int(40e6))  # Megatron DDP buckets, each a collective paying the ring latency
+    rs = collective_time(sp.total * 4.0, 64, 8, 1.0, HW, count=buckets)
+    ag = collective_time(sp.total * 2.0, 64, 8, 1.0, HW, count=buckets)
+    assert st.dp_comm == pytest.approx(4 * rs + ag, rel=1e-6)
+
+
 def test_zero3_backward_window_includes_recompute():
     """With full recompute the backward window (backward + recompute) hides more ZeRO-3 traffic than without."""
     m = load_model("llama3-70b")

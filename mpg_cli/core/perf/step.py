@@ -201,13 +201,14 @@ def sharded_comm(lay: Layout, sp: StageParams, cmp: Compute, micro: int, g: Grou
 
 
 def dp_step_comm(lay: Layout, sp: StageParams, cmp: Compute, g: Groups, hw: Hardware, opts: PerfOptions,
-                 c: PerfConstants) -> float:
+                 c: PerfConstants, micro: int = 1) -> float:
     """Once-per-step gradient reduction (ZeRO 0-2) and the distributed optimizer's weight all-gather, exposed.
 
     Megatron overlaps the gradient reduce-scatter (or all-reduce) with the last micro-batch's backward
     (--overlap-grad-reduce) and the weight all-gather with the next step's first forward (--overlap-param-gather).
+    ZeRO-3, and ZeRO-2 with gradient accumulation, move their data every micro-batch (``sharded_comm``).
     """
-    if lay.zero >= 3 or lay.dp * lay.cp <= 1:
+    if lay.zero >= 3 or (lay.zero == 2 and micro > 1) or lay.dp * lay.cp <= 1:
         return 0.0
     edp = max(1, lay.dp * lay.cp // lay.ep)
     gb = grad_bytes(lay, opts)
@@ -280,7 +281,7 @@ def step_time(
     cp_mb = cp_comm(m, lay, tokens, sp, k, g, hw, c)
     ep_mb = ep_comm(m, lay, tokens, sp, cmp, g, hw, opts)
     shard_mb, shard_step = sharded_comm(lay, sp, cmp, micro, g, hw, opts, c)
-    dp_step = dp_step_comm(lay, sp, cmp, g, hw, opts, c) + shard_step
+    dp_step = dp_step_comm(lay, sp, cmp, g, hw, opts, c, micro) + shard_step
 
     t_mb = cmp.fwd + cmp.bwd + cmp.rec + tp_mb + cp_mb + ep_mb + shard_mb
     bubble = (p - 1) / v * t_mb if p > 1 else 0.0
