@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Mapping
 
 BF16_BYTES = 2.0  # 16-bit activations and weights on the wire
@@ -148,6 +147,8 @@ def constants_from_document(doc: Mapping[str, Any]) -> PerfConstants:
 @lru_cache(maxsize=1)
 def load_default_constants() -> PerfConstants:
     """The shipped fitted constants (``mpg_cli/data/perf_constants.json``), with their provenance."""
+    from importlib import resources
+
     try:
         text = resources.files("mpg_cli").joinpath("data/perf_constants.json").read_text(encoding="utf-8")
     except (FileNotFoundError, OSError):

@@ -158,10 +158,27 @@ def ep_comm(m: ModelSpec, lay: Layout, tokens: float, sp: StageParams, cmp: Comp
     return exposed(total, 3.0 * cmp.moe_fwd, opts.a2a_overlap) if opts.a2a_overlap > 0 else total
 
 
-def grad_bytes(lay: Layout, opts: PerfOptions) -> float:
+def reduce_bytes(lay: Layout, opts: PerfOptions) -> float:
+    """Bytes per gradient element on the wire: the stated reduce dtype, else bf16 under ZeRO-3/FSDP, fp32 otherwise
+    (Megatron reduces its fp32 main grads)."""
     if opts.grad_reduce_bytes is not None:
         return opts.grad_reduce_bytes
     return BF16_BYTES if lay.zero >= 3 else FP32_BYTES
+
+
+def ddp_buckets(sp: StageParams, dp_cp: int) -> int:
+    """Gradient buckets of Megatron's DDP: max(40M, 1M·dp) parameters each, one collective per bucket."""
+    return max(1, math.ceil(sp.total / max(DDP_BUCKET_PARAMS, 1e6 * dp_cp)))
+
+
+def dp_collective(lay: Layout, sp: StageParams, g: Groups, hw: Hardware, bytes_per_param: float, factor: float,
+                  count: int, share_nics: bool = True) -> float:
+    """One data-parallel collective of the stage's parameters: the non-expert ones over dp·cp ranks, the experts
+    over the expert data-parallel group (dp·cp/ep ranks), in ``count`` separate collectives."""
+    dp_cp = lay.dp * lay.cp
+    edp = max(1, dp_cp // lay.ep)
+    return (collective_time(sp.dense * bytes_per_param, dp_cp, g.dp_cp, factor, hw, share_nics, count)
+            + collective_time(sp.expert * bytes_per_param, edp, g.edp, factor, hw, share_nics, count))
 
 
 def sharded_comm(lay: Layout, sp: StageParams, cmp: Compute, micro: int, g: Groups, hw: Hardware,
@@ -175,27 +192,20 @@ def sharded_comm(lay: Layout, sp: StageParams, cmp: Compute, micro: int, g: Grou
     ZeRO-2 reduce-scatters every micro-batch's gradients (it keeps only a shard) and all-gathers the
     updated weights once per step.
     """
-    edp = max(1, lay.dp * lay.cp // lay.ep)
-    gb = grad_bytes(lay, opts)
-    dp_cp = lay.dp * lay.cp
-
-    def both(bytes_dense: float, bytes_expert: float, count: int, share: bool) -> float:
-        return (collective_time(bytes_dense, dp_cp, g.dp_cp, 1.0, hw, share_nics=share, count=count)
-                + collective_time(bytes_expert, edp, g.edp, 1.0, hw, share_nics=share, count=count))
-
+    gb = reduce_bytes(lay, opts)
     if lay.zero >= 3:
         deepspeed = opts.sharded_impl == "deepspeed"
         units = sp.layers + 1
         count = units * DEEPSPEED_TENSORS_PER_LAYER if deepspeed else units
         o = DEEPSPEED_OVERLAP if deepspeed else c.overlap
-        ag = both(sp.dense * BF16_BYTES, sp.expert * BF16_BYTES, count, not deepspeed)
-        rs = both(sp.dense * gb, sp.expert * gb, count, not deepspeed)
+        ag = dp_collective(lay, sp, g, hw, BF16_BYTES, 1.0, count, not deepspeed)
+        rs = dp_collective(lay, sp, g, hw, gb, 1.0, count, not deepspeed)
         per_mb = exposed(ag, cmp.fwd, o) + exposed(ag + rs, cmp.bwd + cmp.rec, o)
         return per_mb, 0.0
     if lay.zero == 2 and micro > 1:
-        count = max(1, math.ceil(sp.total / DDP_BUCKET_PARAMS))
-        rs = both(sp.dense * gb, sp.expert * gb, count, True)
-        ag = both(sp.dense * BF16_BYTES, sp.expert * BF16_BYTES, count, True)
+        count = ddp_buckets(sp, lay.dp * lay.cp)
+        rs = dp_collective(lay, sp, g, hw, gb, 1.0, count)
+        ag = dp_collective(lay, sp, g, hw, BF16_BYTES, 1.0, count)
         return exposed(rs, cmp.bwd + cmp.rec, c.overlap), ag
     return 0.0, 0.0
 
@@ -210,20 +220,13 @@ def dp_step_comm(lay: Layout, sp: StageParams, cmp: Compute, g: Groups, hw: Hard
     """
     if lay.zero >= 3 or (lay.zero == 2 and micro > 1) or lay.dp * lay.cp <= 1:
         return 0.0
-    edp = max(1, lay.dp * lay.cp // lay.ep)
-    gb = grad_bytes(lay, opts)
-    dp_cp = lay.dp * lay.cp
-    count = max(1, math.ceil(sp.total / max(DDP_BUCKET_PARAMS, 1e6 * dp_cp)))
-
-    def both(bd: float, be: float, factor: float) -> float:
-        return (collective_time(bd, dp_cp, g.dp_cp, factor, hw, count=count)
-                + collective_time(be, edp, g.edp, factor, hw, count=count))
-
+    gb = reduce_bytes(lay, opts)
+    count = ddp_buckets(sp, lay.dp * lay.cp)
     if lay.zero == 0:
-        reduce, gather = both(sp.dense * gb, sp.expert * gb, 2.0), 0.0
+        reduce, gather = dp_collective(lay, sp, g, hw, gb, 2.0, count), 0.0
     else:
-        reduce = both(sp.dense * gb, sp.expert * gb, 1.0)
-        gather = both(sp.dense * BF16_BYTES, sp.expert * BF16_BYTES, 1.0)
+        reduce = dp_collective(lay, sp, g, hw, gb, 1.0, count)
+        gather = dp_collective(lay, sp, g, hw, BF16_BYTES, 1.0, count)
     if not opts.overlap_grad_reduce:
         return reduce + gather
     return exposed(reduce, cmp.bwd + cmp.rec, c.overlap) + exposed(gather, cmp.fwd, c.overlap)
