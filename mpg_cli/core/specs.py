@@ -187,8 +187,8 @@ class MemoryOptions:
     """
 
     optimizer: str = "adam"  # adam | adam8bit
-    reserved_gib: float = 1.5  # CUDA context ~0.5-1 GiB + NCCL buffers ~0.5-1 GiB (docs/formulas.md B3)
-    headroom_fraction: float = 0.05  # allocator fragmentation, the one margin (PyTorch caching allocator)
+    reserved_gib: float = 1.5  # CUDA context + NCCL buffers: the low end of docs/formulas.md B3's 1.5-4 GiB
+    headroom_fraction: float = 0.05  # mpg's choice for the one margin, fragmentation (docs/formulas.md B3)
     activation_buffer: float = 1.0  # multiplier on activations (Megatron theoretical_memory_usage.py uses 1.05)
     loss_impl: str = "fused"  # 'fused' cross-entropy (~4 B per logit) or an fp32 softmax (~12 B)
     sharded_impl: str = "fsdp"  # ZeRO-3 accounting: PyTorch FSDP (16 B/param sharded) or DeepSpeed (18 B/param)
