@@ -49,6 +49,12 @@ def build_requests(opts: dict[str, Any]) -> list[Request]:
                        virtual_stages=a.virtual_stages, zero=a.zero, recompute=a.recompute,
                        sequence_parallel=a.sequence_parallel, flash_attention=a.flash_attention)
     _check_layout(cons, model, counts)
+    if model.moe is not None:  # the busiest expert can take at most every routed token: E/k × the mean
+        most = model.moe.experts / model.moe.top_k
+        if not 1.0 <= a.expert_imbalance <= most:
+            raise InputError(f"--expert-imbalance {a.expert_imbalance:g} is outside 1-{most:g} for {model.name} "
+                             f"({model.moe.experts} experts, top-{model.moe.top_k})",
+                             hint="the busiest expert's tokens over the mean: 1.0 is balanced")
     mem = MemoryOptions(optimizer=a.optimizer, reserved_gib=a.reserved_gib, headroom_fraction=a.headroom,
                         loss_impl=a.loss_impl, sharded_impl=a.sharded_impl)
     perf = PerfOptions(overlap_grad_reduce=a.overlap_grad_reduce, tp_comm_overlap=a.tp_comm_overlap,

@@ -269,3 +269,16 @@ def test_days_solver_never_answers_a_count_slower_than_a_smaller_one():
     assert all(env[k] <= d for k in env if k > n)  # a larger count it considers never takes longer
     assert all(a >= b for a, b in zip(env.values(), list(env.values())[1:]))
     assert 0.33 <= sol.result.mfu <= 0.45  # Meta's TP8 PP16 layout ran at 38-43 % MFU
+
+
+@pytest.mark.parametrize("value", ["inf", "1e308", "5"])
+def test_expert_imbalance_beyond_every_token_is_bad_input(value):
+    """--expert-imbalance above E/k (mixtral: 8 experts, top-2 → 4) or infinite exits 2 naming the flag."""
+    from typer.testing import CliRunner
+
+    from mpg_cli.cli import app
+
+    res = CliRunner().invoke(app, ["estimate", "-m", "mixtral-8x7b", "-c", "dgx-h100", "-n", "64",
+                                   "--expert-imbalance", value, "--format", "json"])
+    assert res.exit_code == 2
+    assert "--expert-imbalance" in res.stderr and "Traceback" not in res.stderr
