@@ -18,7 +18,7 @@ from .goodput import DEFAULTS_SOURCES, FAILURES_PER_GPU_HOUR, RESTART_S, STORAGE
 from .goodput import checkpoint_bytes, fixed_goodput, model_goodput
 from .intervals import DEFAULT_LEVEL, Interval, choose_class, goodput_only, propagate, run_kind, upper_log_error
 from .memory import OPTIMIZER_BYTES, MemoryBreakdown, grad_bytes
-from .params import param_breakdown
+from .params import param_breakdown, stage_layers
 from .perf import Hardware, PerfConstants, PerfOptions, StepTime, load_default_constants, step_time
 from .search import RECOMPUTE_ORDER, Candidate, Constraints, SearchResult, default_global_batch, search
 from .specs import LOSS_IMPLS, ClusterSpec, GpuSpec, Layout, MemoryOptions, ModelSpec
@@ -274,8 +274,8 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
                                "for every layout and GPU count); set --global-batch")
         else:
             assumptions.append(f"global batch: {gbs:,} sequences = {gbs * seq / 1e6:.2f}M tokens: no data-parallel "
-                               f"size of {req.gpus:,} GPUs divides {basis} ({default:,} sequences), so the nearest "
-                               f"multiple of {req.gpus:,} is used; set --global-batch")
+                               f"size of {req.gpus:,} GPUs divides {basis} ({default:,} sequences), so the batch "
+                               "within 1/8 of it that admits the most layouts is used; set --global-batch")
             warnings.append(f"{req.gpus:,} GPUs have no layout at {basis} ({default:,} sequences): the estimate "
                             f"uses {gbs:,} sequences; give --global-batch, or a GPU count whose data-parallel size "
                             "divides the batch")
@@ -286,8 +286,10 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
         assumptions.append(f"layout {what} by search: fastest fitting of {res.evaluated:,} evaluated; searched: "
                            f"{filled}; fix any with --tp/--pp/--zero/...")
     if m.layers % lay.pp:
+        ends = f"first {stage_layers(m.layers, lay.pp, 'first')}, last {stage_layers(m.layers, lay.pp, 'last')}"
         assumptions.append(f"uneven pipeline split: {m.layers} layers over {lay.pp} stages, at most "
-                           f"{-(-m.layers // lay.pp)} per stage (the fullest stage sets time and memory)")
+                           f"{-(-m.layers // lay.pp)} per stage ({ends}: the end stages give up the shortfall, "
+                           "Llama 3 §3.3.2); the fullest stage sets time and memory")
     if lay.sequence_parallel and req.constraints.sequence_parallel is None and lay.tp > 1:
         assumptions.append("sequence parallelism on with tp > 1 (Korthikanti et al. 2022)")
     tf = token_flops(m, seq)

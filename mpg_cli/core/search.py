@@ -4,8 +4,9 @@ Rules (Megatron-LM conventions; docs/formulas.md notation):
 - tp divides the attention heads and the KV heads (Megatron requires num_query_groups % tp == 0);
 - pp divides the layers (even split) or is a power of two (uneven split: the stages hold ⌈l/p⌉ or
   fewer layers, as Megatron's --decoder-first/last-pipeline-num-layers allow; the slowest, fullest stage
-  sets the time and memory); v virtual stages divide the layers per stage and need m % p == 0
-  micro-batches (Narayanan 2021 §2.2.2);
+  sets the time and memory); v virtual stages divide the layers per stage and need at least p micro-batches
+  (Narayanan 2021 §2.2.2 asks m % p == 0; Llama 3 §3.3.2's schedule, as Megatron-Core's
+  ``microbatch_group_size_per_vp_stage``, lifts the multiple: any m ≥ p);
 - dp = gpus / (tp·pp·cp) and divides the global batch; the micro-batch is any divisor of the per-replica
   batch (up to MAX_MICRO_BATCH);
 - ep divides the experts and dp·cp (Megatron carves EP out of the data-parallel group);
@@ -196,8 +197,15 @@ def _question_batch(m: ModelSpec, gpus: int, seq_length: int, global_batch: Opti
         return global_batch
     gbs = default_global_batch(seq_length, m.batch_tokens)
     if next(shapes(m, gpus, gbs, seq_length, c), None) is None:
-        # no dp of this GPU count divides the default batch: the nearest multiple of the count (every dp
-        # divides it) keeps one batch for all layouts of the question (the estimate states the batch)
+        # no dp of this GPU count divides the default batch: among the batches within 1/8 of it that some
+        # layout's dp divides, the one that admits the most layouts, then the nearest (e.g. 2,080 sequences for
+        # 2,048 on 13,312 GPUs: dp 26, 52, 104, 208 all divide it); one batch for all layouts of the question
+        # (the estimate states it)
+        dps = [dp for _, _, _, dp, _ in shapes(m, gpus, None, seq_length, c)]
+        options = {max(1, round(gbs / dp)) * dp for dp in set(dps)}
+        near = [b for b in options if abs(b - gbs) <= gbs / 8] or list(options)
+        if near:
+            return min(near, key=lambda b: (-sum(1 for dp in dps if b % dp == 0), abs(b - gbs), b))
         gbs = max(1, round(gbs / gpus)) * gpus
     return gbs
 
@@ -213,7 +221,7 @@ def _stage_options(m: ModelSpec, c: Constraints, base: Layout, gbs: int) -> Iter
             vs = _choices(c.virtual_stages, [1])
         else:
             vs = _choices(c.virtual_stages, [v for v in range(1, MAX_VIRTUAL + 1)
-                                             if per_stage % v == 0 and (v == 1 or micro % base.pp == 0)])
+                                             if per_stage % v == 0 and (v == 1 or micro >= base.pp)])
         for v in vs:
             yield mb, v
 
@@ -226,7 +234,7 @@ class _MemoryGrid:
                  memory_gib: float, mem_opts: MemoryOptions) -> None:
         self.m, self.seq_length, self.gbs, self.precision = m, seq_length, gbs, precision
         self.memory_gib, self.mem_opts = memory_gib, mem_opts
-        self.stages = stages_of(base.pp)
+        self.stages = stages_of(base.pp, m.layers)
         self.overhead = mem_opts.reserved_gib * GiB
         self.usable = memory_gib * GiB * (1.0 - mem_opts.headroom_fraction)
         # model states depend on the shape and ZeRO stage only: compute them once per shape
