@@ -14,6 +14,7 @@ figure is the one to trust for runs mpg has never seen.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -198,11 +199,12 @@ def layout_gap(run: PublishedRun, consts: Optional[PerfConstants] = None) -> Lay
     req = run.request
     published = predict(run, c)
     space = dict(run.search_space)
-    choices = space.pop("recompute", None)
-    policies = choices if isinstance(choices, (list, tuple)) else [choices]
+    fixed = {k: v for k, v in space.items() if not isinstance(v, (list, tuple))}
+    choices = {k: list(v) for k, v in space.items() if isinstance(v, (list, tuple))}
     found = []
-    for rc in policies:  # a list in search_space is the framework's set of choices
-        cons = Constraints(flash_attention=req.constraints.flash_attention, recompute=rc, **space)
+    for combo in itertools.product(*choices.values()):  # a list in search_space is the framework's set of choices
+        picked = dict(zip(choices, combo))
+        cons = Constraints(flash_attention=req.constraints.flash_attention, **fixed, **picked)
         res = search(req.model, hardware_of(req.cluster, req.precision), req.gpus, req.model.seq_length,
                      req.global_batch, req.precision, req.cluster.gpu.memory_gib, cons, req.memory, req.perf,
                      c, keep=1)

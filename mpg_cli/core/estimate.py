@@ -273,12 +273,12 @@ def evaluate(req: Request, cand: Candidate, layout_source: str, res: Optional[Se
             assumptions.append(f"global batch: {gbs:,} sequences = {gbs * seq / 1e6:.2f}M tokens ({basis}, the same "
                                "for every layout and GPU count); set --global-batch")
         else:
-            assumptions.append(f"global batch: {gbs:,} sequences = {gbs * seq / 1e6:.2f}M tokens: no data-parallel "
-                               f"size of {req.gpus:,} GPUs divides {basis} ({default:,} sequences), so the batch "
-                               "within 1/8 of it that admits the most layouts is used; set --global-batch")
-            warnings.append(f"{req.gpus:,} GPUs have no layout at {basis} ({default:,} sequences): the estimate "
-                            f"uses {gbs:,} sequences; give --global-batch, or a GPU count whose data-parallel size "
-                            "divides the batch")
+            assumptions.append(f"global batch: {gbs:,} sequences = {gbs * seq / 1e6:.2f}M tokens: {req.gpus:,} GPUs "
+                               f"split {basis} ({default:,} sequences) poorly or not at all, so the batch within 1/8 "
+                               "of it whose fastest layout is fastest per sequence is used; set --global-batch")
+            warnings.append(f"{req.gpus:,} GPUs use {gbs:,} sequences per step, not {basis} ({default:,}): its "
+                            "layouts on this count are slower or none; give --global-batch, or a GPU count whose "
+                            "data-parallel size divides the batch")
     if layout_source != "given" and res is not None:
         what = "chosen" if layout_source == "searched" else "completed"
         names = {"micro_batch": "micro-batch", "virtual_stages": "virtual stages", "zero": "ZeRO"}

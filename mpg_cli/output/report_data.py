@@ -129,8 +129,9 @@ def evaluated_layouts(req: Request) -> list[Candidate]:
     """Every layout the fit search evaluates, each timed, fitting or not.
 
     ``run_search(require_fit=False)`` per recompute policy times every layout; the search itself tries
-    a heavier policy for a shape only when no ZeRO stage fits with the lighter one (core/search.py), so
-    the same rule picks the evaluated set: per shape, the policies up to and including the first that fits.
+    a heavier policy for a shape and ZeRO stage only when the lighter one does not fit (core/search.py), so
+    the same rule picks the evaluated set: per shape and ZeRO stage, the policies up to and including the first
+    that fits.
     """
     cons = req.constraints
     policies = [cons.recompute] if cons.recompute else list(RECOMPUTE_ORDER)
@@ -138,7 +139,7 @@ def evaluated_layouts(req: Request) -> list[Candidate]:
     for rc in policies:
         res = run_search(replace(req, constraints=replace(cons, recompute=rc)), keep=FRONTIER_KEEP, require_fit=False)
         for c in res.candidates:
-            key = replace(c.layout, recompute="none", zero=0)
+            key = replace(c.layout, recompute="none")
             groups.setdefault(key, {}).setdefault(rc, []).append(c)
     out: list[Candidate] = []
     for by_policy in groups.values():
