@@ -93,3 +93,19 @@ def coverage_lines(cov: dict[str, Any]) -> list[str]:
         lines.append(f"  {c:<12} {s['covered']:>3} of {s['runs']:>3} = {s['share']:.0%}  "
                      f"width ×{s['median_width_ratio']:.2f}{note}")
     return lines
+
+
+LABELS = {"all": "**all**", "dense-bf16": "dense bf16", "dense-fp8": "dense FP8", "moe": "MoE",
+          "fp8": "FP8 (dense and MoE)", "fsdp": "FSDP / ZeRO-3", "ampere": "Ampere (A100)", "hopper": "Hopper (H100)",
+          "blackwell": "Blackwell (B200, B300, GB200, GB300)"}
+
+
+def coverage_table(cov: dict[str, Any]) -> str:
+    """The README's coverage table (Markdown): runs, covered share and median width, overall and per class."""
+    lines = [f"| class | runs | inside the {cov['level']:.0%} range | share | median width (high / low) |",
+             "|---|---|---|---|---|"]
+    for name, s in [("all", cov["all"])] + list(cov["by_class"].items()):
+        small = "" if s["enough_runs"] else f" (fewer than {cov['min_runs']} runs)"
+        lines.append(f"| {LABELS.get(name, name)}{small} | {s['runs']} | {s['covered']} | {100 * s['share']:.0f} % | "
+                     f"×{s['median_width_ratio']:.2f} |")
+    return "\n".join(lines) + "\n"
