@@ -161,7 +161,7 @@ class RangeModel:
         return pos[-1][1], True
 
     def bounds(self, level: float) -> tuple[float, float, bool]:
-        """(lo, hi, exact): the log-error range at ``level``; exact is False when the level exceeds K/(K+1)."""
+        """(lo, hi, exact): the log-error range at ``level``; exact is False when level·(K+1) lies beyond the ranks."""
         q, exact = self._rank(sorted((abs(z), w) for z, w in self.scores), level)
         return self.centre - self.scale * q, self.centre + self.scale * q, exact
 
