@@ -133,6 +133,15 @@ def test_estimate_json_carries_the_range(invoke_json):
     assert iv["class"] == "hopper"  # the GPU's generation, which several source families have runs of
 
 
+def test_a_generation_no_source_has_run_on_takes_every_run(invoke_json):
+    """An MI300X estimate (no published runs of its generation) draws its range from all runs, class 'all'."""
+    d = invoke_json("estimate", "-m", "llama3-8b", "-c", "mi300x-8x", "-n", "64", "--tokens", "1T")
+    iv = d["intervals"]
+    m = range_model(records_from(load_default_constants().provenance), "cdna3")
+    assert m is not None and iv["class"] == m.cls == "all"
+    assert iv["days"][0] == pytest.approx(d["time"]["days"] * math.exp(m.bounds(0.8)[0]))
+
+
 def test_interval_flag_widens_the_range(invoke_json):
     """--interval 0.9 gives a wider days range than the default 0.8."""
     a = invoke_json("estimate", *FIXED)["intervals"]["days"]
