@@ -65,6 +65,7 @@ class RunResult:
     memory_fraction: Optional[float] = None  # predicted memory / capacity for the layout used
     memory_fits: Optional[bool] = None
     unmodelled: tuple[str, ...] = ()
+    generation: str = ""  # the GPU generation: the class an uncertainty range is drawn for (core.intervals)
 
     @property
     def error(self) -> Optional[float]:
@@ -164,7 +165,8 @@ def predict(run: PublishedRun, consts: PerfConstants) -> RunResult:
     measured_mfu = run.measured_tokens_s_gpu * per_token / (peak * 1e12) if peak else None
     if not cands:
         return RunResult(run.id, run.group, run.family, run.classes, req.gpus, run.measured_tokens_s_gpu, None, None,
-                         measured_mfu, "no layout", run.source, unmodelled=run.unmodelled)
+                         measured_mfu, "no layout", run.source, unmodelled=run.unmodelled,
+                         generation=req.cluster.gpu.generation)
     hw = hardware_of(req.cluster, req.precision)
     best, best_t = None, math.inf
     for cand in cands:
@@ -177,7 +179,8 @@ def predict(run: PublishedRun, consts: PerfConstants) -> RunResult:
     desc = f"tp{b.tp} pp{b.pp} dp{b.dp} cp{b.cp} ep{b.ep} mb{b.micro_batch} v{b.virtual_stages} z{b.zero} {b.recompute}"
     return RunResult(run.id, run.group, run.family, run.classes, req.gpus, run.measured_tokens_s_gpu, pred,
                      pred * per_token / (peak * 1e12), measured_mfu, desc, run.source,
-                     best.memory.fraction_of_capacity, fits and best.memory.fits, run.unmodelled)
+                     best.memory.fraction_of_capacity, fits and best.memory.fits, run.unmodelled,
+                     req.cluster.gpu.generation)
 
 
 @dataclass(frozen=True)

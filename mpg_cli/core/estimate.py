@@ -16,7 +16,8 @@ from typing import Optional
 from .flops import narayanan_eq4_time_s, token_flops
 from .goodput import DEFAULTS_SOURCES, FAILURES_PER_GPU_HOUR, RESTART_S, STORAGE_TB_S, Goodput, GoodputOptions
 from .goodput import checkpoint_bytes, fixed_goodput, model_goodput
-from .intervals import DEFAULT_LEVEL, Interval, choose_class, goodput_only, propagate, run_kind, upper_log_error
+from .intervals import (DEFAULT_LEVEL, Interval, RangeModel, goodput_only, log_error_bounds, propagate, range_model,
+                        records_from, upper_log_error)
 from .memory import OPTIMIZER_BYTES, MemoryBreakdown, grad_bytes
 from .params import param_breakdown, stage_layers
 from .perf import Hardware, PerfConstants, PerfOptions, StepTime, load_default_constants, step_time
@@ -452,19 +453,15 @@ def goodput_of(req: Request, steady_s: float, total_params: float, assumptions: 
     return gp
 
 
-def residuals_for(req: Request) -> Optional[tuple[tuple[float, ...], str, str]]:
-    """(log-error residuals, class, description) for the request's range; None when there are too few."""
+def range_source(req: Request) -> Optional[tuple[tuple[float, ...], str, str] | RangeModel]:
+    """What the request's range comes from: the calibrated projections' residuals (residuals, class, description),
+    or the family-calibrated model of the cross-validated errors (core.intervals.range_model); None without data."""
     if req.residuals is not None:
-        res, cls, basis = tuple(req.residuals), "calibrated", req.residual_basis or "calibrated projections"
-    else:
-        consts = req.constants or load_default_constants()
-        table = (consts.provenance or {}).get("cv_log_residuals") or {}
-        if not table:
-            return None
-        cls = choose_class(table, run_kind(req.model.moe is not None, req.precision), req.cluster.gpu.generation)
-        res = tuple(table[cls])
-        basis = f"cross-validated step-time errors of the {len(res)} published '{cls}' runs"
-    return (res, cls, basis) if len(res) >= 2 else None
+        res = tuple(req.residuals)
+        return (res, "calibrated", req.residual_basis or "calibrated projections") if len(res) >= 2 else None
+    consts = req.constants or load_default_constants()
+    records = records_from(consts.provenance or {})
+    return range_model(records, req.cluster.gpu.generation) if records else None
 
 
 def days_at_confidence(r: Result, confidence: Optional[float]) -> float:
@@ -483,10 +480,11 @@ def days_at_confidence(r: Result, confidence: Optional[float]) -> float:
         iv = goodput_only(2 * confidence - 1, r.tokens_per_second, r.days, r.gpu_hours, None, None,
                           gp.interruptions_expected, per)
         return iv.days[1]
-    found = residuals_for(req)
+    found = range_source(req)
     if found is None:
         return r.days
-    return r.days * math.exp(upper_log_error(found[0], confidence))
+    q = found.upper(confidence) if isinstance(found, RangeModel) else upper_log_error(found[0], confidence)
+    return r.days * math.exp(q)
 
 
 def interval_of(req: Request, m: ModelSpec, tps: float, days: float, gpu_hours: float, cost: Optional[float],
@@ -503,14 +501,24 @@ def interval_of(req: Request, m: ModelSpec, tps: float, days: float, gpu_hours: 
         assumptions.append(f"range ({level:.0%}): reflects only goodput (the interruption count's Poisson spread): "
                            f"throughput is given (--{req.efficiency.source})")
         return iv
-    found = residuals_for(req)
+    found = range_source(req)
     if found is None:
+        assumptions.append("no range: the constants carry no per-run cross-validated errors (provenance.cv_runs; "
+                           "re-run scripts/fit_perf.py)")
         return None
+    if isinstance(found, RangeModel):
+        lo, hi, _ = found.bounds(level)
+        basis = found.basis(level)
+        iv = propagate(level, basis, found.cls, found.class_runs, (lo, hi), tps, days, gpu_hours, cost, energy)
+        assumptions.append(f"range ({level:.0%}, --interval): {basis} (log predicted/measured tokens/s, each run "
+                           f"predicted without its source; core/intervals.py): ×{math.exp(lo):.3g}-{math.exp(hi):.3g} "
+                           "on time, GPU-hours, cost and energy; goodput enters at its expected value")
+        return iv
     res, cls, basis = found
-    iv = propagate(level, basis, cls, res, tps, days, gpu_hours, cost, energy)
+    iv = propagate(level, basis, cls, len(res), log_error_bounds(res, level), tps, days, gpu_hours, cost, energy)
     assumptions.append(f"range ({level:.0%}, --interval): empirical quantiles of the {basis} (log predicted/measured "
-                       "tokens/s, leave one source out), applied to throughput, time, GPU-hours, cost and energy; "
-                       "goodput enters at its expected value")
+                       "tokens/s), applied to throughput, time, GPU-hours, cost and energy; goodput enters at its "
+                       "expected value")
     return iv
 
 

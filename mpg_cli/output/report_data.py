@@ -178,7 +178,8 @@ def _pareto(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def scaling_section(r: Result, counts: Optional[list[int]] = None) -> dict[str, Any]:
-    """Days, GPU-hours and cost at other GPU counts with the chosen global batch (strong scaling)."""
+    """Days (wall time, goodput included; and the steady state), goodput, GPU-hours and cost at other GPU counts with
+    the chosen global batch (strong scaling)."""
     req = r.request
     n = req.gpus
     gpn = req.cluster.gpus_per_node
@@ -205,7 +206,9 @@ def scaling_section(r: Result, counts: Optional[list[int]] = None) -> dict[str, 
         if res is None:
             skipped.append(k)
             continue
-        points.append({"gpus": k, "days": res.days, "gpu_hours": res.gpu_hours, "cost_usd": res.cost_usd,
+        points.append({"gpus": k, "days": res.days, "steady_state_days": res.steady_days,
+                       "goodput": res.goodput.fraction if res.goodput is not None else None,
+                       "gpu_hours": res.gpu_hours, "cost_usd": res.cost_usd,
                        "mfu": res.mfu, "fits": res.memory.fits, "layout": layout_short(res.layout)})
     return {"global_batch": r.global_batch, "seq_length": r.seq_length, "chosen_gpus": n, "points": points,
             "skipped_gpus": skipped, "price_usd_per_gpu_hour": r.price_usd_per_gpu_hour}
