@@ -24,13 +24,26 @@ class MpgGroup(TyperGroup):
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
         from .boundary import run
-
         code = run(lambda: super(MpgGroup, self).main(args=args, prog_name=prog_name, complete_var=complete_var,
                                                       standalone_mode=False, windows_expand_args=windows_expand_args,
                                                       **extra))
         if standalone_mode:
             sys.exit(code)
         return code
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from .coercion import install
+
+        install(self.get_params(ctx))  # plain values converted without pydantic adapters (mpg_cli/coercion.py)
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None:
+            from .coercion import install
+
+            install(cmd.get_params(ctx))
+        return name, cmd, rest
 
     def invoke(self, ctx: Any) -> Any:
         try:
