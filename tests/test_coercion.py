@@ -62,7 +62,7 @@ def test_fast_coercion_matches_typer_for_every_option():
 
 def test_defaults_and_plain_values_need_no_adapter():
     """None, every option's default, and plain numbers and choice names are converted without Typer's adapter."""
-    plain = {"int": "1", "float": "0.5", "str": "abc", "Fmt": "json", "Recompute": "full", "Precision": "bf16"}
+    plain = {"int": "1", "float": "1", "str": "abc", "Fmt": "json", "Recompute": "full", "Precision": "bf16"}
     for param, ctx in _params():
         lazy = LazyRuntimeParam(param.type_descriptor)
         ann = getattr(param.type_descriptor.annotation, "__name__", "")
