@@ -65,6 +65,12 @@ class LazyRuntimeParam:
     def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
         return self.real()._coerce_value(value, param=param, ctx=ctx)
 
+    def __getattr__(self, name: str) -> Any:
+        """Anything else a later Typer asks of a runtime parameter: Typer's own (built on first need)."""
+        if name.startswith("__") or name in ("descriptor", "annotation", "parameter_info", "_real"):
+            raise AttributeError(name)
+        return getattr(self.real(), name)
+
     def _fast(self, value: Any, multi: bool, ctx: Any) -> Any:
         info = self.parameter_info
         if info.parser is not None or getattr(info, "clamp", False) or self.descriptor.file_annotation is not None:

@@ -107,3 +107,12 @@ def test_bad_value_keeps_typers_message(tmp_path):
     res = CliRunner().invoke(app, ["estimate", "--tp", "0"])
     assert res.exit_code == 2
     assert "--tp" in res.output and "greater than or equal to 1" in res.output
+
+
+def test_other_runtime_param_attributes_come_from_typer():
+    """An attribute the lazy parameter does not define is Typer's own runtime parameter's (a later Typer's API)."""
+    param, _ = _params()[0]
+    lazy = LazyRuntimeParam(param.type_descriptor)
+    real = typer_coercion.build_runtime_param(param.type_descriptor)
+    assert type(lazy.real()) is type(real)
+    assert lazy.coerce is not None and type(getattr(lazy, "adapter", None)) is type(getattr(real, "adapter", None))
