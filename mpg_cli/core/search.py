@@ -204,11 +204,16 @@ def _search_at(m: ModelSpec, hw: Hardware, gpus: int, seq_length: int, gbs: int,
                             misfit = Candidate(_layout(base, mb, v, z, rc), grid.breakdown(z, worst, acts), None, gbs)
                         continue
                     pending.remove(z)  # heavier recompute at this ZeRO stage is never faster (module docstring)
-                    cand = Candidate(_layout(base, mb, v, z, rc), grid.breakdown(z, worst, acts), None, gbs)
+                    lay = _layout(base, mb, v, z, rc)
+                    key = 1 if (z == 2 and gbs // dp // mb == 1) else z
+                    if time_layouts and ranker.prunes(lay, key):
+                        res.skipped += 1  # not timed, so its memory breakdown is not needed either
+                        continue
+                    cand = Candidate(lay, grid.breakdown(z, worst, acts), None, gbs)
                     if not time_layouts:
                         ranker.found.append(cand)
-                    elif not ranker.offer(cand, key=1 if (z == 2 and gbs // dp // mb == 1) else z):
-                        res.skipped += 1
+                    else:
+                        ranker.offer(cand, key)
                 if not pending:
                     break
     found = sorted(ranker.found, key=lambda cand: (cand.seconds_per_sequence, cand.memory.total))
@@ -307,15 +312,19 @@ class _Ranker:
         self.timed: dict[int, StepTime] = {}
         self.bound: Optional[float] = None
 
-    def offer(self, cand: Candidate, key: int) -> bool:
-        """Time ``cand`` (or reuse the time of the same ``key``) and keep it; False when pruned by the bound."""
+    def prunes(self, layout: Layout, key: int) -> bool:
+        """True when ``layout`` cannot be among the fastest ``keep``: not timed yet (no time of the same ``key``),
+        the list is full and the compute-only lower bound is already no faster than its slowest."""
+        if key in self.timed or len(self.best) < self.keep:
+            return False
+        if self.bound is None:
+            self.bound = compute_bound(self.m, layout, self.seq_length, self.gbs, self.hw, self.perf_opts,
+                                       self.consts) / self.gbs
+        return self.bound >= -self.best[0]
+
+    def offer(self, cand: Candidate, key: int) -> None:
+        """Time ``cand`` (or reuse the time of the same ``key``) and keep it (``prunes`` said it may be kept)."""
         if key not in self.timed:
-            if len(self.best) >= self.keep:  # only the fastest `keep` are returned: skip hopeless layouts
-                if self.bound is None:
-                    self.bound = compute_bound(self.m, cand.layout, self.seq_length, self.gbs, self.hw,
-                                               self.perf_opts, self.consts) / self.gbs
-                if self.bound >= -self.best[0]:
-                    return False
             self.timed[key] = step_time(self.m, cand.layout, self.seq_length, self.gbs, self.hw, self.perf_opts,
                                         self.consts)
         timed = Candidate(cand.layout, cand.memory, self.timed[key], cand.global_batch)
@@ -325,4 +334,3 @@ class _Ranker:
             heapq.heappush(self.best, -t_seq)
         elif t_seq < -self.best[0]:
             heapq.heapreplace(self.best, -t_seq)
-        return True
