@@ -24,6 +24,7 @@ class MpgGroup(TyperGroup):
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
         from .boundary import run
+
         code = run(lambda: super(MpgGroup, self).main(args=args, prog_name=prog_name, complete_var=complete_var,
                                                       standalone_mode=False, windows_expand_args=windows_expand_args,
                                                       **extra))

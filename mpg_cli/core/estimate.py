@@ -205,8 +205,10 @@ def choose_layout(req: Request, seq: int) -> tuple[Candidate, str, SearchResult]
     """
     c = req.constraints
     given = req.efficiency.source in ("tflops", "mfu")
-    # the model sets the time: only the fastest is used, and a search keeping one prunes far more (its bound is
-    # the best time so far, not the 50th); the same layout, as every layout it skips is slower (search._Ranker)
+    # the model sets the time: only the fastest is used, and a search keeping one prunes more (its bound is held
+    # against the best time so far, not the 50th): the same layout, as a layout is skipped only when its compute
+    # lower bound (below its step time: the optimizer step is never free) is no faster than one already timed
+    # (search._Ranker; tests/test_fit.py compares it with a search that keeps every layout)
     res = run_search(req, keep=50 if given else 1)
     best = res.candidates[0] if res.candidates else res.smallest_misfit
     if res.candidates and given:
