@@ -100,7 +100,7 @@ def test_estimate_json_imports_neither_pydantic_nor_rich():
     assert done.stderr.strip() == "[]"
 
 
-def test_bad_value_keeps_typers_message(tmp_path):
+def test_bad_value_keeps_typers_message():
     """A value the fast path does not take still gets Typer's own error and exit code 2."""
     from typer.testing import CliRunner
 
