@@ -32,6 +32,20 @@ class MpgGroup(TyperGroup):
             sys.exit(code)
         return code
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from .coercion import install
+
+        install(self.get_params(ctx))  # plain values converted without pydantic adapters (mpg_cli/coercion.py)
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None:
+            from .coercion import install
+
+            install(cmd.get_params(ctx))
+        return name, cmd, rest
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)

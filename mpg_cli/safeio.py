@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -208,6 +207,8 @@ def write_output(path_text: str, text: str, flag: str = "--output", *, exclusive
         raise InputError(f"{flag} {shown}: folder {clean(str(path.parent))} does not exist")
     tmp: Optional[str] = None
     try:
+        import tempfile  # here, not at import: only a write needs it (start-up time, issue 11)
+
         fd, tmp = tempfile.mkstemp(prefix=f".{real.name[:200]}.", suffix=".tmp", dir=folder)
         try:
             mode = stat.S_IMODE(st.st_mode) if st is not None else (0o666 & ~_umask())

@@ -168,3 +168,26 @@ def test_constraints_dataclass_empty():
     """Constraints() is empty; fixing any dimension makes it non-empty."""
     assert Constraints().is_empty
     assert not Constraints(tp=8).is_empty
+
+
+@given(st.integers(1, 8), st.integers(1, 8), st.integers(1, 64), st.integers(1, 4), st.booleans(), st.booleans(),
+       st.integers(1, 16), st.integers(1, 8), st.integers(0, 3), st.sampled_from(["none", "selective", "full"]))
+@settings(max_examples=50, deadline=None)
+def test_search_layout_builder_equals_replace(tp, pp, dp, cp, sp, fa, mb, v, zero, rc):
+    """search._layout (built directly for speed) gives the layout dataclasses.replace gives, every field."""
+    from mpg_cli.core.search import _layout
+
+    base = Layout(tp=tp, pp=pp, dp=dp, ep=1, cp=cp, sequence_parallel=sp, flash_attention=fa)
+    assert _layout(base, mb, v, zero, rc) == replace(base, micro_batch=mb, virtual_stages=v, zero=zero, recompute=rc)
+
+
+def test_estimate_layout_is_the_fastest_of_the_full_search():
+    """The estimate's search keeps one layout (more pruning): it is the first of a search that keeps them all."""
+    from mpg_cli.core.estimate import choose_layout
+
+    for opts in ({}, {"model": "mixtral-8x7b", "cluster": "dgx-h100", "gpus": "512"},
+                 {"model": "llama3-8b", "cluster": "dgx-h100", "gpus": "64"}):
+        req = build_requests(opts)[0]
+        best, _, res = choose_layout(req, req.model.seq_length)
+        full = run_search(req, keep=10**6)
+        assert best == full.candidates[0] and res.evaluated == full.evaluated

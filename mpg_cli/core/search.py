@@ -100,6 +100,15 @@ def _choices(fixed: Optional[int], options: list[int]) -> list[int]:
     return [fixed] if fixed is not None else options
 
 
+def _layout(base: Layout, micro_batch: int, virtual_stages: int, zero: int, recompute: str) -> Layout:
+    """``replace(base, micro_batch=..., virtual_stages=..., zero=..., recompute=...)``, built directly: the search
+    builds thousands and ``dataclasses.replace`` walks every field each time (a fifth of the search's time under
+    cProfile); ``tests/test_fit.py`` checks that the two agree on every field."""
+    return Layout(tp=base.tp, pp=base.pp, dp=base.dp, ep=base.ep, cp=base.cp, micro_batch=micro_batch,
+                  virtual_stages=virtual_stages, zero=zero, recompute=recompute,
+                  sequence_parallel=base.sequence_parallel, flash_attention=base.flash_attention)
+
+
 def shapes(m: ModelSpec, gpus: int, global_batch: Optional[int], seq_length: int,
            c: Constraints) -> Iterator[tuple[int, int, int, int, int]]:
     """Yield (tp, pp, cp, dp, ep) that satisfy the divisibility rules and the constraints."""
@@ -184,7 +193,7 @@ def _search_at(m: ModelSpec, hw: Hardware, gpus: int, seq_length: int, gbs: int,
         for mb, v in _stage_options(m, c, base, gbs):
             pending = list(zeros)  # ZeRO stages still without a fitting recompute policy
             for rc in recomputes:
-                shaped = replace(base, micro_batch=mb, virtual_stages=v, zero=1, recompute=rc)
+                shaped = _layout(base, mb, v, 1, rc)
                 acts = grid.activations(shaped)
                 ranker.new_layout()
                 for z in list(pending):
@@ -192,14 +201,19 @@ def _search_at(m: ModelSpec, hw: Hardware, gpus: int, seq_length: int, gbs: int,
                     total, worst = grid.worst_stage(z, acts)
                     if require_fit and not total <= grid.usable:
                         if misfit is None or total < misfit.memory.total:
-                            misfit = Candidate(replace(shaped, zero=z), grid.breakdown(z, worst, acts), None, gbs)
+                            misfit = Candidate(_layout(base, mb, v, z, rc), grid.breakdown(z, worst, acts), None, gbs)
                         continue
                     pending.remove(z)  # heavier recompute at this ZeRO stage is never faster (module docstring)
-                    cand = Candidate(replace(shaped, zero=z), grid.breakdown(z, worst, acts), None, gbs)
+                    lay = _layout(base, mb, v, z, rc)
+                    key = 1 if (z == 2 and gbs // dp // mb == 1) else z
+                    if time_layouts and ranker.prunes(lay, key):
+                        res.skipped += 1  # not timed, so its memory breakdown is not needed either
+                        continue
+                    cand = Candidate(lay, grid.breakdown(z, worst, acts), None, gbs)
                     if not time_layouts:
                         ranker.found.append(cand)
-                    elif not ranker.offer(cand, key=1 if (z == 2 and gbs // dp // mb == 1) else z):
-                        res.skipped += 1
+                    else:
+                        ranker.offer(cand, key)
                 if not pending:
                     break
     found = sorted(ranker.found, key=lambda cand: (cand.seconds_per_sequence, cand.memory.total))
@@ -298,15 +312,19 @@ class _Ranker:
         self.timed: dict[int, StepTime] = {}
         self.bound: Optional[float] = None
 
-    def offer(self, cand: Candidate, key: int) -> bool:
-        """Time ``cand`` (or reuse the time of the same ``key``) and keep it; False when pruned by the bound."""
+    def prunes(self, layout: Layout, key: int) -> bool:
+        """True when ``layout`` cannot be among the fastest ``keep``: not timed yet (no time of the same ``key``),
+        the list is full and the compute-only lower bound is already no faster than its slowest."""
+        if key in self.timed or len(self.best) < self.keep:
+            return False
+        if self.bound is None:
+            self.bound = compute_bound(self.m, layout, self.seq_length, self.gbs, self.hw, self.perf_opts,
+                                       self.consts) / self.gbs
+        return self.bound >= -self.best[0]
+
+    def offer(self, cand: Candidate, key: int) -> None:
+        """Time ``cand`` (or reuse the time of the same ``key``) and keep it (``prunes`` said it may be kept)."""
         if key not in self.timed:
-            if len(self.best) >= self.keep:  # only the fastest `keep` are returned: skip hopeless layouts
-                if self.bound is None:
-                    self.bound = compute_bound(self.m, cand.layout, self.seq_length, self.gbs, self.hw,
-                                               self.perf_opts, self.consts) / self.gbs
-                if self.bound >= -self.best[0]:
-                    return False
             self.timed[key] = step_time(self.m, cand.layout, self.seq_length, self.gbs, self.hw, self.perf_opts,
                                         self.consts)
         timed = Candidate(cand.layout, cand.memory, self.timed[key], cand.global_batch)
@@ -316,4 +334,3 @@ class _Ranker:
             heapq.heappush(self.best, -t_seq)
         elif t_seq < -self.best[0]:
             heapq.heapreplace(self.best, -t_seq)
-        return True
