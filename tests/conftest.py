@@ -12,7 +12,16 @@ import typer.main
 import typer.testing
 from typer.testing import CliRunner
 
+from harness import profile_from_env
 from mpg_cli.cli import app
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Load the Hypothesis profile the environment names (harness.py), unless --hypothesis-profile chose one."""
+    from hypothesis import settings
+
+    if not config.getoption("hypothesis_profile", None):
+        settings.load_profile(profile_from_env())
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness import examples
+
 from mpg_cli.core.estimate import estimate
 from mpg_cli.core.planning import TEMPLATES, largest_model_in, tokens_for_budget
 from mpg_cli.scenario import build_requests
@@ -143,7 +145,7 @@ def test_days_with_gpus_is_rejected(invoke):
     assert invoke("estimate", "--days", "30", "-n", "64").exit_code == 2
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30, 300), deadline=None)
 @given(hours=st.floats(1e3, 1e8))
 def test_budget_gpu_hours_inverts_estimate(hours):
     """--budget-gpu-hours H buys tokens whose estimate costs exactly H GPU-hours (round trip)."""

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness import examples
+
 from mpg_cli.core.memory import memory_breakdown
 from mpg_cli.core.planning import min_gpus, run_search
 from mpg_cli.core.search import Constraints
@@ -142,7 +144,7 @@ def test_search_speed_gpt_1t():
 GPT = load_model("gpt-7.5b")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60, 600), deadline=None)
 @given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2, 4]), zero=st.integers(0, 3),
        rc=st.sampled_from(["none", "selective", "full"]), mb=st.sampled_from([1, 2, 4]), dp=st.sampled_from([1, 2, 8]))
 def test_memory_never_rises_with_tp_pp_zero_or_recompute(tp, pp, zero, rc, mb, dp):

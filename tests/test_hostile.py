@@ -4,7 +4,7 @@ Every run ends with exit 0, 1, 2 or 130 within 10 s, with no traceback, no raw c
 user data, and no file changed except the one the command was asked to write. A table of special cases
 (odd YAML scalars, huge numbers, special files, paths, streams, signals, concurrency, same-as-input and
 failed writes, CI gate holes) plus Hypothesis over hostile text. Fast by default (CI, well under a minute);
-``MPG_FUZZ=thorough`` draws many more Hypothesis examples.
+``HYPOTHESIS_PROFILE=thorough`` draws many more Hypothesis examples (tests/harness.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import time_limit
+from harness import examples, time_limit
 import typer.main
 import typer.testing
 from hypothesis import HealthCheck, given, settings
@@ -34,11 +34,10 @@ from typer.testing import CliRunner
 
 from mpg_cli.cli import app
 
-THOROUGH = os.environ.get("MPG_FUZZ", "").lower() == "thorough"
 LIMIT_S = 10.0
 REPO = Path(__file__).resolve().parents[1]
 MEGATRON_LOG = REPO / "tests" / "fixtures" / "logs" / "megatron.log"
-HYP = {"deadline": None, "max_examples": 300 if THOROUGH else 25,
+HYP = {"deadline": None, "max_examples": examples(25, 300),
        "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
 # raw control characters that must never reach the terminal from user data (\t and \n are layout)
 RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
