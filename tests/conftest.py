@@ -79,3 +79,27 @@ def tmp_presets(tmp_path: Path) -> Path:
     for kind in ("models", "gpus", "clusters"):
         (root / kind).mkdir(parents=True)
     return root
+
+
+@pytest.fixture(scope="session")
+def json_once(isolated_config_home: Path) -> Callable[..., dict]:
+    """``json_once('estimate', ...)``: the parsed ``--format json`` document of a read-only command, computed once
+    per session and shared (a deep copy each time). Only for commands that read built-in presets and write
+    nothing: several tests check one slow answer (e.g. the --days solve of the README) without running it twice."""
+    import copy
+
+    cache: dict[tuple[str, ...], dict] = {}
+    runner = CliRunner(env={"COLUMNS": "200", "LINES": "50", "NO_COLOR": "1", "TERM": "dumb", "MPG_PRESETS": None,
+                            "XDG_CONFIG_HOME": str(isolated_config_home)})
+
+    def _json_once(*args: Any) -> dict:
+        argv = tuple(str(a) for a in args) + ("--format", "json")
+        if argv not in cache:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(typer.testing, "_get_command", _click_command)
+                res = runner.invoke(app, list(argv), catch_exceptions=False)
+            assert res.exit_code == 0, res.stderr
+            cache[argv] = json.loads(res.stdout)
+        return copy.deepcopy(cache[argv])
+
+    return _json_once

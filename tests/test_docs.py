@@ -319,15 +319,13 @@ def test_readme_headline_matches_the_code():
 
 # ================================================================ (d) inline claims
 
-def test_readme_days_solve_claim(cli_in_workdir):
+def test_readme_days_solve_claim(json_once):
     """'mpg estimate --days 34 ...' gives the README's '**1,048 GPUs** (33.9 days)'."""
-    run, _ = cli_in_workdir
     m = re.search(r"`(mpg estimate --days [^`]+)` → .*?\*\*([\d,]+) GPUs\*\* \(([\d.]+) days\)", README, re.DOTALL)
     assert m, "README lost the --days example"
     argv = shlex.split(" ".join(m.group(1).split()))
-    res = run(argv[1:] + ["--format", "json"])
-    assert res.exit_code == 0, res.stderr
-    doc = json.loads(res.stdout)
+    assert argv[0] == "mpg" and "-o" not in argv and "--output" not in argv  # read-only: json_once may share it
+    doc = json_once(*argv[1:])  # exit 0 and strict JSON asserted there
     assert doc["inputs"]["gpus"] == int(m.group(2).replace(",", ""))
     assert round(doc["time"]["days"], 1) == float(m.group(3))
 
