@@ -24,6 +24,16 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.load_profile(profile_from_env())
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_terminal_size_from_the_environment() -> Any:
+    """No $COLUMNS/$LINES from the shell that started pytest (pytest-xdist workers get COLUMNS=80, LINES=24): table
+    widths in tests come from what each test sets, so a developer's terminal cannot change a result."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("COLUMNS", raising=False)
+        mp.delenv("LINES", raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def isolated_config_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty XDG config home, so a developer's ~/.config/mpg presets never leak into CLI tests."""
