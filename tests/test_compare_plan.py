@@ -131,16 +131,6 @@ def test_narayanan_weak_scaling_trend():
         assert pred == pytest.approx(pub, rel=0.25)
 
 
-def test_days_solves_for_about_1024_gpus(json_once):
-    """--days 34 for GPT-3 at 140 TFLOP/s and 300B tokens answers the first count with a layout past 1,024 GPUs
-    (1,024 takes 34.7 days; counts are those whose dp divides the fixed global batch)."""
-    # the README's --days example (test_docs.test_readme_days_solve_claim): one solve shared by both (~0.8 s)
-    doc = json_once("estimate", "--days", "34", "-m", "gpt3-175b", "-c", "dgx-a100", "--tflops", "140",
-                    "--recompute", "full", "--tokens", "300B")
-    assert 1024 < doc["inputs"]["gpus"] <= 1200
-    assert doc["time"]["days"] <= 34
-
-
 def test_days_with_gpus_is_rejected(invoke):
     """--days solves for GPUs, so --days with --gpus is bad input."""
     assert invoke("estimate", "--days", "30", "-n", "64").exit_code == 2
