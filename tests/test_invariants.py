@@ -17,10 +17,10 @@ from mpg_cli.core.search import Constraints, divisors
 from mpg_cli.core.specs import Layout
 from mpg_cli.presets import load_cluster, load_model
 
-# Example counts (harness.py profiles): each estimate example runs the layout search (~20-100 ms), a memory
-# example is a formula (~1 ms); HYPOTHESIS_PROFILE=thorough draws 30× / 10× as many.
+# Example counts (harness.py profiles): each estimate example runs the layout search (~20-400 ms: large models
+# and GPU counts the default batch splits poorly are searched at more batches), a memory example is a formula
+# (~1 ms); HYPOTHESIS_PROFILE=thorough draws 30× / 10× as many.
 FAST = settings(max_examples=examples(10, 300), suppress_health_check=[HealthCheck.too_slow])
-FINITE = settings(max_examples=examples(20, 300), suppress_health_check=[HealthCheck.too_slow])
 MEM = settings(max_examples=examples(100, 1000))
 
 DENSE = ("gpt-7.5b", "llama3-8b", "llama2-70b", "gpt3-175b", "mistral-7b", "gpt2-xl", "mpt-30b")
@@ -101,7 +101,7 @@ def test_more_tokens_never_take_less_time(name, k, t1, t2):
     assert b.time_s / a.time_s == pytest.approx(hi / lo, rel=1e-9)
 
 
-@FINITE
+@FAST
 @given(name=st.sampled_from(DENSE + ("deepseek-v3",)), cl=st.sampled_from(("dgx-a100", "dgx-h100", "dgx-b200", "mi300x-8x")),
        k=st.integers(1, 128), tokens=st.floats(1e9, 1e13),
        eff=st.sampled_from(["model", "tflops", "mfu"]), frac=st.floats(0.05, 0.95),
