@@ -750,17 +750,23 @@ def test_output_to_dev_stdout_writes_through_the_pipe(tmp_path):
     assert json.loads(proc.stdout)["command"] == "estimate"
 
 
-def test_output_into_a_fifo_with_a_reader_writes_through(tmp_path):
+def test_output_into_a_fifo_with_a_reader_writes_through(cli, tmp_path):
     """-o onto a FIFO that has a reader writes into it (the FIFO stays a FIFO); without a reader exits 2 at once."""
+    # in-process: -o opens the path itself (safeio), so no real stdout is involved; the reader is a real process
     fifo = tmp_path / "out.fifo"
     os.mkfifo(fifo)
-    proc = shell(f"{shlex.join(mpg())} estimate -m gpt-1.7b -n 8 -q -f json -o {fifo}", tmp_path)
-    assert proc.returncode == 2 and "no reader" in proc.stderr
+    res = cli("estimate", "-m", "gpt-1.7b", "-n", "8", "-q", "-f", "json", "-o", fifo, codes=(2,))
+    assert "no reader" in res.stderr
     reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.2)
-    proc = shell(f"{shlex.join(mpg())} estimate -m gpt-1.7b -n 8 -q -f json -o {fifo}", tmp_path)
-    out, _ = reader.communicate(timeout=LIMIT_S)
-    assert proc.returncode == 0, proc.stderr
+    try:
+        comm, deadline = Path(f"/proc/{reader.pid}/comm"), time.monotonic() + 5.0
+        while comm.exists() and comm.read_text().strip() != "cat" and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the fork has exec'd cat (proc(5)); then cat's open() follows within ms
+        time.sleep(0.2)  # cat is waiting in open() for a writer: -o's non-blocking open finds a reader
+        cli("estimate", "-m", "gpt-1.7b", "-n", "8", "-q", "-f", "json", "-o", fifo, codes=(0,))
+        out, _ = reader.communicate(timeout=LIMIT_S)
+    finally:
+        reader.kill()
     assert json.loads(out)["command"] == "estimate" and stat.S_ISFIFO(fifo.stat().st_mode)
 
 
