@@ -12,7 +12,26 @@ import typer.main
 import typer.testing
 from typer.testing import CliRunner
 
+from harness import profile_from_env
 from mpg_cli.cli import app
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Load the Hypothesis profile the environment names (harness.py), unless --hypothesis-profile chose one."""
+    from hypothesis import settings
+
+    if not config.getoption("hypothesis_profile", None):
+        settings.load_profile(profile_from_env())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_terminal_size_from_the_environment() -> Any:
+    """No $COLUMNS/$LINES from the shell that started pytest (pytest-xdist workers get COLUMNS=80, LINES=24): table
+    widths in tests come from what each test sets, so a developer's terminal cannot change a result."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("COLUMNS", raising=False)
+        mp.delenv("LINES", raising=False)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +89,27 @@ def tmp_presets(tmp_path: Path) -> Path:
     for kind in ("models", "gpus", "clusters"):
         (root / kind).mkdir(parents=True)
     return root
+
+
+@pytest.fixture(scope="session")
+def json_once(isolated_config_home: Path) -> Callable[..., dict]:
+    """``json_once('estimate', ...)``: the parsed ``--format json`` document of a read-only command, computed once
+    per session and shared (a deep copy each time). Only for commands that read built-in presets and write
+    nothing: several tests check one slow answer (e.g. the --days solve of the README) without running it twice."""
+    import copy
+
+    cache: dict[tuple[str, ...], dict] = {}
+    runner = CliRunner(env={"COLUMNS": "200", "LINES": "50", "NO_COLOR": "1", "TERM": "dumb", "MPG_PRESETS": None,
+                            "XDG_CONFIG_HOME": str(isolated_config_home)})
+
+    def _json_once(*args: Any) -> dict:
+        argv = tuple(str(a) for a in args) + ("--format", "json")
+        if argv not in cache:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(typer.testing, "_get_command", _click_command)
+                res = runner.invoke(app, list(argv), catch_exceptions=False)
+            assert res.exit_code == 0, res.stderr
+            cache[argv] = json.loads(res.stdout)
+        return copy.deepcopy(cache[argv])
+
+    return _json_once

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shlex
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import time_limit
+from harness import examples, time_limit
 import typer.main
 import typer.testing
 import yaml
@@ -35,14 +34,6 @@ REPO = Path(__file__).resolve().parents[1]
 BASE_MODEL: dict[str, Any] = yaml.safe_load((REPO / "presets" / "models" / "gpt-1.7b.yaml").read_text("utf-8"))
 BASE_GPU: dict[str, Any] = yaml.safe_load((REPO / "presets" / "gpus" / "a100-80gb.yaml").read_text("utf-8"))
 BASE_CLUSTER: dict[str, Any] = yaml.safe_load((REPO / "presets" / "clusters" / "dgx-a100.yaml").read_text("utf-8"))
-
-THOROUGH = os.environ.get("MPG_FUZZ", "").lower() == "thorough"  # MPG_FUZZ=thorough: the full example counts
-
-
-def examples(n: int) -> int:
-    """Hypothesis examples: ``n`` in the thorough profile, a tenth by default (the CI run stays under a minute)."""
-    return n if THOROUGH else max(15, n // 10)
-
 
 INVOCATION_LIMIT_S = 10.0  # one invocation of a small scenario takes ~0.01-0.7 s on 2 cores
 FUZZ_SETTINGS: dict[str, Any] = {"deadline": None, "suppress_health_check": [
@@ -259,7 +250,7 @@ def run_checked(cli: Callable[[list[str]], Any], args: list[str], out_file: Path
 
 # ================================================================ random arguments
 
-@settings(max_examples=examples(350), **FUZZ_SETTINGS)
+@settings(max_examples=examples(20, 350), **FUZZ_SETTINGS)
 @given(data=st.data())
 def test_fuzz_estimate_random_arguments(cli, workdir, data):
     """'mpg estimate' with random flags and values: exit 0/1/2, no traceback, strict finite JSON when asked."""
@@ -267,7 +258,7 @@ def test_fuzz_estimate_random_arguments(cli, workdir, data):
     run_checked(cli, args, out_file)
 
 
-@settings(max_examples=examples(300), **FUZZ_SETTINGS)
+@settings(max_examples=examples(15, 300), **FUZZ_SETTINGS)
 @given(data=st.data())
 def test_fuzz_fit_and_compare_random_arguments(cli, workdir, data):
     """'mpg fit' and 'mpg compare' with random flags and values: exit 0/1/2, no traceback, strict finite JSON."""
@@ -411,7 +402,7 @@ def preset_file(draw: st.DrawFn) -> tuple[str, Any]:
     return kind, _dump([base])
 
 
-@settings(max_examples=examples(1000), **FUZZ_SETTINGS)
+@settings(max_examples=examples(50, 1000), **FUZZ_SETTINGS)
 @given(spec=preset_file(), data=st.data())
 def test_fuzz_random_preset_files(cli, workdir, spec, data):
     """A random (mostly broken) model, GPU or cluster preset file: exit 0/1/2, no traceback, strict finite JSON."""
@@ -447,7 +438,7 @@ def test_fuzz_random_preset_files(cli, workdir, spec, data):
     run_checked(cli, args, None)
 
 
-@settings(max_examples=examples(400), **FUZZ_SETTINGS)
+@settings(max_examples=examples(20, 400), **FUZZ_SETTINGS)
 @given(doc=st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                          st.dictionaries(PRESET_TEXT, inner, max_size=3)),
                         max_leaves=8),

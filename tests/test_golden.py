@@ -10,7 +10,7 @@ from mpg_cli.core.estimate import hardware_of
 from mpg_cli.core.flops import narayanan_eq4_time_s, token_flops
 from mpg_cli.core.memory import activation_bytes_per_layer, model_state_bytes
 from mpg_cli.core.params import total_params
-from mpg_cli.core.perf import step_time
+from mpg_cli.core.perf import Hardware, PerfOptions, load_default_constants, step_time
 from mpg_cli.core.specs import Layout
 from mpg_cli.presets import load_cluster, load_model
 
@@ -134,13 +134,29 @@ def test_narayanan_eq4_without_recompute_is_six_eighths():
 
 # ---------------------------------------------------------------- pipeline bubble (Narayanan §2.2)
 
+# Two set-ups with m = 32 micro-batches per pipeline (merged from test_perf_terms.py, which had the second):
+# dp 2, global batch 64, ZeRO 1, selective recompute, the dgx-a100 preset's hardware; and dp 1, global batch 32,
+# ZeRO 0, full recompute, no sequence parallelism, Hardware given directly (A100: 312 TFLOP/s, 2.039 TB/s HBM,
+# 300/25 GB/s per GPU) with the shipped constants.
+BUBBLE_SETUPS = {
+    "selective-dp2": (dict(dp=2, zero=1, recompute="selective"), 64, None),
+    "full-dp1": (dict(dp=1, zero=0, recompute="full", sequence_parallel=False), 32,
+                 Hardware(peak_flops=312e12, hbm_bytes_s=2.039e12, generation="ampere", gpus_per_node=8,
+                          intra_bytes_s=300e9, inter_bytes_s=25e9)),
+}
+
+
+@pytest.mark.parametrize("setup", sorted(BUBBLE_SETUPS))
 @pytest.mark.parametrize("virtual, expected", [(1, 0.219), (2, 0.109)])
-def test_pipeline_bubble_fraction(gpt3, virtual, expected):
-    """With p=8 and m=32 micro-batches the bubble is (p-1)/(v·m) of the ideal time: 0.219 (v=1), 0.109 (v=2)."""
-    hw = hardware_of(load_cluster("dgx-a100"), "bf16")
-    # tp 8, pp 8, dp 2, micro-batch 1, global batch 64 -> m = 64 / (1·2) = 32 micro-batches per pipeline
-    lay = Layout(tp=8, pp=8, dp=2, micro_batch=1, virtual_stages=virtual, zero=1, recompute="selective")
-    st = step_time(gpt3, lay, 2048, 64, hw)
+def test_pipeline_bubble_fraction(gpt3, virtual, expected, setup):
+    """With p=8 and m=32 micro-batches the bubble is (p-1)/(v·m) of the ideal time: 0.219 (v=1), 0.109 (v=2)
+    (docs/formulas.md E), whatever the recompute policy, ZeRO stage and dp."""
+    kw, gbs, hw = BUBBLE_SETUPS[setup]
+    if hw is None:
+        hw = hardware_of(load_cluster("dgx-a100"), "bf16")
+    # tp 8, pp 8, micro-batch 1 -> m = gbs / (1·dp) = 32 micro-batches per pipeline
+    lay = Layout(tp=8, pp=8, micro_batch=1, virtual_stages=virtual, **kw)
+    st = step_time(gpt3, lay, 2048, gbs, hw, PerfOptions(), load_default_constants())
     assert st.microbatches == 32
     # m·t_mb = compute + recompute + TP comm (+ MoE all-to-all); FSDP gathers are absent for ZeRO 1
     ideal = st.compute + st.recompute + st.tp_comm + st.moe_all_to_all

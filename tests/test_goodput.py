@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness import examples
+
 from mpg_cli.core.goodput import (FAILURES_PER_GPU_HOUR, checkpoint_bytes, expected_segment_s, model_goodput,
                                   simulate, young_daly_interval)
 
@@ -78,7 +80,7 @@ def test_checkpoint_bytes_are_weights_plus_optimizer_states():
     assert checkpoint_bytes(1e9, 6.0) == 8e9
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60, 600), deadline=None)
 @given(n=st.integers(1, 1 << 16), k=st.integers(1, 8), ck=st.floats(1e9, 1e13), rate=st.floats(1e-7, 1e-4),
        bw=st.floats(1e10, 1e13), restart=st.floats(0.0, 3600.0), asyn=st.booleans(),
        steady=st.floats(1e5, 1e8))
@@ -90,7 +92,7 @@ def test_more_gpus_never_raise_goodput(n, k, ck, rate, bw, restart, asyn, steady
     assert b <= a * (1 + 1e-9)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60, 600), deadline=None)
 @given(n=st.integers(1, 1 << 16), ck=st.floats(1e9, 1e13), rate=st.floats(1e-7, 1e-4), bw=st.floats(1e10, 1e13),
        faster=st.floats(1.0, 100.0), restart=st.floats(0.0, 3600.0), asyn=st.booleans(), steady=st.floats(1e5, 1e8))
 def test_a_shorter_checkpoint_write_never_lowers_goodput(n, ck, rate, bw, faster, restart, asyn, steady):

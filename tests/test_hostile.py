@@ -4,7 +4,7 @@ Every run ends with exit 0, 1, 2 or 130 within 10 s, with no traceback, no raw c
 user data, and no file changed except the one the command was asked to write. A table of special cases
 (odd YAML scalars, huge numbers, special files, paths, streams, signals, concurrency, same-as-input and
 failed writes, CI gate holes) plus Hypothesis over hostile text. Fast by default (CI, well under a minute);
-``MPG_FUZZ=thorough`` draws many more Hypothesis examples.
+``HYPOTHESIS_PROFILE=thorough`` draws many more Hypothesis examples (tests/harness.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import time_limit
+from harness import examples, time_limit
 import typer.main
 import typer.testing
 from hypothesis import HealthCheck, given, settings
@@ -34,11 +34,10 @@ from typer.testing import CliRunner
 
 from mpg_cli.cli import app
 
-THOROUGH = os.environ.get("MPG_FUZZ", "").lower() == "thorough"
 LIMIT_S = 10.0
 REPO = Path(__file__).resolve().parents[1]
 MEGATRON_LOG = REPO / "tests" / "fixtures" / "logs" / "megatron.log"
-HYP = {"deadline": None, "max_examples": 300 if THOROUGH else 25,
+HYP = {"deadline": None, "max_examples": examples(25, 300),
        "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
 # raw control characters that must never reach the terminal from user data (\t and \n are layout)
 RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -70,11 +69,12 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "MPG_PRESETS": None,
                             "XDG_CONFIG_HOME": str(tmp_path / ".config")})
 
-    def run(*args: Any, writes: tuple[Path, ...] = (), codes: tuple[int, ...] = (0, 1, 2), input: Any = None) -> Any:
+    def run(*args: Any, writes: tuple[Path, ...] = (), codes: tuple[int, ...] = (0, 1, 2), input: Any = None,
+            env: dict[str, str] | None = None) -> Any:
         argv = [str(a) for a in args]
         before = snapshot(tmp_path)
         with time_limit(LIMIT_S):
-            res = runner.invoke(app, argv, input=input)
+            res = runner.invoke(app, argv, input=input, env=env)
         check(res.exit_code, res.stdout, res.stderr, argv, codes, res)
         after = snapshot(tmp_path)
         allowed = {str(Path(w).relative_to(tmp_path)) for w in writes}
@@ -467,6 +467,25 @@ def test_ascii_and_c_locale_degrade_to_ascii(tmp_path, extra):
         assert "UnicodeEncodeError" not in err
 
 
+def wait_for_cpu(pid: int, cpu_s: float, limit_s: float) -> None:
+    """Wait until process ``pid`` has used ``cpu_s`` seconds of CPU (utime + stime in /proc/PID/stat, proc(5)), or
+    ``limit_s`` of wall time; without /proc, sleep one second. CPU time does not stretch on a loaded machine."""
+    stat_file = Path(f"/proc/{pid}/stat")
+    if not stat_file.exists():
+        time.sleep(1.0)
+        return
+    tick = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process is gone
+            return
+        if (int(fields[11]) + int(fields[12])) / tick >= cpu_s:  # fields 14 and 15: utime, stime (in ticks)
+            return
+        time.sleep(0.02)
+
+
 def test_ctrl_c_exits_130_with_one_line(tmp_path):
     """SIGINT during a long calibrate (a 60 MB log) exits 130 printing just 'Interrupted.'."""
     line = MEGATRON_LOG.read_text().splitlines()
@@ -478,7 +497,7 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path):
         fh.write((it + "\n") * (60_000_000 // len(it)))
     proc = subprocess.Popen(mpg() + ["calibrate", str(big), "-m", "llama3-70b", "-c", "dgx-h100"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(tmp_path), cwd=tmp_path)
-    time.sleep(1.0)
+    wait_for_cpu(proc.pid, 0.6, limit_s=5.0)  # past start-up (~0.2 s CPU), well before the end (~7 s CPU)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=LIMIT_S)
     if proc.returncode == 0:
@@ -606,20 +625,21 @@ def test_a_long_log_line_is_linear_time(cli, tmp_path):
 
 # ================================================================ answers that mislead
 
-def test_tables_never_truncate_numbers_at_80_or_120_columns(tmp_path):
+@pytest.mark.parametrize("args", [
+    ["compare", "-m", "llama3-8b", "-m", "llama3-70b", "-c", "dgx-a100", "-c", "dgx-h100", "--tokens", "15T"],
+    ["fit", "-m", "llama3-70b", "-c", "dgx-h100", "-n", "64"], ["estimate", "-m", "gpt-1.7b", "-n", "8,16,32"]],
+    ids=lambda a: a[0])
+def test_tables_never_truncate_numbers_at_80_or_120_columns(cli, args):
     """compare and fit tables at 80 and 120 columns show every number whole (no '…'), piped without padding."""
+    # In-process: the width comes from $COLUMNS and CliRunner's stdout is not a terminal, as in a pipe (render.py
+    # _output_width, print_tables); a real pipe without $COLUMNS is test_piped_tables_are_not_padded.
     for cols in ("80", "120"):
-        for args in (["compare", "-m", "llama3-8b", "-m", "llama3-70b", "-c", "dgx-a100", "-c", "dgx-h100",
-                      "--tokens", "15T"], ["fit", "-m", "llama3-70b", "-c", "dgx-h100", "-n", "64"],
-                     ["estimate", "-m", "gpt-1.7b", "-n", "8,16,32"]):
-            proc = subprocess.run(mpg() + args, capture_output=True, text=True, env=env(tmp_path, COLUMNS=cols),
-                                  cwd=tmp_path, timeout=LIMIT_S)
-            assert proc.returncode == 0, proc.stderr
-            assert "…" not in proc.stdout, (cols, args, proc.stdout)
-            if args[0] != "fit":  # the 'fits' column (last, never dropped) is on every row: no column was lost
-                assert proc.stdout.count("yes") >= (4 if args[0] == "compare" else 3), (cols, args, proc.stdout)
-            assert all(len(line) <= int(cols) for line in proc.stdout.splitlines()), (cols, args)
-            assert not any(line.endswith(" ") for line in proc.stdout.splitlines())
+        res = cli(*args, env={"COLUMNS": cols}, codes=(0,))
+        assert "…" not in res.stdout, (cols, args, res.stdout)
+        if args[0] != "fit":  # the 'fits' column (last, never dropped) is on every row: no column was lost
+            assert res.stdout.count("yes") >= (4 if args[0] == "compare" else 3), (cols, args, res.stdout)
+        assert all(len(line) <= int(cols) for line in res.stdout.splitlines()), (cols, args)
+        assert not any(line.endswith(" ") for line in res.stdout.splitlines())
 
 
 def test_piped_tables_are_not_padded(tmp_path):
@@ -730,17 +750,23 @@ def test_output_to_dev_stdout_writes_through_the_pipe(tmp_path):
     assert json.loads(proc.stdout)["command"] == "estimate"
 
 
-def test_output_into_a_fifo_with_a_reader_writes_through(tmp_path):
+def test_output_into_a_fifo_with_a_reader_writes_through(cli, tmp_path):
     """-o onto a FIFO that has a reader writes into it (the FIFO stays a FIFO); without a reader exits 2 at once."""
+    # in-process: -o opens the path itself (safeio), so no real stdout is involved; the reader is a real process
     fifo = tmp_path / "out.fifo"
     os.mkfifo(fifo)
-    proc = shell(f"{shlex.join(mpg())} estimate -m gpt-1.7b -n 8 -q -f json -o {fifo}", tmp_path)
-    assert proc.returncode == 2 and "no reader" in proc.stderr
+    res = cli("estimate", "-m", "gpt-1.7b", "-n", "8", "-q", "-f", "json", "-o", fifo, codes=(2,))
+    assert "no reader" in res.stderr
     reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.2)
-    proc = shell(f"{shlex.join(mpg())} estimate -m gpt-1.7b -n 8 -q -f json -o {fifo}", tmp_path)
-    out, _ = reader.communicate(timeout=LIMIT_S)
-    assert proc.returncode == 0, proc.stderr
+    try:
+        comm, deadline = Path(f"/proc/{reader.pid}/comm"), time.monotonic() + 5.0
+        while comm.exists() and comm.read_text().strip() != "cat" and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the fork has exec'd cat (proc(5)); then cat's open() follows within ms
+        time.sleep(0.2)  # cat is waiting in open() for a writer: -o's non-blocking open finds a reader
+        cli("estimate", "-m", "gpt-1.7b", "-n", "8", "-q", "-f", "json", "-o", fifo, codes=(0,))
+        out, _ = reader.communicate(timeout=LIMIT_S)
+    finally:
+        reader.kill()
     assert json.loads(out)["command"] == "estimate" and stat.S_ISFIFO(fifo.stat().st_mode)
 
 

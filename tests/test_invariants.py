@@ -9,14 +9,19 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from harness import examples
+
 from mpg_cli.core.estimate import Efficiency, EstimateError, Request, estimate
 from mpg_cli.core.memory import memory_breakdown
 from mpg_cli.core.search import Constraints, divisors
 from mpg_cli.core.specs import Layout
 from mpg_cli.presets import load_cluster, load_model
 
-FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-MEM = settings(max_examples=100, deadline=None)
+# Example counts (harness.py profiles): each estimate example runs the layout search (~20-400 ms: large models
+# and GPU counts the default batch splits poorly are searched at more batches), a memory example is a formula
+# (~1 ms); HYPOTHESIS_PROFILE=thorough draws 30× / 10× as many.
+FAST = settings(max_examples=examples(10, 300), suppress_health_check=[HealthCheck.too_slow])
+MEM = settings(max_examples=examples(100, 1000))
 
 DENSE = ("gpt-7.5b", "llama3-8b", "llama2-70b", "gpt3-175b", "mistral-7b", "gpt2-xl", "mpt-30b")
 MOE = ("mixtral-8x7b", "deepseek-v3")

@@ -19,6 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness import examples
+
 from mpg_cli import logparse
 from mpg_cli.errors import InputError, LogFormatError
 from mpg_cli.logparse import SUPPORTED_FORMATS, LogSummary, detect_format, parse_log
@@ -425,7 +427,7 @@ def _megatron_lines(times_ms):
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60, 600), deadline=None)
 @given(
     st.integers(min_value=0, max_value=6),
     st.integers(min_value=2, max_value=40),

@@ -54,13 +54,7 @@ def _step(gbs: int = 32, **kw):
     return step_time(GPT3, lay, 2048, gbs, HW, PerfOptions(), C)
 
 
-@pytest.mark.parametrize("v,expected", [(1, 7 / 32), (2, 7 / 64)])
-def test_pipeline_bubble_fraction(v, expected):
-    """Bubble = (p−1)/(v·m) of the ideal time: p=8, m=32 gives 0.219 (v=1) and 0.109 (v=2) (docs/formulas.md E)."""
-    st = _step(virtual_stages=v, pp=8)
-    ideal = st.compute + st.recompute + st.tp_comm  # m × per-micro-batch time
-    assert st.microbatches == 32
-    assert st.pp_bubble / ideal == pytest.approx(expected, rel=1e-9)
+# The pipeline bubble, (p−1)/(v·m), is tests/test_golden.py::test_pipeline_bubble_fraction (both set-ups).
 
 
 def test_tp_volume_per_layer_matches_narayanan():

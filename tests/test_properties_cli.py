@@ -15,11 +15,14 @@ import typer.main
 import typer.testing
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
+from harness import examples
 from typer.testing import CliRunner
 
 from mpg_cli.cli import app
 
-PROPERTY_SETTINGS: dict[str, Any] = {"max_examples": 40, "deadline": None, "suppress_health_check": [
+# Example counts per test come from examples(fast, thorough) (harness.py profiles): 2-4 invocations an example.
+PROPERTY_SETTINGS: dict[str, Any] = {"deadline": None, "suppress_health_check": [
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
 FIXED_LAYOUT = ["--tp", "1", "--pp", "1", "--micro-batch", "1", "--zero", "1", "--recompute", "none"]
 MODELS = ["gpt-1.7b", "gpt2-xl", "llama2-7b"]
@@ -70,7 +73,7 @@ def numbers(doc: Any, path: str = "") -> Iterator[tuple[str, float]]:
 
 # ================================================================ more GPUs, more tokens
 
-@settings(**PROPERTY_SETTINGS)
+@settings(max_examples=examples(15, 400), **PROPERTY_SETTINGS)
 @given(model=st.sampled_from(MODELS), cluster=st.sampled_from(CLUSTERS), tflops=st.floats(5.0, 300.0),
        first=st.sampled_from([1, 2, 4, 8]), doublings=st.integers(1, 3),
        tokens=st.sampled_from(["1B", "20B", "300B", "1.4T"]), goodput=st.sampled_from([1.0, 0.9, 0.5]))
@@ -89,7 +92,7 @@ def test_more_gpus_never_take_longer_at_fixed_tflops(run_json, model, cluster, t
         assert b == pytest.approx(a / 2, rel=1e-9), f"n={n}: {days}"  # same FLOPs, twice the GPUs at the same rate
 
 
-@settings(**PROPERTY_SETTINGS)
+@settings(max_examples=examples(40, 400), **PROPERTY_SETTINGS)
 @given(model=st.sampled_from(MODELS), cluster=st.sampled_from(CLUSTERS), n=st.sampled_from([8, 16, 64]))
 def test_gpu_list_scaling_days_non_increasing_at_fixed_tflops(run_json, model, cluster, n):
     """'estimate -n N,2N,4N --tflops X' (one scaling run) lists non-increasing days as the GPU count doubles."""
@@ -103,7 +106,7 @@ def test_gpu_list_scaling_days_non_increasing_at_fixed_tflops(run_json, model, c
     assert [r["days"] for r in doc["rows"]] == days
 
 
-@settings(**PROPERTY_SETTINGS)
+@settings(max_examples=examples(12, 400), **PROPERTY_SETTINGS)
 @given(model=st.sampled_from(MODELS), cluster=st.sampled_from(CLUSTERS), n=st.sampled_from([1, 8, 16, 32]),
        t1=st.integers(1, 10 ** 6), factor=st.integers(1, 1000), efficiency=st.sampled_from(["model", "tflops", "mfu"]),
        fixed=st.booleans())
@@ -126,7 +129,7 @@ def test_more_tokens_never_take_less_time(run_json, model, cluster, n, t1, facto
 
 # ================================================================ finite and positive
 
-@settings(**PROPERTY_SETTINGS)
+@settings(max_examples=examples(12, 400), **PROPERTY_SETTINGS)
 @given(model=st.sampled_from(MODELS + ["mistral-7b", "mixtral-8x7b"]),
        cluster=st.sampled_from(CLUSTERS + ["ethernet-a100-40gb", "pcie-l40s", "mi300x-8x"]),
        n=st.sampled_from([8, 16, 32, 64]), tokens=st.sampled_from(["chinchilla", "1B", "300B", "15T"]),
@@ -169,7 +172,7 @@ def test_every_number_finite_and_key_quantities_positive(run_json, model, cluste
         assert sum(parts.values()) == pytest.approx(doc["throughput"]["step_time_s"], rel=1e-6)
 
 
-@settings(**PROPERTY_SETTINGS)
+@settings(max_examples=examples(15, 400), **PROPERTY_SETTINGS)
 @given(model=st.sampled_from(MODELS), cluster=st.sampled_from(CLUSTERS), n=st.sampled_from([8, 16, 32, 64]),
        batch=st.sampled_from([None, 64, 128, 256, 512]))
 def test_searched_layout_batch_is_whole_micro_batches(run_json, model, cluster, n, batch):

@@ -1,6 +1,7 @@
 """The step-time model's acceptance bounds against the published runs, and the shapes of its curves.
 
-Run with ``pytest -s tests/test_validate.py`` to see the validation table (id, measured, predicted, error).
+Run with ``pytest -n0 -s tests/test_validate.py`` to see the validation table (id, measured, predicted, error);
+``-n0`` runs in one process (pytest-xdist workers do not show prints).
 """
 
 from __future__ import annotations
