@@ -78,7 +78,7 @@ def run(opts: dict[str, Any], args: CalibrateArgs) -> int:
     req = build_requests(opts)[0]
     warnings = _shape_check(shape_warnings, req.model, log) if log else []
     cal = calibrate(req, measured, steps_used)
-    annotate([cal.projection], opts)
+    cal.projection = annotate([cal.projection], opts)[0]  # a new (frozen) result, with the files' notes
     if summary is not None:
         cal.peak_memory_bytes = summary.peak_memory_bytes
         cal.log_summary = summary

@@ -230,25 +230,34 @@ def _dp(opts: dict[str, Any]) -> tuple[Any, str]:
     return counts[0] // mp, how
 
 
-def annotate(results: list[Any], opts: dict[str, Any]) -> None:
-    """Put the --from notes, the sequence length's source and the model's approximations first in each
-    result's assumptions; the files' warnings go to the warnings."""
-    explicit = set(opts.get("_explicit") or ())
-    keys = opts.get("_from_keys") or {}
+def annotate(results: list[Any], opts: dict[str, Any]) -> list[Any]:
+    """The results with the --from notes, the sequence length's source and the model's approximations first
+    in their assumptions, and the files' warnings added to their warnings (results are frozen: new ones)."""
+    from dataclasses import replace
+
+    from ..core.assumptions import note
+
+    out = []
     for r in results:
         m = r.request.model
-        if "seq_length" in explicit:
-            seq_line = f"sequence length {r.seq_length:,} from --seq-length"
-        elif "seq_length" in keys:
-            seq_line = ""  # the file's note says where it came from
-        elif opts.get("_seq_from"):
-            seq_line = f"sequence length {r.seq_length:,} from {opts['_seq_from']}"
-        elif m.seq_source:
-            seq_line = f"sequence length {r.seq_length:,} from the model ({m.name}: {m.seq_source}); set --seq-length"
-        else:
-            seq_line = f"sequence length {r.seq_length:,}: the {m.name} model's seq_length; set --seq-length"
-        head = list(opts.get("_from_notes") or []) + ([seq_line] if seq_line else []) + list(m.notes)
-        r.assumptions[:0] = [a for a in head if a not in r.assumptions]
-        for w in opts.get("_from_warnings") or []:
-            if w not in r.warnings:
-                r.warnings.append(w)
+        seq = _seq_assumption(r.seq_length, m, opts)
+        head = [note(t) for t in opts.get("_from_notes") or []] + ([seq] if seq else []) + [note(t) for t in m.notes]
+        head = [a for a in head if a not in r.assumptions]
+        warnings = [w for w in dict.fromkeys(opts.get("_from_warnings") or []) if w not in r.warnings]
+        out.append(replace(r, assumptions=tuple(head) + r.assumptions, warnings=r.warnings + tuple(warnings)))
+    return out
+
+
+def _seq_assumption(seq: int, m: Any, opts: dict[str, Any]) -> Any:
+    """Where the sequence length came from (None when a --from file's note already says it)."""
+    from ..core.assumptions import Assumption
+
+    if "seq_length" in set(opts.get("_explicit") or ()):
+        return Assumption("seq_length", seq, "--seq-length")
+    if "seq_length" in (opts.get("_from_keys") or {}):
+        return None  # the file's note says where it came from
+    if opts.get("_seq_from"):
+        return Assumption("seq_length", seq, opts["_seq_from"])
+    if m.seq_source:
+        return Assumption("seq_length", seq, f"the model ({m.name}: {m.seq_source})", ("--seq-length",))
+    return Assumption("seq_length", seq, f"the {m.name} model's seq_length", ("--seq-length",), {"model_default": True})
