@@ -158,7 +158,7 @@ def _divs(n: int) -> list[int]:
     return divisors(n)
 
 
-def check_result(r: Any, opts: dict[str, Any]) -> Any:
+def checked_result(r: Any, opts: dict[str, Any]) -> Any:
     """After an estimate: a calibration must not push MFU or HFU above 1; the result, with a warning added
     when the calibration was measured on another setup."""
     eff = r.request.efficiency

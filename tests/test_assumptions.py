@@ -10,7 +10,7 @@ import pytest
 from mpg_cli.core.assumptions import Assumption
 from mpg_cli.core.estimate import Efficiency, Request, Result, estimate, with_gates
 from mpg_cli.core.search import Constraints
-from mpg_cli.inputs.merge import annotate
+from mpg_cli.inputs.merge import with_file_notes
 from mpg_cli.output.assumptions import WORDING, accuracy_text, assumption_text, assumption_texts
 from mpg_cli.output.documents import estimate_body
 from mpg_cli.presets import load_cluster, load_model
@@ -97,11 +97,11 @@ def test_gates_make_a_new_result():
 
 
 def test_annotate_puts_file_notes_first_in_new_results():
-    """annotate returns new results with the --from notes first and the warnings added; the input is unchanged."""
+    """with_file_notes returns new results with the --from notes first and the warnings added; the input is unchanged."""
     r = _estimate("llama3-8b", "dgx-h100", 8)
     opts = {"_from_notes": ["x.sh (megatron): tp 1 from --tensor-model-parallel-size"], "_from_warnings": ["w", "w"],
             "_explicit": ["seq_length"]}
-    (new,) = annotate([r], opts)
+    (new,) = with_file_notes([r], opts)
     texts = assumption_texts(new.assumptions)
     assert texts[:2] == ["x.sh (megatron): tp 1 from --tensor-model-parallel-size",
                          f"sequence length {r.seq_length:,} from --seq-length"]

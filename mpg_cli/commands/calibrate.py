@@ -18,7 +18,7 @@ def run(opts: dict[str, Any], args: CalibrateArgs) -> int:
     save, force = args.save, args.force
     from ..calibration import calibrate, save as save_file, to_document
     from ..parsing import check_positive
-    from ..inputs.merge import annotate, apply_from
+    from ..inputs.merge import apply_from, with_file_notes
     from ..scenario import build_requests
 
     opts = apply_from(opts)
@@ -35,7 +35,7 @@ def run(opts: dict[str, Any], args: CalibrateArgs) -> int:
     req = build_requests(opts)[0]
     warnings = _shape_check(shape_warnings, req.model, log) if log else []
     cal = calibrate(req, measured, steps_used)
-    cal.projection = annotate([cal.projection], opts)[0]  # a new (frozen) result, with the files' notes
+    cal.projection = with_file_notes([cal.projection], opts)[0]  # a new (frozen) result, with the files' notes
     if summary is not None:
         cal.peak_memory_bytes = summary.peak_memory_bytes
         cal.log_summary = summary

@@ -17,7 +17,7 @@ from .shared import progress
 def run(opts: dict[str, Any], days: float | None, template: str, budget_gpu_hours: float | None = None,
         budget_usd: float | None = None) -> int:
     from .. import render
-    from ..inputs.merge import annotate, apply_from
+    from ..inputs.merge import apply_from, with_file_notes
     from ..scenario import build_requests
 
     opts = apply_from(opts, use_model=False, skip=("tokens", "train_steps"), command="mpg plan")
@@ -46,7 +46,7 @@ def run(opts: dict[str, Any], days: float | None, template: str, budget_gpu_hour
     m = best.request.model
     chosen = Assumption("model_shape", template, t.source, (),
                         {"hidden_per_layer": t.hidden_per_layer, "ffn_ratio": t.ffn_ratio, "within": within})
-    best = annotate([best], opts)[0]
+    best = with_file_notes([best], opts)[0]
     best = replace(best, assumptions=(chosen,) + best.assumptions)
     body = render.estimate_body(best)
     body["model_shape"] = {"layers": m.layers, "hidden_size": m.hidden_size, "heads": m.heads, "kv_heads": m.n_kv,

@@ -15,7 +15,7 @@ from ..core.estimate import Result, estimate, with_gates
 from ..humanize import days_text
 from ..errors import InputError
 from ..humanize import fmt, signed_percent
-from ..scenario import build_requests, check_result
+from ..scenario import build_requests, checked_result
 
 
 def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=None,
@@ -45,7 +45,7 @@ def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=N
 
 def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours: Optional[float] = None) -> list[Result]:
     """Estimate every requested GPU count (or solve for the unknown) and apply the gates."""
-    from ..inputs.merge import annotate, apply_from
+    from ..inputs.merge import apply_from, with_file_notes
 
     opts = apply_from(opts)
     if opts.get("confidence") is not None and days is None and budget_gpu_hours is None:
@@ -61,7 +61,7 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
             r0 = results[0]
             gbs = max(1, round(r0.global_batch * req.gpus / r0.request.gpus))
             req = replace(req, global_batch=gbs)
-        r = check_result(_solve(req, days, budget_gpu_hours, progress(opts), opts.get("confidence")), opts)
+        r = checked_result(_solve(req, days, budget_gpu_hours, progress(opts), opts.get("confidence")), opts)
         r = with_gates(r, opts.get("max_days"), opts.get("max_gpu_hours"), opts.get("max_cost"),
                        bool(opts.get("require_fit")))
         if len(reqs) > 1:
@@ -70,7 +70,7 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
                                  {"gpus": r.request.gpus, **first})
             r = replace(r, assumptions=(scaling,) + r.assumptions)
         results.append(r)
-    return annotate(results, opts)
+    return with_file_notes(results, opts)
 
 
 def gate_lines(results: list[Result]) -> list[str]:

@@ -245,7 +245,7 @@ def _dp(opts: dict[str, Any]) -> tuple[Any, str]:
     return counts[0] // mp, how
 
 
-def annotate(results: list[Any], opts: dict[str, Any]) -> list[Any]:
+def with_file_notes(results: list[Any], opts: dict[str, Any]) -> list[Any]:
     """The results with the --from notes, the sequence length's source and the model's approximations first
     in their assumptions, and the files' warnings added to their warnings (results are frozen: new ones)."""
     from dataclasses import replace
