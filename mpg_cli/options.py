@@ -92,7 +92,7 @@ AsyncCkptOpt = Annotated[bool, typer.Option("--async-checkpoint/--no-async-check
 RestartOpt = Annotated[Optional[float], typer.Option("--restart-minutes", help="Detection, rescheduling and start after an interruption, minutes (default 10; the checkpoint reload is added).", rich_help_panel=H_GOOD)]
 CkptIntervalOpt = Annotated[Optional[float], typer.Option("--checkpoint-minutes", help="Training minutes between checkpoints (default: the Young/Daly optimum √(2·write·MTBF)).", rich_help_panel=H_GOOD)]
 MaintOpt = Annotated[float, typer.Option("--maintenance-fraction", help="Fraction of wall time for planned maintenance and evaluation (default 0).", rich_help_panel=H_GOOD)]
-IntervalOpt = Annotated[float, typer.Option("--interval", help="Level of the uncertainty range (default 0.8: the 10th-90th percentile of the cross-validated errors).", rich_help_panel=H_GOOD)]
+IntervalOpt = Annotated[float, typer.Option("--interval", help="Level of the uncertainty range (default 0.8: the range a new run's throughput falls in 80 % of the time, calibrated on the cross-validated errors of the published runs, one source family left out at a time).", rich_help_panel=H_GOOD)]
 ConfidenceOpt = Annotated[Optional[float], typer.Option("--confidence", help="With --days or a budget: solve so the run finishes within it with this probability (e.g. 0.9).", rich_help_panel=H_GOOD)]
 PriceOpt = Annotated[Optional[float], typer.Option("--price", help="USD per GPU-hour (default: the preset's dated price, if any).", rich_help_panel=H_RUN)]
 

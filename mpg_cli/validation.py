@@ -14,6 +14,7 @@ figure is the one to trust for runs mpg has never seen.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -64,6 +65,7 @@ class RunResult:
     memory_fraction: Optional[float] = None  # predicted memory / capacity for the layout used
     memory_fits: Optional[bool] = None
     unmodelled: tuple[str, ...] = ()
+    generation: str = ""  # the GPU generation: the class an uncertainty range is drawn for (core.intervals)
 
     @property
     def error(self) -> Optional[float]:
@@ -163,7 +165,8 @@ def predict(run: PublishedRun, consts: PerfConstants) -> RunResult:
     measured_mfu = run.measured_tokens_s_gpu * per_token / (peak * 1e12) if peak else None
     if not cands:
         return RunResult(run.id, run.group, run.family, run.classes, req.gpus, run.measured_tokens_s_gpu, None, None,
-                         measured_mfu, "no layout", run.source, unmodelled=run.unmodelled)
+                         measured_mfu, "no layout", run.source, unmodelled=run.unmodelled,
+                         generation=req.cluster.gpu.generation)
     hw = hardware_of(req.cluster, req.precision)
     best, best_t = None, math.inf
     for cand in cands:
@@ -176,7 +179,8 @@ def predict(run: PublishedRun, consts: PerfConstants) -> RunResult:
     desc = f"tp{b.tp} pp{b.pp} dp{b.dp} cp{b.cp} ep{b.ep} mb{b.micro_batch} v{b.virtual_stages} z{b.zero} {b.recompute}"
     return RunResult(run.id, run.group, run.family, run.classes, req.gpus, run.measured_tokens_s_gpu, pred,
                      pred * per_token / (peak * 1e12), measured_mfu, desc, run.source,
-                     best.memory.fraction_of_capacity, fits and best.memory.fits, run.unmodelled)
+                     best.memory.fraction_of_capacity, fits and best.memory.fits, run.unmodelled,
+                     req.cluster.gpu.generation)
 
 
 @dataclass(frozen=True)
@@ -198,11 +202,12 @@ def layout_gap(run: PublishedRun, consts: Optional[PerfConstants] = None) -> Lay
     req = run.request
     published = predict(run, c)
     space = dict(run.search_space)
-    choices = space.pop("recompute", None)
-    policies = choices if isinstance(choices, (list, tuple)) else [choices]
+    fixed = {k: v for k, v in space.items() if not isinstance(v, (list, tuple))}
+    choices = {k: list(v) for k, v in space.items() if isinstance(v, (list, tuple))}
     found = []
-    for rc in policies:  # a list in search_space is the framework's set of choices
-        cons = Constraints(flash_attention=req.constraints.flash_attention, recompute=rc, **space)
+    for combo in itertools.product(*choices.values()):  # a list in search_space is the framework's set of choices
+        picked = dict(zip(choices, combo))
+        cons = Constraints(flash_attention=req.constraints.flash_attention, **fixed, **picked)
         res = search(req.model, hardware_of(req.cluster, req.precision), req.gpus, req.model.seq_length,
                      req.global_batch, req.precision, req.cluster.gpu.memory_gib, cons, req.memory, req.perf,
                      c, keep=1)

@@ -2,6 +2,9 @@
 
 Usage: python scripts/fit_perf.py            (needs scipy and numpy: development tools, not runtime dependencies)
        python scripts/fit_perf.py --check    (exit 1 when the shipped file's runs hash is stale)
+       python scripts/fit_perf.py --residuals-only
+                                             (keep the stored constants and folds; recompute only the stored
+                                              cross-validated errors, e.g. after a change to what is stored)
 
 One set of constants for every run, never one per run. The loss is a robust (soft-L1) least squares on
 log(predicted / measured) tokens/s per GPU, each benchmark family weighted equally (a family of 61 runs
@@ -11,7 +14,8 @@ its stand-in rule (constants.PerfConstants.eta/attention), exactly as a user's u
 
 Writes mpg_cli/data/perf_constants.json: the constants, each fold's constants, and the provenance (runs-file
 sha256, loss, in-sample and cross-validated errors per family and class, which sources inform each constant,
-the date).
+every run's cross-validated log error with its family and GPU generation (``cv_runs``: what an estimate's
+uncertainty range is built from, mpg_cli/core/intervals.py), the date).
 """
 
 from __future__ import annotations
@@ -106,11 +110,36 @@ def fit(runs: list[PublishedRun], x0: dict[str, float]) -> tuple[dict[str, float
     return dict(zip(names, map(float, res.x))), float(res.cost) / len(fams)
 
 
+def cv_errors(runs: list[PublishedRun], cv: list) -> dict:
+    """The provenance fields of the cross-validated errors: per class (sorted) and per run (with family and
+    GPU generation, the input of mpg_cli/core/intervals.py's ranges)."""
+    return {
+        # log(predicted / measured) of every run under its leave-one-out fold, per class (mpg_cli/validation.py
+        # CLASSES): the error distribution in brief, for reading
+        "cv_log_residuals": {cls: sorted(round(math.log(x.predicted_tokens_s_gpu / x.measured_tokens_s_gpu), 5)
+                                         for x in cv if x.predicted_tokens_s_gpu and (cls == "all" or cls in x.classes))
+                             for cls in ("all",) + CLASSES},
+        # the same errors per run: the ranges need each run's family (errors are correlated within a family)
+        "cv_runs": [{"id": r.id, "family": r.family, "generation": generation(r), "classes": list(x.classes),
+                     "log_error": round(math.log(x.predicted_tokens_s_gpu / x.measured_tokens_s_gpu), 6)}
+                    for r, x in zip(runs, cv) if x.predicted_tokens_s_gpu],
+    }
+
+
 def main() -> None:
     runs = list(published_runs())
     stored = {}
     if CONSTANTS_FILE.exists():
         stored = json.loads(CONSTANTS_FILE.read_text(encoding="utf-8"))
+    if "--residuals-only" in sys.argv:
+        from mpg_cli.validation import cross_validate
+
+        if stored.get("provenance", {}).get("runs_sha256") != runs_file_hash():
+            sys.exit("runs changed since the constants were fitted: run the full fit instead")
+        stored["provenance"].update(cv_errors(runs, cross_validate()))
+        CONSTANTS_FILE.write_text(json.dumps(stored, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+        print(f"cross-validated errors of {len(stored['provenance']['cv_runs'])} runs stored")
+        return
     if "--check" in sys.argv:
         ok = stored.get("provenance", {}).get("runs_sha256") == runs_file_hash()
         print("constants are current" if ok else "runs changed: re-run scripts/fit_perf.py")
@@ -150,11 +179,7 @@ def main() -> None:
             "cross_validated": by_class(cv),
             "per_family": per_family,
             "informed_by": informed,
-            # log(predicted / measured) of every run under its leave-one-out fold, per class: the empirical
-            # error distribution an estimate's uncertainty range is drawn from (mpg_cli/validation.py CLASSES)
-            "cv_log_residuals": {cls: sorted(round(math.log(x.predicted_tokens_s_gpu / x.measured_tokens_s_gpu), 5)
-                                             for x in cv if x.predicted_tokens_s_gpu and (cls == "all" or cls in x.classes))
-                                 for cls in ("all",) + CLASSES},
+            **cv_errors(runs, cv),
             "date": datetime.date.today().isoformat(),
         },
     }

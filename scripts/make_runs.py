@@ -45,7 +45,7 @@ GROUPS = {
         overlap_grad_reduce=True, tp_comm_overlap=True, flash_attention=True,
         model=dict(ffn_type="gelu", tied_embeddings=False, position_embedding="rope", linear_biases=False, norm="layernorm",
                    dropout=True),
-        search_space={},
+        search_space=dict(zero=[0, 1]),
         assumptions=["FFN 4h GeLU and MHA assumed (README gives neither)", "distributed optimizer (--overlap-param-gather implies it)",
                      "micro-batch, virtual stages and recompute not published: searched"],
     ),
@@ -115,8 +115,9 @@ def convert(run: dict) -> dict | None:
 
 # search_space: what the source's framework can do, for 'mpg fit' on the same GPUs and batch (validation's
 # layout check): Megatron-LM 2021 had no ZeRO and only full recompute, 2022 added selective recompute; llm-foundry
-# (Composer) trains with FSDP only, with full activation checkpointing or none; Megatron-Core can do everything
-# mpg searches. A list is a set of choices.
+# (Composer) trains with FSDP only, with full activation checkpointing or none; Megatron-LM 2024 (its README
+# table) had the distributed optimizer (zero 1) or none, no ZeRO-2/3 (Megatron-FSDP came in 2025); Megatron-Core
+# 2025-26 (Megatron-Bridge) can do everything mpg searches. A list is a set of choices.
 # runs-public-2.yaml: benchmark points already in mpg's input shape (Megatron-Bridge pages, llm-foundry H100 FP8).
 # The cluster keys there name mpg presets with the same numbers (h100-ib is dgx-h100's 8x 400 Gb/s NDR).
 CLUSTERS_2 = {"h100-ib": "dgx-h100", "dgx-b200": "dgx-b200", "dgx-b300": "dgx-b300", "gb200-nvl72": "gb200-nvl72",

@@ -143,7 +143,8 @@ BEGIN, END = "<!-- accuracy-tables:begin -->", "<!-- accuracy-tables:end -->"
 
 
 def refresh_accuracy(text: str) -> str:
-    """Replace the accuracy tables between the README's markers with the code's (mpg_cli.validation)."""
+    """Replace the accuracy, range-coverage and constants tables between the README's markers with the code's
+    (mpg_cli.validation, mpg_cli.coverage)."""
     if BEGIN not in text or END not in text:
         return text
     sys.path.insert(0, str(ROOT))
@@ -154,6 +155,13 @@ def refresh_accuracy(text: str) -> str:
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     text = head + BEGIN + "\n" + accuracy_tables(validate_all(), cross_validate()) + END + tail
+    rb, re_ = "<!-- range-coverage:begin -->", "<!-- range-coverage:end -->"
+    if rb in text and re_ in text:
+        from mpg_cli.coverage import coverage, coverage_table
+
+        head, rest = text.split(rb, 1)
+        _, tail = rest.split(re_, 1)
+        text = head + rb + "\n" + coverage_table(coverage(cross_validate())) + re_ + tail
     cb, ce = "<!-- constants-table:begin -->", "<!-- constants-table:end -->"
     if cb in text and ce in text:
         head, rest = text.split(cb, 1)

@@ -280,6 +280,17 @@ def test_readme_accuracy_tables_match_the_code(validation):
     assert shown == accuracy_tables(validation, cross_validate()), "run python scripts/update_readme.py"
 
 
+def test_readme_range_coverage_table_matches_the_code():
+    """The README's range-coverage table (overall and per class) is the code's, exactly."""
+    from mpg_cli.coverage import coverage, coverage_table
+    from mpg_cli.validation import cross_validate
+
+    begin, end = "<!-- range-coverage:begin -->\n", "<!-- range-coverage:end -->"
+    assert begin in README and end in README, "README lost the range-coverage markers"
+    shown = README.split(begin, 1)[1].split(end, 1)[0]
+    assert shown == coverage_table(coverage(cross_validate())), "run python scripts/update_readme.py"
+
+
 def test_readme_constant_count_matches_the_data_file():
     """'**12 constants** are fitted' in the README is the data file's count."""
     from mpg_cli.validation import load_constants_document

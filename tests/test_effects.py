@@ -214,6 +214,20 @@ def test_fp8_end_to_end_speedup_is_well_below_the_peak_ratio():
     assert 1.2 < t16 / t8 < 1.8
 
 
+def test_fp8_gemms_saturate_at_the_fp8_machine_balance():
+    """FP8 doubles the peak but not the HBM bandwidth, so a small GEMM gains less from FP8 than a large one
+    (the saturation sizes scale with the precision's FLOP per byte)."""
+    m = load_model("llama3-8b")
+    fp8 = hardware_of(H100, "fp8")
+
+    def speedup(mb: int) -> float:
+        a = layer_kernels(m, 1, 1, 1, mb, False, True, 256, HW, C)
+        b = layer_kernels(m, 1, 1, 1, mb, False, True, 256, fp8, C)
+        return a.dense_mlp / b.dense_mlp
+
+    assert speedup(1) < speedup(64)
+
+
 def test_mfu_against_bf16_peak_reported():
     """An FP8 estimate reports MFU against the FP8 peak and, beside it, against the bf16 peak (twice as large)."""
     r = estimate(Request(model=load_model("llama3-8b"), cluster=H100, gpus=8, tokens=1e12, precision="fp8"))
@@ -268,7 +282,75 @@ def test_days_solver_never_answers_a_count_slower_than_a_smaller_one():
     env = sol.envelope()
     assert all(env[k] <= d for k in env if k > n)  # a larger count it considers never takes longer
     assert all(a >= b for a, b in zip(env.values(), list(env.values())[1:]))
-    assert 0.33 <= sol.result.mfu <= 0.45  # Meta's TP8 PP16 layout ran at 38-43 % MFU
+    assert 11000 <= n <= 14500 and 0.36 <= sol.result.mfu <= 0.45  # Meta's TP8 PP16 layout ran at 38-43 % MFU
+
+
+def test_uneven_pipeline_split_shortens_the_end_stages():
+    """126 layers over 16 stages: the middle stages hold 8, the first and last 7 (Llama 3 §3.3.2); even splits and
+    two stages keep their plain shares."""
+    from mpg_cli.core.params import stage_layers, stages_of
+
+    assert [stage_layers(126, 16, st) for st in ("first", "middle", "last")] == [7, 8, 7]
+    assert [stage_layers(61, 4, st) for st in ("first", "middle", "last")] == [14, 16, 15]
+    assert [stage_layers(96, 8, st) for st in ("first", "last")] == [12, 12]
+    assert [stage_layers(61, 2, st) for st in ("first", "last")] == [30, 31]
+    assert stages_of(16, 126) == ("first", "middle", "last") and stages_of(16, 128) == ("first", "last")
+
+
+def test_uneven_split_memory_and_time_follow_the_fullest_stages():
+    """With an uneven split the first stage holds a layer less, so its memory drops, and the 8-layer middle stage
+    still sets the step time (the time is that of 8 layers, not 7)."""
+    from mpg_cli.core.perf.step import slowest_stage
+
+    m = load_model("llama3-405b")
+    lay = Layout(tp=8, pp=16, dp=8, micro_batch=1, virtual_stages=4, recompute="selective", sequence_parallel=True)
+    first = stage_activations(m, lay, "first", 8192, 256)
+    middle = stage_activations(m, lay, "middle", 8192, 256)
+    assert first < middle  # 7 layers × (p + (p−1)/v) in flight against 8 × (p + (p−3)/v)
+    assert slowest_stage(m, lay).layers == 8
+    assert memory_breakdown(m, lay, 8192, 256, "bf16", 80.0).stage == "middle"
+
+
+def test_interleaving_needs_p_micro_batches_not_a_multiple():
+    """Virtual stages are searched with 20 micro-batches on 16 stages (Llama 3's schedule lifts m % p == 0),
+    but not with fewer micro-batches than stages."""
+    from mpg_cli.core.search import _stage_options
+
+    m = load_model("llama3-405b")
+    base = Layout(tp=8, pp=16, dp=104, sequence_parallel=True)
+    assert {v for _, v in _stage_options(m, Constraints(), base, 2080)} >= {2, 4, 8}
+    assert {v for mb, v in _stage_options(m, Constraints(), replace(base, dp=208), 2080)} == {1}  # 10 < 16
+
+
+def test_recompute_is_made_heavier_per_zero_stage():
+    """A layout that fits without recompute only at ZeRO 3 is still tried with selective recompute at ZeRO 1,
+    which is faster here (Llama 3 405B, TP8 PP16 v8 on 16,384 H100s)."""
+    res = search(load_model("llama3-405b"), HW, 16384, 8192, None, "bf16", 80.0,
+                 Constraints(tp=8, pp=16, virtual_stages=8, micro_batch=1), keep=20)
+    got = {(c.layout.zero, c.layout.recompute) for c in res.candidates}
+    assert (3, "none") in got and (1, "selective") in got
+    assert (res.candidates[0].layout.zero, res.candidates[0].layout.recompute) == (1, "selective")
+
+
+def test_a_count_the_default_batch_splits_poorly_is_also_searched_near_it():
+    """14,336 GPUs (7 × 2,048) split 2,048 sequences only with 7 or 14 pipeline stages; a batch within 1/8 that
+    dp 112 divides gives the faster TP8 PP16 layout, and every layout returned shares that one batch."""
+    res = search(load_model("llama3-405b"), HW, 14336, 8192, None, "bf16", 80.0, keep=20)
+    best = res.candidates[0]
+    assert best.global_batch != 2048 and abs(best.global_batch - 2048) <= 2048 / 8
+    assert (best.layout.pp, best.layout.dp) == (16, 112)
+    assert len({c.global_batch for c in res.candidates}) == 1
+    assert search(load_model("llama3-405b"), HW, 16384, 8192, None, "bf16", 80.0,
+                  keep=1).candidates[0].global_batch == 2048  # a power-of-two count keeps the published batch
+
+
+def test_batch_fallback_keeps_the_published_batch_within_an_eighth():
+    """13,312 GPUs cannot split Llama 3's 2,048 sequences: the batch becomes 2,080 (dp 104 at TP8 PP16), not a
+    multiple of the GPU count."""
+    res = search(load_model("llama3-405b"), HW, 13312, 8192, None, "bf16", 80.0, Constraints(tp=8, pp=16),
+                 keep=5, time_layouts=False)
+    assert {c.global_batch for c in res.candidates} == {2080}
+    assert {c.layout.dp for c in res.candidates} == {104}
 
 
 @pytest.mark.parametrize("value", ["inf", "1e308", "5"])

@@ -437,6 +437,18 @@ def test_gpu_list_gives_scaling_rows(invoke_json):
     assert d["rows"][0]["scaling_efficiency"] == pytest.approx(1.0)
 
 
+def test_scaling_rows_carry_goodput_and_wall_days(invoke_json, invoke):
+    """Scaling rows' days are the wall time (steady days / goodput); goodput never rises with the GPU count."""
+    d = invoke_json("estimate", "-m", "llama3-8b", "-c", "dgx-h100", "--gpus", "64,1024,16384", "--tokens", "2T")
+    rows = d["rows"]
+    for r in rows:
+        assert r["days"] == pytest.approx(r["steady_state_days"] / r["goodput"], rel=1e-6)
+    assert rows[0]["goodput"] >= rows[1]["goodput"] >= rows[2]["goodput"]
+    assert rows[2]["goodput"] < 0.99
+    out = invoke("estimate", "-m", "llama3-8b", "-c", "dgx-h100", "--gpus", "64,1024", "--tokens", "2T").stdout
+    assert "days (wall)" in out and "goodput" in out
+
+
 # ================================================================ gates
 
 def test_gpu_hours_gate_fails(invoke):

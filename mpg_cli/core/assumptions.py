@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from .memory import OPTIMIZER_BYTES, grad_bytes
+from .params import stage_layers
 from .perf import PerfConstants
 from .request import Request
 from .specs import LOSS_IMPLS, Layout, ModelSpec
@@ -46,8 +47,9 @@ def tokens_assumption(tokens: float, per_param: float) -> Assumption:
 
 
 def batch_assumption(m: ModelSpec, gbs: int, default: int, seq: int, gpus: int) -> Assumption:
-    """The global batch when none is given: the model's published batch (or ~4M tokens), or the nearest
-    multiple of the GPU count when no data-parallel size divides it (``default`` is the unadjusted batch)."""
+    """The global batch when none is given: the model's published batch (or ~4M tokens), or the batch within 1/8
+    of it whose fastest layout is fastest per sequence when the GPU count splits it poorly (``default`` is the
+    unadjusted batch)."""
     basis = (f"{m.name}'s published batch" if m.batch_tokens else "the default ~4M tokens")
     return Assumption("global_batch", gbs, basis, ("--global-batch",), {"seq": seq, "default": default, "gpus": gpus})
 
@@ -59,11 +61,14 @@ def layout_assumption(lay: Layout, dims: list[str], completed: bool, evaluated: 
 
 
 def layout_notes(m: ModelSpec, lay: Layout, sequence_parallel_given: bool) -> list[Assumption]:
-    """An uneven pipeline split, and sequence parallelism turned on by default with tp > 1."""
+    """An uneven pipeline split (the end stages give up the shortfall: ``params.stage_layers``), and sequence
+    parallelism turned on by default with tp > 1."""
     out = []
     if m.layers % lay.pp:
-        out.append(Assumption("pipeline_split", lay.pp, "", ("--pp",),
-                              {"layers": m.layers, "per_stage": -(-m.layers // lay.pp)}))
+        out.append(Assumption("pipeline_split", lay.pp, "Llama 3 §3.3.2", ("--pp",),
+                              {"layers": m.layers, "per_stage": -(-m.layers // lay.pp),
+                               "first": stage_layers(m.layers, lay.pp, "first"),
+                               "last": stage_layers(m.layers, lay.pp, "last")}))
     if lay.sequence_parallel and not sequence_parallel_given and lay.tp > 1:
         out.append(Assumption("sequence_parallel", True, "Korthikanti et al. 2022", ("--no-sequence-parallel",)))
     return out

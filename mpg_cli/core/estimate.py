@@ -30,11 +30,11 @@ from .perf import StepTime, load_default_constants, step_time
 from .request import Efficiency, EstimateError, Request, check_precision, hardware_of
 from .search import Candidate, SearchResult, default_global_batch
 from .specs import Layout
-from .wall_time import days_at_confidence, goodput_of, interval_of, residuals_for
+from .wall_time import days_at_confidence, goodput_of, interval_of, range_source
 
 __all__ = ["SECONDS_PER_DAY", "TOKENS_PER_PARAM", "Assumption", "Check", "Efficiency", "EstimateError", "Request",
            "Result", "check_precision", "choose_layout", "days_at_confidence", "estimate", "evaluate", "hardware_of",
-           "residuals_for", "run_search", "searched_dimensions", "with_gates"]
+           "range_source", "run_search", "searched_dimensions", "with_gates"]
 
 SECONDS_PER_DAY = 86400.0
 TOKENS_PER_PARAM = 20.0  # Chinchilla (Hoffmann et al. 2022) Table 3, ≈20 tokens per parameter
@@ -189,8 +189,8 @@ def _batch_and_layout_notes(req: Request, cand: Candidate, layout_source: str, r
         batch = batch_assumption(m, gbs, default, seq, req.gpus)
         notes.append(batch)
         if gbs != default:
-            warnings.append(f"{req.gpus:,} GPUs have no layout at {batch.source} ({default:,} sequences): the "
-                            f"estimate uses {gbs:,} sequences; give --global-batch, or a GPU count whose "
+            warnings.append(f"{req.gpus:,} GPUs use {gbs:,} sequences per step, not {batch.source} ({default:,}): its "
+                            "layouts on this count are slower or none; give --global-batch, or a GPU count whose "
                             "data-parallel size divides the batch")
     if layout_source != "given" and res is not None:
         notes.append(layout_assumption(lay, searched_dimensions(req, lay), layout_source != "searched", res.evaluated))

@@ -65,7 +65,7 @@ class MemoryBreakdown:
     overhead: float
     capacity: float
     usable: float
-    stage: str  # which pipeline stage is the most loaded: 'first', 'last' or 'only'
+    stage: str  # which pipeline stage is the most loaded: 'first', 'middle', 'last' or 'only'
 
     @property
     def total(self) -> float:
@@ -172,6 +172,22 @@ def activation_bytes_per_layer(m: ModelSpec, lay: Layout, micro_batch: int, seq_
     return replicated / sp_div + (attn + mlp) / tp + permuted
 
 
+def _inflight(lay: Layout, stage: str, m_micro: int) -> float:
+    """Micro-batches whose activations a stage holds at the peak, in units of the whole stage.
+
+    1F1B (Narayanan et al. 2021 §2.2): rank r holds p − r (the first p, the last 1); interleaved with v chunks,
+    Megatron-Core's warm-up of (p − r − 1)·2 + (v − 1)·p chunk-micro-batches (schedules.py,
+    ``forward_backward_pipelining_with_interleaving``) plus the one in flight: p + (p − 1)/v stages' worth on
+    the first rank, p + (p − 3)/v on the second ('middle': the fullest middle stage of an uneven split)."""
+    p, v = lay.pp, max(1, lay.virtual_stages)
+    if stage == "last" or p == 1:
+        return 1.0 if stage == "last" else float(min(p, m_micro))
+    behind = 0 if stage == "first" else 1  # rank of the stage
+    if v == 1:
+        return float(min(p - behind, m_micro))
+    return float(min(p, m_micro)) * (1.0 + (p - 1 - 2 * behind) / (p * v))
+
+
 def stage_activations(m: ModelSpec, lay: Layout, stage: str, seq_length: int, global_batch: int,
                       opts: MemoryOptions = MemoryOptions(), precision: str = "bf16") -> float:
     """Activation bytes on one GPU of ``stage``, in-flight micro-batches included."""
@@ -183,12 +199,7 @@ def stage_activations(m: ModelSpec, lay: Layout, stage: str, seq_length: int, gl
     per_dense = activation_bytes_per_layer(m, lay, lay.micro_batch, seq_length, False, fp8) if dense_l else 0.0
     per_moe = activation_bytes_per_layer(m, lay, lay.micro_batch, seq_length, True, fp8) if moe_l else 0.0
     per_stage = dense_l * per_dense + moe_l * per_moe
-    if stage == "last":
-        inflight = 1.0
-    else:
-        inflight = float(min(lay.pp, m_micro))
-        if lay.virtual_stages > 1 and lay.pp > 1:
-            inflight *= 1.0 + (lay.pp - 1) / (lay.pp * lay.virtual_stages)
+    inflight = _inflight(lay, stage, m_micro)
     acts = per_stage * inflight
     tokens = seq_length / lay.cp * lay.micro_batch
     if lay.recompute == "full":  # one layer rematerialised during its backward, beyond its stored input
@@ -224,5 +235,5 @@ def memory_breakdown(
     return max((combine(stage_states(m, lay, st, precision, opts),
                         stage_activations(m, lay, st, seq_length, global_batch, opts, precision), st, memory_gib,
                         opts)
-                for st in stages_of(lay.pp)), key=lambda r: r.total)
+                for st in stages_of(lay.pp, m.layers)), key=lambda r: r.total)
 

@@ -154,19 +154,43 @@ class StageParams:
         return self.dense + self.expert
 
 
+def stage_layers(layers: int, pp: int, stage: str) -> int:
+    """Transformer layers on one GPU of ``stage`` ('first', 'middle', 'last' or 'only').
+
+    Stages hold ⌈l/p⌉ layers. When p does not divide l, the shortfall d = p·⌈l/p⌉ − l is taken from the first
+    and last stages (the first, which holds the most in-flight micro-batches, gives up the larger half): Llama 3
+    §3.3.2 ("we reduce one Transformer layer each from the first and the last stages" to balance memory), as
+    Megatron-LM's ``--decoder-first/last-pipeline-num-layers`` and Megatron-Bridge's
+    ``account_for_embedding_in_pipeline_split`` / ``account_for_loss_in_pipeline_split`` allow. The middle
+    stages keep ⌈l/p⌉; a deficit larger than the two end stages can give is spread over middle stages, which
+    still hold at most ⌈l/p⌉ (the fullest stage is what time and memory need).
+    """
+    n = -(-layers // pp)
+    if pp == 1 or stage == "middle":
+        return n
+    d = n * pp - layers
+    if pp == 2:
+        cut = d if stage == "first" else 0
+    else:
+        cut = -(-d // 2) if stage == "first" else d // 2
+    return max(1, n - cut)
+
+
 @lru_cache(maxsize=4096)
 def stage_params(m: ModelSpec, tp: int, pp: int, ep: int, stage: str) -> StageParams:
-    """What one GPU of ``stage`` ('first', 'last' or 'only') holds; memory and communication both use it.
+    """What one GPU of ``stage`` ('first', 'middle', 'last' or 'only') holds; memory and communication use it.
 
     Megatron-LM ``theoretical_memory_usage.py``: TP-sharded weights ÷ t, experts ÷ (EP·t), all ÷ p; the first
     stage holds the embedding, the last the output layer (a tied embedding is duplicated on the last stage
-    when p > 1). Stages hold ⌈l/p⌉ layers (the fullest stage sets time and memory); a MoE model's leading
-    dense layers sit on the first stage.
+    when p > 1). Layers per stage: ``stage_layers`` (an uneven split leaves the end stages a layer short); a
+    MoE model's leading dense layers sit on the first stage (and spill into the next ones).
     """
     pb = param_breakdown(m)
-    n = -(-m.layers // pp)
+    n = stage_layers(m.layers, pp, stage)
     if stage in ("first", "only"):
         dense_l = min(pb.dense_layers, n)
+    elif stage == "middle":
+        dense_l = min(n, max(0, pb.dense_layers - stage_layers(m.layers, pp, "first")))
     else:
         dense_l = n - min(pb.moe_layers, n)
     moe_l = n - dense_l
@@ -192,9 +216,15 @@ def stage_params(m: ModelSpec, tp: int, pp: int, ep: int, stage: str) -> StagePa
                        embedding=root)
 
 
-def stages_of(pp: int) -> tuple[str, ...]:
-    """The pipeline stages whose load can be the largest."""
-    return ("only",) if pp == 1 else ("first", "last")
+def stages_of(pp: int, layers: int = 0) -> tuple[str, ...]:
+    """The pipeline stages whose load can be the largest: the first (embedding, most in-flight micro-batches)
+    and the last (output layer); with an uneven split also a middle stage, which holds a layer more than the
+    ends (``stage_layers``)."""
+    if pp == 1:
+        return ("only",)
+    if pp > 2 and layers % pp:
+        return ("first", "middle", "last")
+    return ("first", "last")
 
 
 def total_params(m: ModelSpec) -> float:

@@ -4,8 +4,9 @@ Rules (Megatron-LM conventions; docs/formulas.md notation):
 - tp divides the attention heads and the KV heads (Megatron requires num_query_groups % tp == 0);
 - pp divides the layers (even split) or is a power of two (uneven split: the stages hold ⌈l/p⌉ or
   fewer layers, as Megatron's --decoder-first/last-pipeline-num-layers allow; the slowest, fullest stage
-  sets the time and memory); v virtual stages divide the layers per stage and need m % p == 0
-  micro-batches (Narayanan 2021 §2.2.2);
+  sets the time and memory); v virtual stages divide the layers per stage and need at least p micro-batches
+  (Narayanan 2021 §2.2.2 asks m % p == 0; Llama 3 §3.3.2's schedule, as Megatron-Core's
+  ``microbatch_group_size_per_vp_stage``, lifts the multiple: any m ≥ p);
 - dp = gpus / (tp·pp·cp) and divides the global batch; the micro-batch is any divisor of the per-replica
   batch (up to MAX_MICRO_BATCH);
 - ep divides the experts and dp·cp (Megatron carves EP out of the data-parallel group);
@@ -13,8 +14,10 @@ Rules (Megatron-LM conventions; docs/formulas.md notation):
 - without --global-batch the batch is ~4M tokens (GPT-3 3.2M, Llama 3 4M), the same for every layout: layouts
   are ranked at one global batch, and a dp that does not divide it is not a layout of this question;
 - sequence parallelism is on whenever tp > 1 (same communication volume, less memory: Korthikanti §4.2.2).
-Dominated layouts are pruned: for each shape, recompute is only made heavier (none → selective → full)
-when the lighter policy does not fit, because the heavier policy is never faster.
+Dominated layouts are pruned: for each shape and ZeRO stage, recompute is only made heavier (none →
+selective → full) when the lighter policy does not fit, because at the same ZeRO stage the heavier policy is
+never faster (across ZeRO stages it can be: selective at ZeRO 1 beats none at ZeRO 3 when the gathers cost more
+than the recomputation).
 """
 
 from __future__ import annotations
@@ -148,11 +151,26 @@ def search(
     fitting layouts untimed (validation times them with other constants).
 
     Three steps: ``shapes`` and ``_stage_options`` enumerate the layouts, ``_MemoryGrid`` sizes each one's
-    stages, and ``_Ranker`` times the fitting ones and keeps the fastest.
+    stages, and ``_Ranker`` times the fitting ones and keeps the fastest. Without a given batch, a GPU count
+    whose odd factor the default batch lacks (14,336 = 7·2,048 GPUs for 2,048 sequences) is also searched at
+    the batches within 1/8 of the default that its data-parallel sizes divide (``_question_batches``); the
+    batch whose fastest layout is fastest per sequence answers, one batch for every layout returned.
     """
+    results = [_search_at(m, hw, gpus, seq_length, gbs, precision, memory_gib, constraints, mem_opts, perf_opts,
+                          consts, keep, require_fit, time_layouts)
+               for gbs in _question_batches(m, gpus, seq_length, global_batch, constraints)]
+    best = min(results, key=lambda r: (r.candidates[0].seconds_per_sequence if r.candidates else math.inf))
+    if len(results) > 1:
+        best = replace(best, evaluated=sum(r.evaluated for r in results), shapes=sum(r.shapes for r in results),
+                       skipped=sum(r.skipped for r in results))
+    return best
+
+
+def _search_at(m: ModelSpec, hw: Hardware, gpus: int, seq_length: int, gbs: int, precision: str, memory_gib: float,
+               c: Constraints, mem_opts: MemoryOptions, perf_opts: PerfOptions, consts: Optional[PerfConstants],
+               keep: int, require_fit: bool, time_layouts: bool) -> SearchResult:
+    """``search`` at one global batch."""
     res = SearchResult(candidates=[])
-    c = constraints
-    gbs = _question_batch(m, gpus, seq_length, global_batch, c)
     recomputes = [c.recompute] if c.recompute else list(RECOMPUTE_ORDER)
     ranker = _Ranker(m, hw, seq_length, gbs, perf_opts, consts, keep)
     misfit: Optional[Candidate] = None
@@ -164,42 +182,58 @@ def search(
         base = Layout(tp=tp, pp=pp, dp=dp, ep=ep, cp=cp, sequence_parallel=sp, flash_attention=c.flash_attention)
         grid = _MemoryGrid(m, base, zeros, seq_length, gbs, precision, memory_gib, mem_opts)
         for mb, v in _stage_options(m, c, base, gbs):
+            pending = list(zeros)  # ZeRO stages still without a fitting recompute policy
             for rc in recomputes:
                 shaped = replace(base, micro_batch=mb, virtual_stages=v, zero=1, recompute=rc)
                 acts = grid.activations(shaped)
-                fitted_here = False
                 ranker.new_layout()
-                for z in zeros:
+                for z in list(pending):
                     res.evaluated += 1
                     total, worst = grid.worst_stage(z, acts)
                     if require_fit and not total <= grid.usable:
                         if misfit is None or total < misfit.memory.total:
                             misfit = Candidate(replace(shaped, zero=z), grid.breakdown(z, worst, acts), None, gbs)
                         continue
-                    fitted_here = True
+                    pending.remove(z)  # heavier recompute at this ZeRO stage is never faster (module docstring)
                     cand = Candidate(replace(shaped, zero=z), grid.breakdown(z, worst, acts), None, gbs)
                     if not time_layouts:
                         ranker.found.append(cand)
                     elif not ranker.offer(cand, key=1 if (z == 2 and gbs // dp // mb == 1) else z):
                         res.skipped += 1
-                if fitted_here:
-                    break  # heavier recompute is never faster (module docstring)
+                if not pending:
+                    break
     found = sorted(ranker.found, key=lambda cand: (cand.seconds_per_sequence, cand.memory.total))
     res.candidates = found[:keep]
     res.smallest_misfit = misfit
     return res
 
 
-def _question_batch(m: ModelSpec, gpus: int, seq_length: int, global_batch: Optional[int], c: Constraints) -> int:
-    """The one global batch every layout of the question is ranked at."""
+def _odd_part(n: int) -> int:
+    while n > 1 and n % 2 == 0:
+        n //= 2
+    return n
+
+
+def _question_batches(m: ModelSpec, gpus: int, seq_length: int, global_batch: Optional[int],
+                      c: Constraints) -> list[int]:
+    """The global batches a question is searched at: the given one; else the default, plus, when the default
+    cannot use every data-parallel size of this GPU count (an odd factor of the count it lacks, or no dp
+    divides it), the two batches within 1/8 of it that admit the most layouts (then the nearest: e.g. 2,080
+    sequences for 2,048 on 13,312 GPUs, 2,016 on 14,336)."""
     if global_batch is not None:
-        return global_batch
+        return [global_batch]
     gbs = default_global_batch(seq_length, m.batch_tokens)
-    if next(shapes(m, gpus, gbs, seq_length, c), None) is None:
-        # no dp of this GPU count divides the default batch: the nearest multiple of the count (every dp
-        # divides it) keeps one batch for all layouts of the question (the estimate states the batch)
-        gbs = max(1, round(gbs / gpus)) * gpus
-    return gbs
+    has_default = next(shapes(m, gpus, gbs, seq_length, c), None) is not None
+    if has_default and gbs % _odd_part(gpus) == 0:
+        return [gbs]
+    dps = [dp for _, _, _, dp, _ in shapes(m, gpus, None, seq_length, c)]
+    options = {max(1, round(gbs / dp)) * dp for dp in set(dps)} - {gbs}
+    near = [b for b in options if abs(b - gbs) <= gbs / 8]
+    if not near and not has_default:
+        near = list(options)
+    ranked = sorted(near, key=lambda b: (-sum(1 for dp in dps if b % dp == 0), abs(b - gbs), b))[:2]
+    batches = ([gbs] if has_default else []) + ranked
+    return batches or [max(1, round(gbs / gpus)) * gpus]
 
 
 def _stage_options(m: ModelSpec, c: Constraints, base: Layout, gbs: int) -> Iterator[tuple[int, int]]:
@@ -213,7 +247,7 @@ def _stage_options(m: ModelSpec, c: Constraints, base: Layout, gbs: int) -> Iter
             vs = _choices(c.virtual_stages, [1])
         else:
             vs = _choices(c.virtual_stages, [v for v in range(1, MAX_VIRTUAL + 1)
-                                             if per_stage % v == 0 and (v == 1 or micro % base.pp == 0)])
+                                             if per_stage % v == 0 and (v == 1 or micro >= base.pp)])
         for v in vs:
             yield mb, v
 
@@ -226,7 +260,7 @@ class _MemoryGrid:
                  memory_gib: float, mem_opts: MemoryOptions) -> None:
         self.m, self.seq_length, self.gbs, self.precision = m, seq_length, gbs, precision
         self.memory_gib, self.mem_opts = memory_gib, mem_opts
-        self.stages = stages_of(base.pp)
+        self.stages = stages_of(base.pp, m.layers)
         self.overhead = mem_opts.reserved_gib * GiB
         self.usable = memory_gib * GiB * (1.0 - mem_opts.headroom_fraction)
         # model states depend on the shape and ZeRO stage only: compute them once per shape

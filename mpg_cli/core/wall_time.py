@@ -1,9 +1,9 @@
 """From steady-state time to wall time, and the estimate's range.
 
 Wall time: the goodput model (``core.goodput``, Daly 2006 expected time with Young/Daly checkpoints), each
-default with its source, or a fixed ``--goodput`` fraction. Range: the empirical quantiles of the
-cross-validated step-time errors (``core.intervals``), or only the interruption count's spread when the
-throughput is given.
+default with its source, or a fixed ``--goodput`` fraction. Range: the family-calibrated model of the
+cross-validated step-time errors (``core.intervals.range_model``), a calibration's own residuals, or only the
+interruption count's spread when the throughput is given.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Optional
 from .assumptions import Assumption
 from .goodput import DEFAULTS_SOURCES, FAILURES_PER_GPU_HOUR, RESTART_S, STORAGE_TB_S, Goodput
 from .goodput import checkpoint_bytes, fixed_goodput, model_goodput
-from .intervals import Interval, choose_class, goodput_only, propagate, run_kind, upper_log_error
+from .intervals import Interval, RangeModel, goodput_only, log_error_bounds, propagate, range_model, records_from
+from .intervals import upper_log_error
 from .memory import OPTIMIZER_BYTES
 from .perf import load_default_constants
 from .request import Request
@@ -63,19 +64,15 @@ def goodput_of(req: Request, steady_s: float, total_params: float,
     return gp, Assumption("goodput", gp.fraction, "Daly 2006 expected-time model", GOODPUT_FLAGS, detail)
 
 
-def residuals_for(req: Request) -> Optional[tuple[tuple[float, ...], str, str]]:
-    """(log-error residuals, class, description) for the request's range; None when there are too few."""
+def range_source(req: Request) -> Optional[tuple[tuple[float, ...], str, str] | RangeModel]:
+    """What the request's range comes from: the calibrated projections' residuals (residuals, class, description),
+    or the family-calibrated model of the cross-validated errors (core.intervals.range_model); None without data."""
     if req.residuals is not None:
-        res, cls, basis = tuple(req.residuals), "calibrated", req.residual_basis or "calibrated projections"
-    else:
-        consts = req.constants or load_default_constants()
-        table = (consts.provenance or {}).get("cv_log_residuals") or {}
-        if not table:
-            return None
-        cls = choose_class(table, run_kind(req.model.moe is not None, req.precision), req.cluster.gpu.generation)
-        res = tuple(table[cls])
-        basis = f"cross-validated step-time errors of the {len(res)} published '{cls}' runs"
-    return (res, cls, basis) if len(res) >= 2 else None
+        res = tuple(req.residuals)
+        return (res, "calibrated", req.residual_basis or "calibrated projections") if len(res) >= 2 else None
+    consts = req.constants or load_default_constants()
+    records = records_from(consts.provenance or {})
+    return range_model(records, req.cluster.gpu.generation) if records else None
 
 
 def days_at_confidence(r: Result, confidence: Optional[float]) -> float:
@@ -94,10 +91,11 @@ def days_at_confidence(r: Result, confidence: Optional[float]) -> float:
         iv = goodput_only(2 * confidence - 1, r.tokens_per_second, r.days, r.gpu_hours, None, None,
                           gp.interruptions_expected, per)
         return iv.days[1]
-    found = residuals_for(req)
+    found = range_source(req)
     if found is None:
         return r.days
-    return r.days * math.exp(upper_log_error(found[0], confidence))
+    q = found.upper(confidence) if isinstance(found, RangeModel) else upper_log_error(found[0], confidence)
+    return r.days * math.exp(q)
 
 
 def interval_of(req: Request, tps: float, days: float, gpu_hours: float, cost: Optional[float],
@@ -107,14 +105,19 @@ def interval_of(req: Request, tps: float, days: float, gpu_hours: float, cost: O
     src = req.efficiency.source
     if src in ("tflops", "mfu"):
         if gp.source == "fixed":
-            return None, Assumption("range", None, "given", (f"--{src}", "--goodput"), {"efficiency": src})
+            return None, Assumption("range", None, "given", (f"--{src}", "--goodput"), {"kind": "given", "efficiency": src})
         lost = gp.lost_failures_s + gp.lost_restarts_s
         per = lost / gp.interruptions_expected if gp.interruptions_expected > 0 else 0.0
         iv = goodput_only(level, tps, days, gpu_hours, cost, energy, gp.interruptions_expected, per)
-        return iv, Assumption("range", level, "goodput", ("--interval",), {"efficiency": src, "only_goodput": True})
-    found = residuals_for(req)
+        return iv, Assumption("range", level, "goodput", ("--interval",), {"kind": "goodput_only", "efficiency": src})
+    found = range_source(req)
     if found is None:
-        return None, None
+        return None, Assumption("range", None, "provenance.cv_runs", (), {"kind": "no_data"})
+    if isinstance(found, RangeModel):
+        lo, hi, _ = found.bounds(level)
+        basis = found.basis(level)
+        iv = propagate(level, basis, found.cls, found.class_runs, (lo, hi), tps, days, gpu_hours, cost, energy)
+        return iv, Assumption("range", level, basis, ("--interval",), {"kind": "model", "log_bounds": (lo, hi)})
     res, cls, basis = found
-    iv = propagate(level, basis, cls, res, tps, days, gpu_hours, cost, energy)
-    return iv, Assumption("range", level, basis, ("--interval",))
+    iv = propagate(level, basis, cls, len(res), log_error_bounds(res, level), tps, days, gpu_hours, cost, energy)
+    return iv, Assumption("range", level, basis, ("--interval",), {"kind": "calibrated"})

@@ -8,6 +8,7 @@ unsaid.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Iterable
 
 from ..core.assumptions import Assumption
@@ -34,8 +35,8 @@ def _global_batch(a: Assumption) -> str:
     head = f"global batch: {gbs:,} sequences = {gbs * d['seq'] / 1e6:.2f}M tokens"
     if gbs == d["default"]:
         return f"{head} ({a.source}, the same for every layout and GPU count){_set(a)}"
-    return (f"{head}: no data-parallel size of {d['gpus']:,} GPUs divides {a.source} ({d['default']:,} sequences), "
-            f"so the nearest multiple of {d['gpus']:,} is used{_set(a)}")
+    return (f"{head}: {d['gpus']:,} GPUs split {a.source} ({d['default']:,} sequences) poorly or not at all, so the "
+            f"batch within 1/8 of it whose fastest layout is fastest per sequence is used{_set(a)}")
 
 
 def _layout(a: Assumption) -> str:
@@ -46,8 +47,10 @@ def _layout(a: Assumption) -> str:
 
 
 def _pipeline_split(a: Assumption) -> str:
-    return (f"uneven pipeline split: {a.detail['layers']} layers over {a.value} stages, at most "
-            f"{a.detail['per_stage']} per stage (the fullest stage sets time and memory)")
+    d = a.detail
+    return (f"uneven pipeline split: {d['layers']} layers over {a.value} stages, at most {d['per_stage']} per stage "
+            f"(first {d['first']}, last {d['last']}: the end stages give up the shortfall, {a.source}); the fullest "
+            "stage sets time and memory")
 
 
 def _sequence_parallel(a: Assumption) -> str:
@@ -149,14 +152,24 @@ def _goodput(a: Assumption) -> str:
 
 
 def _range(a: Assumption) -> str:
-    if a.value is None:
-        return f"no range: throughput (--{a.detail['efficiency']}) and goodput (--goodput) are both given"
-    if a.detail.get("only_goodput"):
+    d = a.detail
+    kind = d["kind"]
+    if kind == "given":
+        return f"no range: throughput (--{d['efficiency']}) and goodput (--goodput) are both given"
+    if kind == "no_data":
+        return (f"no range: the constants carry no per-run cross-validated errors ({a.source}; "
+                "re-run scripts/fit_perf.py)")
+    if kind == "goodput_only":
         return (f"range ({a.value:.0%}): reflects only goodput (the interruption count's Poisson spread): "
-                f"throughput is given (--{a.detail['efficiency']})")
+                f"throughput is given (--{d['efficiency']})")
+    if kind == "model":
+        lo, hi = d["log_bounds"]
+        return (f"range ({a.value:.0%}, --interval): {a.source} (log predicted/measured tokens/s, each run "
+                f"predicted without its source; core/intervals.py): ×{math.exp(lo):.3g}-{math.exp(hi):.3g} "
+                "on time, GPU-hours, cost and energy; goodput enters at its expected value")
     return (f"range ({a.value:.0%}, --interval): empirical quantiles of the {a.source} (log predicted/measured "
-            "tokens/s, leave one source out), applied to throughput, time, GPU-hours, cost and energy; "
-            "goodput enters at its expected value")
+            "tokens/s), applied to throughput, time, GPU-hours, cost and energy; goodput enters at its "
+            "expected value")
 
 
 def _gpu_count_scan(a: Assumption) -> str:

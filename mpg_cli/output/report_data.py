@@ -130,8 +130,9 @@ def evaluated_layouts(req: Request) -> list[Candidate]:
     """Every layout the fit search evaluates, each timed, fitting or not.
 
     ``run_search(require_fit=False)`` per recompute policy times every layout; the search itself tries
-    a heavier policy for a shape only when no ZeRO stage fits with the lighter one (core/search.py), so
-    the same rule picks the evaluated set: per shape, the policies up to and including the first that fits.
+    a heavier policy for a shape and ZeRO stage only when the lighter one does not fit (core/search.py), so
+    the same rule picks the evaluated set: per shape and ZeRO stage, the policies up to and including the first
+    that fits.
     """
     cons = req.constraints
     policies = [cons.recompute] if cons.recompute else list(RECOMPUTE_ORDER)
@@ -139,7 +140,7 @@ def evaluated_layouts(req: Request) -> list[Candidate]:
     for rc in policies:
         res = run_search(replace(req, constraints=replace(cons, recompute=rc)), keep=FRONTIER_KEEP, require_fit=False)
         for c in res.candidates:
-            key = replace(c.layout, recompute="none", zero=0)
+            key = replace(c.layout, recompute="none")
             groups.setdefault(key, {}).setdefault(rc, []).append(c)
     out: list[Candidate] = []
     for by_policy in groups.values():
@@ -178,7 +179,8 @@ def _pareto(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def scaling_section(r: Result, counts: Optional[list[int]] = None) -> dict[str, Any]:
-    """Days, GPU-hours and cost at other GPU counts with the chosen global batch (strong scaling)."""
+    """Days (wall time, goodput included; and the steady state), goodput, GPU-hours and cost at other GPU counts with
+    the chosen global batch (strong scaling)."""
     req = r.request
     n = req.gpus
     gpn = req.cluster.gpus_per_node
@@ -205,7 +207,9 @@ def scaling_section(r: Result, counts: Optional[list[int]] = None) -> dict[str, 
         if res is None:
             skipped.append(k)
             continue
-        points.append({"gpus": k, "days": res.days, "gpu_hours": res.gpu_hours, "cost_usd": res.cost_usd,
+        points.append({"gpus": k, "days": res.days, "steady_state_days": res.steady_days,
+                       "goodput": res.goodput.fraction if res.goodput is not None else None,
+                       "gpu_hours": res.gpu_hours, "cost_usd": res.cost_usd,
                        "mfu": res.mfu, "fits": res.memory.fits, "layout": layout_short(res.layout)})
     return {"global_batch": r.global_batch, "seq_length": r.seq_length, "chosen_gpus": n, "points": points,
             "skipped_gpus": skipped, "price_usd_per_gpu_hour": r.price_usd_per_gpu_hour}

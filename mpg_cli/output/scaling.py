@@ -10,8 +10,10 @@ from .emit import Output
 
 
 def scaling_rows(results: list[Result]) -> list[dict[str, Any]]:
-    """Per GPU count: layout, TFLOP/s per GPU, % of peak, aggregate PFLOP/s, days, GPU-hours, efficiency.
+    """Per GPU count: layout, TFLOP/s per GPU, % of peak, aggregate PFLOP/s, days, goodput, GPU-hours, efficiency.
 
+    ``days`` and GPU-hours are the wall time with the goodput losses (failures, checkpoints, restarts; issue 14),
+    ``steady_state_days`` the steady-state figure: more GPUs fail more often, so goodput falls with the count.
     Scaling efficiency is per-GPU throughput relative to the first row (Megatron-LM README convention).
     """
     base = results[0].tokens_per_second / results[0].request.gpus
@@ -24,6 +26,7 @@ def scaling_rows(results: list[Result]) -> list[dict[str, Any]]:
             "zero": lay.zero, "recompute": lay.recompute, "global_batch": r.global_batch,
             "tflops_per_gpu": r.tflops_per_gpu, "model_tflops_per_gpu": r.model_tflops_per_gpu, "mfu": r.mfu,
             "aggregate_pflops": r.model_tflops_per_gpu * r.request.gpus / 1000.0, "days": r.days,
+            "steady_state_days": r.steady_days, "goodput": r.goodput.fraction if r.goodput is not None else None,
             "gpu_hours": r.gpu_hours, "cost_usd": r.cost_usd, "fits": r.memory.fits,
             "scaling_efficiency": per_gpu / base,
         })
@@ -38,10 +41,11 @@ def scaling_output(results: list[Result]) -> Output:
     body = {"scaling": "strong" if len({r.global_batch for r in results}) == 1 else "weak",
             "rows": rows, "estimates": [render.estimate_dict(r) for r in results]}
     headers = ["GPUs", "layout (tp·pp·dp, mb, ZeRO, rc)", "batch (seqs)", "TFLOP/s/GPU (model)", "MFU", "aggregate PFLOP/s",
-               "days", "GPU-hours", "scaling eff.", "fits"]
+               "days (wall)", "goodput", "GPU-hours", "scaling eff.", "fits"]
     body_rows = [[f"{x['gpus']:,}", f"{x['tp']}·{x['pp']}·{x['dp']}, mb {x['micro_batch']}, z{x['zero']}, {x['recompute']}",
                   f"{x['global_batch']:,}", f"{x['model_tflops_per_gpu']:,.1f}", fmt(x["mfu"], "percent"),
-                  f"{x['aggregate_pflops']:,.1f}", fmt(x["days"], "days"), fmt(x["gpu_hours"], "gpu_hours"),
+                  f"{x['aggregate_pflops']:,.1f}", fmt(x["days"], "days"),
+                  "—" if x["goodput"] is None else fmt(x["goodput"], "percent"), fmt(x["gpu_hours"], "gpu_hours"),
                   fmt(x["scaling_efficiency"], "percent"), "yes" if x["fits"] else "NO"] for x in rows]
     r0 = results[0]
     same = len({r.global_batch for r in results}) == 1

@@ -57,7 +57,7 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
     hbm = hw.hbm_bytes_s * HBM_EFFICIENCY
     # the saturation sizes scale with the machine balance (FLOP per HBM byte): a GEMM of a given shape is as
     # far from its roofline ridge on any GPU and precision when its dimensions are in units of peak/bandwidth
-    balance = hw.attention_peak_flops / hw.hbm_bytes_s / REFERENCE_BALANCE
+    balance = hw.peak_flops / hw.hbm_bytes_s / REFERENCE_BALANCE
     m0, k0 = c.gemm_m0 * balance, c.gemm_k0 * balance
     balance16 = hw.attention_peak_flops / hw.hbm_bytes_s / REFERENCE_BALANCE
     m0_16, k0_16 = c.gemm_m0 * balance16, c.gemm_k0 * balance16

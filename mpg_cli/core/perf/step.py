@@ -241,8 +241,10 @@ def optimizer_time(lay: Layout, sp: StageParams, hw: Hardware) -> float:
 
 
 def slowest_stage(m: ModelSpec, lay: Layout) -> StageParams:
-    """The stage holding the most parameters (its layers and its embedding or output layer)."""
-    return max((stage_params(m, lay.tp, lay.pp, lay.ep, st) for st in stages_of(lay.pp)), key=lambda x: x.total)
+    """The stage that sets the pace: the most layers (the logits are charged to it as well, compute_times),
+    then the most parameters (its embedding or output layer)."""
+    return max((stage_params(m, lay.tp, lay.pp, lay.ep, st) for st in stages_of(lay.pp, m.layers)),
+               key=lambda x: (x.layers, x.moe_layers, x.total))
 
 
 def compute_bound(m: ModelSpec, lay: Layout, seq_length: int, global_batch: int, hw: Hardware,
