@@ -13,6 +13,7 @@ from typing import Any, Optional, Sequence
 
 from .core.estimate import Result
 from .humanize import fmt
+from .output.assumptions import assumption_texts
 from .output.documents import (  # noqa: F401 - re-exported: commands render through this module
     estimate_body,
     estimate_dict,
@@ -147,7 +148,7 @@ def estimate_markdown(r: Result, explain: bool = False) -> str:
              "\n## Memory per GPU\n", md_table(["", ""], [list(x) for x in memory_rows(r)])]
     if explain and r.step:
         parts += ["\n## Step time\n", md_table(["part", "time", "share"], [list(x) for x in breakdown_rows(r)])]
-    parts += ["\n## Assumptions\n", "".join(f"- {clean_line(a)}\n" for a in r.assumptions)]
+    parts += ["\n## Assumptions\n", "".join(f"- {clean_line(a)}\n" for a in assumption_texts(r.assumptions))]
     if r.warnings:
         parts += ["\n## Warnings\n", "".join(f"- {clean_line(w)}\n" for w in r.warnings)]
     return "".join(parts)
@@ -317,7 +318,7 @@ def estimate_tables(r: Result, explain: bool = False) -> list[Any]:
     tables = [kv_table("Inputs", input_rows(r)), kv_table("Results", result_rows(r)), memory_table(r)]
     if explain and r.step:
         tables.append(breakdown_table(r))
-    tables.append(kv_table("Assumptions (override with the flags named)", [("•", a) for a in r.assumptions]))
+    tables.append(kv_table("Assumptions (override with the flags named)", [("•", a) for a in assumption_texts(r.assumptions)]))
     return tables
 
 

@@ -180,38 +180,62 @@ def write_output(path_text: str, text: str, flag: str = "--output", *, exclusive
     path = user_path(path_text, flag)
     shown = clean(str(path_text))
     data = text.encode("utf-8")
+    st = _existing(path, flag, shown, exclusive, force_hint)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        _write_through(path, data, flag, shown, st)
+        return
+    real = Path(os.path.realpath(path))  # a symlink's target is replaced, the link stays
+    if not real.parent.is_dir():
+        raise InputError(f"{flag} {shown}: folder {clean(str(path.parent))} does not exist")
+    _write_atomically(real, data, stat.S_IMODE(st.st_mode) if st is not None else (0o666 & ~_umask()), flag, shown,
+                      exclusive, force_hint)
+    try:
+        st2 = os.stat(real)
+        _WRITTEN[(st2.st_dev, st2.st_ino)] = flag
+    except OSError:
+        pass
+    if VERBOSE:
+        import sys
+
+        verb = "replaced" if st is not None else "created"
+        sys.stderr.write(f"NOTE: {verb} {shown}" + (f" (was {st.st_size:,} bytes)" if st is not None else "") + "\n")
+
+
+def _existing(path: Path, flag: str, shown: str, exclusive: bool, force_hint: str) -> Optional[os.stat_result]:
+    """The target's stat (None when it does not exist), refusing the command's own inputs and outputs, a
+    directory, and any existing file when ``exclusive``."""
+    from .sanitize import clean
+
     try:
         st = os.stat(path)  # follows symlinks
     except FileNotFoundError:
-        st = None
+        return None
     except OSError as exc:
         raise InputError(f"{flag} {shown}: cannot write: {_os_message(exc)}") from None
-    if st is not None:
-        key = (st.st_dev, st.st_ino)
-        if key in _READ:
-            raise InputError(f"{flag} {shown}: is one of this command's own inputs ({clean(_READ[key])}); "
-                             "refusing to overwrite it", hint="write the output to another file")
-        if key in _WRITTEN:
-            raise InputError(f"{flag} {shown}: the same file as {_WRITTEN[key]}; refusing to overwrite it",
-                             hint="give the two outputs different names")
-        if stat.S_ISDIR(st.st_mode):
-            raise InputError(f"{flag} {shown}: is a directory", hint="give a file name")
-        if exclusive:
-            raise InputError(f"{flag} {shown}: file exists", hint=force_hint)
-        if not stat.S_ISREG(st.st_mode):
-            _write_through(path, data, flag, shown, st)
-            return
-    real = Path(os.path.realpath(path))  # a symlink's target is replaced, the link stays
-    folder = real.parent
-    if not folder.is_dir():
-        raise InputError(f"{flag} {shown}: folder {clean(str(path.parent))} does not exist")
+    key = (st.st_dev, st.st_ino)
+    if key in _READ:
+        raise InputError(f"{flag} {shown}: is one of this command's own inputs ({clean(_READ[key])}); "
+                         "refusing to overwrite it", hint="write the output to another file")
+    if key in _WRITTEN:
+        raise InputError(f"{flag} {shown}: the same file as {_WRITTEN[key]}; refusing to overwrite it",
+                         hint="give the two outputs different names")
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{flag} {shown}: is a directory", hint="give a file name")
+    if exclusive:
+        raise InputError(f"{flag} {shown}: file exists", hint=force_hint)
+    return st
+
+
+def _write_atomically(real: Path, data: bytes, mode: int, flag: str, shown: str, exclusive: bool,
+                      force_hint: str) -> None:
+    """A temporary file in the target's folder, synced, then renamed over the target (or hard-linked to it when
+    ``exclusive``, so that of several concurrent writers exactly one wins); no temporary file is left behind."""
     tmp: Optional[str] = None
     try:
         import tempfile  # here, not at import: only a write needs it (start-up time, issue 11)
 
-        fd, tmp = tempfile.mkstemp(prefix=f".{real.name[:200]}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{real.name[:200]}.", suffix=".tmp", dir=real.parent)
         try:
-            mode = stat.S_IMODE(st.st_mode) if st is not None else (0o666 & ~_umask())
             os.fchmod(fd, mode)
             view = memoryview(data)
             while view:
@@ -243,16 +267,6 @@ def write_output(path_text: str, text: str, flag: str = "--output", *, exclusive
                 os.unlink(tmp)
             except OSError:
                 pass
-    try:
-        st2 = os.stat(real)
-        _WRITTEN[(st2.st_dev, st2.st_ino)] = flag
-    except OSError:
-        pass
-    if VERBOSE:
-        import sys
-
-        verb = "replaced" if st is not None else "created"
-        sys.stderr.write(f"NOTE: {verb} {shown}" + (f" (was {st.st_size:,} bytes)" if st is not None else "") + "\n")
 
 
 def _exclusive_create(real: Path, data: bytes, mode: int, flag: str, shown: str, force_hint: str) -> None:

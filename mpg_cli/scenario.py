@@ -158,19 +158,22 @@ def _divs(n: int) -> list[int]:
     return divisors(n)
 
 
-def check_result(r: Any, opts: dict[str, Any]) -> None:
-    """After an estimate: a calibration must not push MFU or HFU above 1; warn when it was measured elsewhere."""
+def checked_result(r: Any, opts: dict[str, Any]) -> Any:
+    """After an estimate: a calibration must not push MFU or HFU above 1; the result, with a warning added
+    when the calibration was measured on another setup."""
     eff = r.request.efficiency
     if eff.calibration_ratio == 1.0 or not eff.calibration_file:
-        return
+        return r
     if r.mfu > 1.0 or r.hfu > 1.0:
         raise InputError(f"--calibration {eff.calibration_file}: ratio {eff.calibration_ratio:.3g} gives MFU "
                          f"{r.mfu:.0%} and HFU {r.hfu:.0%} here: above the GPU's dense peak",
                          hint="this calibration does not carry over to this model, GPU or layout; calibrate a run like it")
     doc = opts.get("_calibration_doc")
     if isinstance(doc, dict):
+        from dataclasses import replace
+
         from .calibration import mismatch_warnings
 
-        for w in mismatch_warnings(doc, r.request):
-            if w not in r.warnings:
-                r.warnings.append(w)
+        new = [w for w in mismatch_warnings(doc, r.request) if w not in r.warnings]
+        r = replace(r, warnings=r.warnings + tuple(dict.fromkeys(new)))
+    return r

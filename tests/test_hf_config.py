@@ -16,7 +16,10 @@ from mpg_cli.errors import PresetError
 from mpg_cli.inputs.hf_config import SUPPORTED_MODEL_TYPES, convert_hf_config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hf"
-MODULE = Path(__file__).parent.parent / "mpg_cli" / "inputs" / "hf_config.py"  # mpg_cli/hf_config.py re-exports it
+INPUTS = Path(__file__).parent.parent / "mpg_cli" / "inputs"
+# mpg_cli/hf_config.py re-exports inputs/hf_config.py, which reads each family with hf_families.py and hf_reader.py
+MODULES = [INPUTS / "hf_config.py", INPUTS / "hf_families.py", INPUTS / "hf_reader.py"]
+SIBLINGS = {"mpg_cli.errors", "mpg_cli.inputs.hf_families", "mpg_cli.inputs.hf_reader"}
 
 REQUIRED_KEYS = {
     "name", "description", "source", "layers", "hidden_size", "heads", "kv_heads",
@@ -513,9 +516,10 @@ def test_positive_dims_pass_through(layers, vocab):
 # ---------------------------------------------------------------- module hygiene
 
 
-def test_module_imports_only_stdlib_and_errors():
-    """hf_config imports only the standard library and mpg_cli.errors (no transformers)."""
-    tree = ast.parse(MODULE.read_text())
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+def test_module_imports_only_stdlib_and_errors(module):
+    """hf_config and its readers import only the standard library, mpg_cli.errors and each other (no transformers)."""
+    tree = ast.parse(module.read_text())
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -524,10 +528,11 @@ def test_module_imports_only_stdlib_and_errors():
             names.add(node.module or "")
     for name in names:
         top = name.split(".")[0]
-        assert name == "mpg_cli.errors" or top in sys.stdlib_module_names or top == "__future__", name
+        assert name in SIBLINGS or top in sys.stdlib_module_names or top == "__future__", name
 
 
-def test_module_has_no_assert():
-    """hf_config validates with PresetError, never assert."""
-    tree = ast.parse(MODULE.read_text())
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+def test_module_has_no_assert(module):
+    """hf_config and its readers validate with PresetError, never assert."""
+    tree = ast.parse(module.read_text())
     assert not any(isinstance(node, ast.Assert) for node in ast.walk(tree))

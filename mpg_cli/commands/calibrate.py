@@ -16,16 +16,49 @@ def run(opts: dict[str, Any], args: CalibrateArgs) -> int:
     """The measured figures (from the log or the flags) against the step-time model; the calibrated projection."""
     log, measured, warmup, log_format = args.log, args.measured(), args.warmup, args.log_format
     save, force = args.save, args.force
-    from .. import render
     from ..calibration import calibrate, save as save_file, to_document
     from ..parsing import check_positive
-    from ..inputs.merge import annotate, apply_from
+    from ..inputs.merge import apply_from, with_file_notes
     from ..scenario import build_requests
 
     opts = apply_from(opts)
     for flag, key in (("--step-time", "step_time"), ("--tokens-per-second", "tokens_per_second"),
                       ("--tflops", "tflops"), ("--mfu", "mfu")):
         check_positive(measured.get(key), flag, maximum=1.0 if key == "mfu" else None)
+    _check_inputs(opts, measured, log, save, force)
+    summary = None
+    steps_used = None
+    shape_warnings: dict[str, int] = {}
+    if log:
+        opts, measured, summary, shape_warnings = _read_measured_log(opts, log, warmup, log_format)
+        steps_used = summary.steps_used
+    req = build_requests(opts)[0]
+    warnings = _shape_check(shape_warnings, req.model, log) if log else []
+    cal = calibrate(req, measured, steps_used)
+    cal.projection = with_file_notes([cal.projection], opts)[0]  # a new (frozen) result, with the files' notes
+    if summary is not None:
+        cal.peak_memory_bytes = summary.peak_memory_bytes
+        cal.log_summary = summary
+    doc = to_document(cal, req, log)
+    from ..calibration import RATIO_PLAUSIBLE, check_ratio
+
+    if save is not None:
+        try:
+            check_ratio(cal.ratio, f"--save {clean_line(save)}")
+        except MpgError as exc:
+            raise InputError(f"{exc.message}: not saved, --calibration would refuse it", exc.hint) from None
+    if not RATIO_PLAUSIBLE[0] <= cal.ratio <= RATIO_PLAUSIBLE[1]:
+        warnings.append(f"measured / predicted = {cal.ratio:.3f}: far from 1; check that --model, --gpus "
+                        "and the layout are the measured run's (a different model size gives such ratios)")
+    if save is not None:
+        save_file(doc, save, force)
+    return emit_output(_output(cal, summary, log, save, warnings), format_of(opts), opts.get("output"),
+                       bool(opts.get("quiet")))
+
+
+def _check_inputs(opts: dict[str, Any], measured: dict[str, Any], log: Any, save: Any, force: bool) -> None:
+    """One measured run (one GPU count, a log or one figure), and a --save target that may be written, checked
+    before any work so that nothing is written on a bad input."""
     from ..parsing import parse_gpus
 
     if len(parse_gpus(opts.get("gpus"))) > 1:
@@ -47,54 +80,41 @@ def run(opts: dict[str, Any], args: CalibrateArgs) -> int:
         if out is not None and str(out).strip() and same_file(save, out):
             raise InputError("--save and --output name the same file", hint="give the report and the calibration "
                              "different files")
-    summary = None
-    steps_used = None
-    shape_warnings: dict[str, int] = {}
-    if log:
-        from ..inputs.logs import parse_log
-        from ..safeio import read_log
 
-        log_text, log_notes = read_log(log)
-        summary = parse_log(log_text, log, warmup=warmup, fmt=log_format, notes=log_notes)
-        measured = {"step_time": summary.step_time_s, "tokens_per_second": summary.tokens_per_second,
-                    "tflops": None, "mfu": summary.mfu}
-        if summary.tokens_per_second is None and summary.tokens_per_second_per_gpu is not None:
-            measured["tokens_per_second"] = summary.tokens_per_second_per_gpu * _gpus(opts)
-        opts = _from_log(opts, summary, log)
-        shape_warnings = _shape_mismatch(log_text, opts)
-        for key, value in (("global_batch", summary.global_batch), ("seq_length", summary.seq_length)):
-            if not value:
-                continue
-            if not opts.get(key):
-                opts = {**opts, key: value}
-                if key == "seq_length":
-                    opts["_seq_from"] = f"the log {log}"
-            else:
-                _check_config(opts, key, value, log)
-        if all(v is None for v in measured.values()):
-            raise InputError(f"{log}: the log has no throughput mpg can use (no step time, tokens/s or MFU)",
-                             hint="give --step-time or --tokens-per-second instead")
-        steps_used = summary.steps_used
-    req = build_requests(opts)[0]
-    warnings = _shape_check(shape_warnings, req.model, log) if log else []
-    cal = calibrate(req, measured, steps_used)
-    annotate([cal.projection], opts)
-    if summary is not None:
-        cal.peak_memory_bytes = summary.peak_memory_bytes
-        cal.log_summary = summary
-    doc = to_document(cal, req, log)
-    from ..calibration import RATIO_PLAUSIBLE, check_ratio
 
-    if save is not None:
-        try:
-            check_ratio(cal.ratio, f"--save {clean_line(save)}")
-        except MpgError as exc:
-            raise InputError(f"{exc.message}: not saved, --calibration would refuse it", exc.hint) from None
-    if not RATIO_PLAUSIBLE[0] <= cal.ratio <= RATIO_PLAUSIBLE[1]:
-        warnings.append(f"measured / predicted = {cal.ratio:.3f}: far from 1; check that --model, --gpus "
-                        "and the layout are the measured run's (a different model size gives such ratios)")
-    if save is not None:
-        save_file(doc, save, force)
+def _read_measured_log(opts: dict[str, Any], log: str, warmup: Any, log_format: Any) -> tuple[Any, ...]:
+    """(options with the log's layout, batch and sequence length, the measured figures, the log's summary, the
+    model-shape values the log printed): the throughput comes from the log."""
+    from ..inputs.logs import parse_log
+    from ..safeio import read_log
+
+    log_text, log_notes = read_log(log)
+    summary = parse_log(log_text, log, warmup=warmup, fmt=log_format, notes=log_notes)
+    measured = {"step_time": summary.step_time_s, "tokens_per_second": summary.tokens_per_second,
+                "tflops": None, "mfu": summary.mfu}
+    if summary.tokens_per_second is None and summary.tokens_per_second_per_gpu is not None:
+        measured["tokens_per_second"] = summary.tokens_per_second_per_gpu * _gpus(opts)
+    opts = _from_log(opts, summary, log)
+    shape_warnings = _shape_mismatch(log_text, opts)
+    for key, value in (("global_batch", summary.global_batch), ("seq_length", summary.seq_length)):
+        if not value:
+            continue
+        if not opts.get(key):
+            opts = {**opts, key: value}
+            if key == "seq_length":
+                opts["_seq_from"] = f"the log {log}"
+        else:
+            _check_config(opts, key, value, log)
+    if all(v is None for v in measured.values()):
+        raise InputError(f"{log}: the log has no throughput mpg can use (no step time, tokens/s or MFU)",
+                         hint="give --step-time or --tokens-per-second instead")
+    return opts, measured, summary, shape_warnings
+
+
+def _output(cal: Any, summary: Any, log: Any, save: Any, warnings: list[str]) -> Output:
+    """The document (measured, predicted, ratio, the log's summary, the calibrated projection) and its tables."""
+    from .. import render
+
     est = render.estimate_body(cal.projection)
     mem_pred = cal.projection.memory.total
     body = {"measured": cal.measured.as_dict(), "predicted": cal.predicted.as_dict(), "ratio": cal.ratio,
@@ -131,10 +151,9 @@ def run(opts: dict[str, Any], args: CalibrateArgs) -> int:
             out.append(render.kv_table("Log notes", [("•", n) for n in summary.notes]))
         return out
 
-    return emit_output(Output("calibrate", body, tables=tables, warnings=warnings,
-                              markdown=lambda: render.md_table(["", "measured", "predicted"], [list(x) for x in rows])
-                              + "\n" + render.md_table(["", ""], [list(x) for x in proj])),
-                       format_of(opts), opts.get("output"), bool(opts.get("quiet")))
+    return Output("calibrate", body, tables=tables, warnings=warnings,
+                  markdown=lambda: render.md_table(["", "measured", "predicted"], [list(x) for x in rows])
+                  + "\n" + render.md_table(["", ""], [list(x) for x in proj]))
 
 
 def _from_log(opts: dict[str, Any], summary: Any, log: str) -> dict[str, Any]:

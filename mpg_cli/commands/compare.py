@@ -101,7 +101,36 @@ def run(opts: dict[str, Any], args: CompareArgs) -> int:
         if mname not in METRICS:
             raise InputError(f"--metric {mname!r} is not one of {', '.join(METRICS)}", hint=did_you_mean(mname, METRICS))
     checked = metric or ["days", "gpu_hours", "cost"]
-    rows: list[tuple[str, Result]] = []
+    grid = _grid(opts, models, clusters, gpu_types, gpus, scenario_file, days)
+    rows = _estimates(grid, days)
+    labels = [lbl for lbl, _ in rows]
+    base_label = baseline or labels[0]
+    if base_label not in labels:
+        raise InputError(f"--baseline {base_label!r} is not a scenario label",
+                         hint=did_you_mean(base_label, labels) or f"labels: {', '.join(labels)}")
+    docs = []
+    for lbl, r in rows:
+        d = {"label": lbl, **render.estimate_body(r)}
+        docs.append(d)
+    base_doc = docs[labels.index(base_label)]
+    for d in docs:
+        d["delta_vs_baseline"] = {k: _ratio(_metric(d, k), _metric(base_doc, k)) for k in METRICS}
+    failures = _against(docs, against, threshold, checked, allow_new, allow_missing) if against else []
+    if sort:
+        docs = _sorted(docs, sort)
+    title, headers, body, drop = _human(docs, base_label, bool(against))
+    results = [r for _, r in rows]
+    out = Output("compare", {"baseline": base_label, "rows": docs},
+                 csv_rows=[{k: v for k, v in d.items() if k not in ("assumptions", "warnings")} for d in docs],
+                 tables=lambda: [render.kv_table(title, [tuple(row) for row in body], headers, drop)],
+                 markdown=lambda: render.titled_markdown(title, headers, body),
+                 warnings=result_warnings(results), gates=gate_lines(results) + failures)
+    return emit_output(out, format_of(opts), opts.get("output"), bool(opts.get("quiet")))
+
+
+def _grid(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types: list[str], gpus: list[str],
+          scenario_file: Optional[str], days: Optional[float]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, options) per scenario; with --days no scenario may give a GPU count (each is solved for)."""
     from ..parsing import check_positive
 
     check_positive(days, "--days")
@@ -120,6 +149,13 @@ def run(opts: dict[str, Any], args: CompareArgs) -> int:
     if len(grid) > MAX_SCENARIOS:
         raise InputError(f"{len(grid):,} scenarios from the repeated flags; compare takes at most {MAX_SCENARIOS:,}",
                          hint="fewer -m/-c/--gpu/-n values")
+    return grid
+
+
+def _estimates(grid: list[tuple[str, dict[str, Any]]], days: Optional[float]) -> list[tuple[str, Result]]:
+    """(label, result) for every scenario (a scenario with a --gpus list gives one row per count); an error in
+    a scenario file's entry names the entry."""
+    rows: list[tuple[str, Result]] = []
     for label, o in grid:
         where = o.pop("_where", None)
         try:
@@ -131,50 +167,36 @@ def run(opts: dict[str, Any], args: CompareArgs) -> int:
         for r in results:
             lbl = label if len(results) == 1 else f"{label} [{r.request.gpus}]"
             rows.append((lbl, r))
-    labels = [lbl for lbl, _ in rows]
-    base_label = baseline or labels[0]
-    if base_label not in labels:
-        raise InputError(f"--baseline {base_label!r} is not a scenario label",
-                         hint=did_you_mean(base_label, labels) or f"labels: {', '.join(labels)}")
-    docs = []
-    for lbl, r in rows:
-        d = {"label": lbl, **render.estimate_body(r)}
-        docs.append(d)
-    base_doc = docs[labels.index(base_label)]
-    old = load_against(against) if against else {}
+    return rows
+
+
+def _against(docs: list[dict[str, Any]], against: str, threshold: Optional[float], checked: list[str],
+             allow_new: bool, allow_missing: bool) -> list[str]:
+    """Each row's change against the --against document (``change_vs_against``, added to the rows), and the
+    failed budget checks: a checked metric up by more than ``threshold``, a new row, a missing row."""
+    old = load_against(against)
     single_old = len(old) == 1 and len(docs) == 1
     failures: list[str] = []
     matched: set[str] = set()
     for d in docs:
-        d["delta_vs_baseline"] = {k: _ratio(_metric(d, k), _metric(base_doc, k)) for k in METRICS}
         prev = old.get(d["label"]) or (next(iter(old.values())) if single_old else None)
         if prev is not None:
             matched.add(next(k for k, v in old.items() if v is prev))
-        elif against and threshold is not None and not allow_new:
+        elif threshold is not None and not allow_new:
             failures.append(f"[{d['label']}] is new: not in --against {against} (pass --allow-new to accept it)")
-        if against:
-            d["change_vs_against"] = None if prev is None else {k: _ratio(_metric(d, k), _metric(prev, k)) for k in METRICS}
-            if prev is not None and threshold is not None:
-                for k in checked:
-                    ch = d["change_vs_against"][k]
-                    if ch is not None and ch > threshold:
-                        failures.append(f"[{d['label']}] {k} {_metric(d, k):,.1f} vs {_metric(prev, k):,.1f} "
-                                        f"({signed_percent(ch)} > +{threshold:.1%}; central values)")
-    if against and threshold is not None and not allow_missing:
+        d["change_vs_against"] = None if prev is None else {k: _ratio(_metric(d, k), _metric(prev, k)) for k in METRICS}
+        if prev is not None and threshold is not None:
+            for k in checked:
+                ch = d["change_vs_against"][k]
+                if ch is not None and ch > threshold:
+                    failures.append(f"[{d['label']}] {k} {_metric(d, k):,.1f} vs {_metric(prev, k):,.1f} "
+                                    f"({signed_percent(ch)} > +{threshold:.1%}; central values)")
+    if threshold is not None and not allow_missing:
         for lbl in old:
             if lbl not in matched:
                 failures.append(f"[{lbl}] is missing: in --against {against} but not compared now "
                                 "(pass --allow-missing to accept it)")
-    if sort:
-        docs = _sorted(docs, sort)
-    title, headers, body, drop = _human(docs, base_label, bool(against))
-    results = [r for _, r in rows]
-    out = Output("compare", {"baseline": base_label, "rows": docs},
-                 csv_rows=[{k: v for k, v in d.items() if k not in ("assumptions", "warnings")} for d in docs],
-                 tables=lambda: [render.kv_table(title, [tuple(row) for row in body], headers, drop)],
-                 markdown=lambda: render.titled_markdown(title, headers, body),
-                 warnings=result_warnings(results), gates=gate_lines(results) + failures)
-    return emit_output(out, format_of(opts), opts.get("output"), bool(opts.get("quiet")))
+    return failures
 
 
 def _ratio(new: Optional[float], old: Optional[float]) -> Optional[float]:

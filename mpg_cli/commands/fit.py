@@ -9,7 +9,7 @@ from ..core.planning import changes_that_fit, min_gpus
 from ..errors import GateFailed, InputError
 from ..humanize import fmt
 from ..output.emit import Output, emit_output, format_of
-from ..scenario import build_requests, check_result
+from ..scenario import build_requests, checked_result
 from .shared import progress
 
 
@@ -26,7 +26,7 @@ def _other_gpus(extra_dir):
 
 
 def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
-    from ..inputs.merge import annotate, apply_from
+    from ..inputs.merge import apply_from, with_file_notes
 
     opts = apply_from(opts)
     reqs = build_requests(opts)
@@ -37,9 +37,7 @@ def run(opts: dict[str, Any], top: int, want_min_gpus: bool) -> int:
         return emit_output(_min_gpus(req, opts), format_of(opts), opts.get("output"))
     res = run_search(req, keep=max(top, 1))
     results: list[Result] = [evaluate(req, cand, "searched", res) for cand in res.candidates[:top]]
-    annotate(results, opts)
-    for r in results:
-        check_result(r, opts)
+    results = [checked_result(r, opts) for r in with_file_notes(results, opts)]
     changes = [] if results else changes_that_fit(req, _other_gpus(opts.get("presets")))
     head = {"model": req.model.name, "cluster": req.cluster.name, "gpu": req.cluster.gpu.name, "gpus": req.gpus,
             "headroom_fraction": req.memory.headroom_fraction, "reserved_gib": req.memory.reserved_gib}
@@ -101,6 +99,7 @@ def _markdown(req: Any, res: Any, results: list[Result], changes: list[Any]) -> 
 
 def _tables(req: Any, res: Any, results: list[Result], changes: list[Any]) -> list[Any]:
     from .. import render
+    from ..output.assumptions import assumption_texts
 
     title = _title(req, res)
     tables: list[Any] = []
@@ -108,7 +107,7 @@ def _tables(req: Any, res: Any, results: list[Result], changes: list[Any]) -> li
         tables.append(render.kv_table(title, [tuple(r) for r in _rows(results)], HEADERS,
                                       drop=("cp", "ep", "v", "% of cap.", "batch", "mb", "step")))
         tables.append(render.memory_table(results[0], "Memory per GPU of the best layout"))
-        tables.append(render.kv_table("Assumptions", [("•", a) for a in results[0].assumptions]))
+        tables.append(render.kv_table("Assumptions", [("•", a) for a in assumption_texts(results[0].assumptions)]))
     else:
         rows = [(c.flag, c.description, fmt(c.candidate.memory.total, "bytes")) for c in changes]
         tables.append(render.kv_table(f"{title}: nothing fits. Changes that would fit",
@@ -129,9 +128,9 @@ def _min_gpus(req: Any, opts: dict[str, Any]) -> Output:
                       failure=GateFailed(f"no GPU count up to 1,048,576 holds {req.model.name} on {req.cluster.gpu.name}"))
     n, cand = found
     r = evaluate(req.__class__(**{**req.__dict__, "gpus": n}), cand, "searched")
-    from ..inputs.merge import annotate
+    from ..inputs.merge import with_file_notes
 
-    annotate([r], opts)
+    r = with_file_notes([r], opts)[0]
     nodes = n / req.cluster.gpus_per_node
     where = f"{nodes:g} node{'s' if nodes != 1 else ''}" if n >= req.cluster.gpus_per_node else "below one node"
     rows = [("Fewest GPUs", f"{n:,} × {req.cluster.gpu.name} ({where})"), ("Layout", render.layout_text(r)),

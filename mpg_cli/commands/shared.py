@@ -8,17 +8,21 @@ from __future__ import annotations
 import sys
 from typing import Any, Optional
 
-from ..core.estimate import Result, apply_gates, estimate
+from dataclasses import replace
+
+from ..core.assumptions import Assumption
+from ..core.estimate import Result, estimate, with_gates
 from ..humanize import days_text
 from ..errors import InputError
 from ..humanize import fmt, signed_percent
-from ..scenario import build_requests, check_result
+from ..scenario import build_requests, checked_result
 
 
 def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=None,
            confidence: Optional[float] = None) -> Result:
     """Plain estimate, or solve for GPUs (--days) or tokens (--budget-*), optionally at a --confidence."""
     sure = "" if confidence is None else f" with {confidence:.0%} probability (--confidence; cross-validated errors)"
+    solved = {"confidence": confidence}
     if days is not None:
         from ..core.planning import gpus_for_days
 
@@ -27,22 +31,21 @@ def _solve(req, days: Optional[float], budget_gpu_hours: Optional[float], note=N
             note("")
         if r is None:
             raise InputError(f"no GPU count up to 1,048,576 finishes {req.model.name} within {days_text(days)}{sure}")
-        r.assumptions.insert(0, f"GPUs solved for: the fewest whole nodes that finish within {days_text(days)}{sure} "
-                                "(wall time, goodput included)")
-        return r
+        how = Assumption("gpus_for_days", r.request.gpus, "solved", ("--days",), {**solved, "days": days})
+        return replace(r, assumptions=(how,) + r.assumptions)
     if budget_gpu_hours is not None:
         from ..core.planning import tokens_for_budget
 
         r = tokens_for_budget(req, budget_gpu_hours, confidence)
-        r.assumptions.insert(0, f"tokens solved for: what {budget_gpu_hours:,.0f} GPU-hours buy{sure} "
-                                "(wall time, goodput included)")
-        return r
+        how = Assumption("tokens_for_budget", r.tokens, "solved", ("--budget-gpu-hours", "--budget-usd"),
+                         {**solved, "budget_gpu_hours": budget_gpu_hours})
+        return replace(r, assumptions=(how,) + r.assumptions)
     return estimate(req)
 
 
 def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours: Optional[float] = None) -> list[Result]:
     """Estimate every requested GPU count (or solve for the unknown) and apply the gates."""
-    from ..inputs.merge import annotate, apply_from
+    from ..inputs.merge import apply_from, with_file_notes
 
     opts = apply_from(opts)
     if opts.get("confidence") is not None and days is None and budget_gpu_hours is None:
@@ -55,25 +58,19 @@ def compute(opts: dict[str, Any], days: Optional[float] = None, budget_gpu_hours
         raise InputError("--weak-scaling needs a list of GPU counts", hint="e.g. --gpus 64,128,256 --weak-scaling")
     for req in reqs:
         if weak and results:  # weak scaling: the first count's global batch, grown in proportion to the GPUs
-            from dataclasses import replace
-
             r0 = results[0]
             gbs = max(1, round(r0.global_batch * req.gpus / r0.request.gpus))
             req = replace(req, global_batch=gbs)
-        r = _solve(req, days, budget_gpu_hours, progress(opts), opts.get("confidence"))
-        check_result(r, opts)
-        apply_gates(r, opts.get("max_days"), opts.get("max_gpu_hours"), opts.get("max_cost"),
-                    bool(opts.get("require_fit")))
+        r = checked_result(_solve(req, days, budget_gpu_hours, progress(opts), opts.get("confidence")), opts)
+        r = with_gates(r, opts.get("max_days"), opts.get("max_gpu_hours"), opts.get("max_cost"),
+                       bool(opts.get("require_fit")))
         if len(reqs) > 1:
-            r.assumptions.insert(0, f"{'weak' if weak else 'strong'} scaling: global batch {r.global_batch:,} "
-                                    f"sequences at {r.request.gpus:,} GPUs" + (
-                                        f" (grown with the GPU count from {results[0].global_batch:,} at "
-                                        f"{results[0].request.gpus:,})" if weak and results else
-                                        "" if weak else " (the same batch for every GPU count; --weak-scaling "
-                                        "grows it with the GPUs)"))
+            first = {"first_batch": results[0].global_batch, "first_gpus": results[0].request.gpus} if weak and results else {}
+            scaling = Assumption("scaling", r.global_batch, "weak" if weak else "strong", ("--weak-scaling",),
+                                 {"gpus": r.request.gpus, **first})
+            r = replace(r, assumptions=(scaling,) + r.assumptions)
         results.append(r)
-    annotate(results, opts)
-    return results
+    return with_file_notes(results, opts)
 
 
 def gate_lines(results: list[Result]) -> list[str]:

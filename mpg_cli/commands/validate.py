@@ -27,7 +27,6 @@ def _summary_line(label: str, ins: dict[str, float], cv: dict[str, float]) -> st
 def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_error: Optional[float]) -> int:
 
     from .. import render
-    from ..errors import InputError
     from ..validation import by_class, cross_validate, load_constants_document, validate_all
 
     from ..parsing import check_positive
@@ -36,15 +35,7 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
     results, cv_results = validate_all(), cross_validate()
     all_cv = list(cv_results)
     if group:
-        groups = sorted({r.group for r in results} | {r.family for r in results})
-        keep = [i for i, r in enumerate(results) if group in r.group or group in r.family]
-        if not keep:
-            from ..errors import did_you_mean
-
-            raise InputError(f"--group {group!r} matches no run group",
-                             hint=did_you_mean(group, groups) or f"groups: {', '.join(groups)}")
-        results = [results[i] for i in keep]
-        cv_results = [cv_results[i] for i in keep]
+        results, cv_results = _in_group(results, cv_results, group)
     from ..coverage import coverage, coverage_lines
 
     cov = coverage(all_cv, only={r.id for r in cv_results})
@@ -52,15 +43,7 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
     ins_stats, cv_stats = by_class(results), by_class(cv_results)
     warnings = constant_warnings(doc_consts)
     misses = [r for r in results if r.memory_fits is False]
-    rows: list[dict[str, Any]] = [{
-        "id": r.id, "group": r.group, "family": r.family, "classes": list(r.classes), "gpus": r.gpus,
-        "measured_tokens_per_s_per_gpu": r.measured_tokens_s_gpu,
-        "predicted_tokens_per_s_per_gpu": r.predicted_tokens_s_gpu, "error": r.error,
-        "cross_validated_tokens_per_s_per_gpu": c.predicted_tokens_s_gpu, "cross_validated_error": c.error,
-        "measured_mfu": r.measured_mfu, "predicted_mfu": r.predicted_mfu, "layout": r.layout,
-        "memory_fraction_of_capacity": r.memory_fraction, "memory_fits": r.memory_fits,
-        "unmodelled": list(r.unmodelled), "source": r.source,
-    } for r, c in zip(results, cv_results)]
+    rows = _run_rows(results, cv_results)
     body = {"mfu_definition": "model FLOPs (Megatron/Korthikanti convention, full s^2) / dense peak at the run's "
                               "precision",
             "cross_validation": CV_NOTE,
@@ -72,12 +55,7 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
             "range_coverage": {k: v for k, v in cov.items() if k != "runs"},
             "warnings": warnings, "runs": rows}
     headers = ["run", "GPUs", "measured tok/s/GPU", "predicted", "error", "CV error", "layout used", "memory"]
-    table_rows = [[r.id, f"{r.gpus:,}", f"{r.measured_tokens_s_gpu:,.1f}",
-                   "—" if r.predicted_tokens_s_gpu is None else f"{r.predicted_tokens_s_gpu:,.1f}",
-                   "—" if r.error is None else signed_percent(r.error),
-                   "—" if c.error is None else signed_percent(c.error), r.layout,
-                   "—" if r.memory_fraction is None else f"{r.memory_fraction:.0%}" + ("" if r.memory_fits else " (over)")]
-                  for r, c in zip(results, cv_results)]
+    table_rows = _table_rows(results, cv_results)
     lines = [_summary_line(k, ins_stats[k], cv_stats[k]) for k in cv_stats]
     foot = ("\n".join(lines) + f"\n{CV_NOTE}\n"
             + f"memory: {len(misses)} of {len(results)} published layouts over the usable limit"
@@ -92,3 +70,38 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
     if max_median_error is not None and not stat <= max_median_error:
         out.gates.append(f"cross-validated median_abs_error {stat:.3f} > {max_median_error:.3f}")
     return emit_output(out, fmt_name, output)
+
+
+def _in_group(results: list[Any], cv_results: list[Any], group: str) -> tuple[list[Any], list[Any]]:
+    """The runs (and their cross-validated twins) whose group or family contains ``group``."""
+    from ..errors import InputError, did_you_mean
+
+    groups = sorted({r.group for r in results} | {r.family for r in results})
+    keep = [i for i, r in enumerate(results) if group in r.group or group in r.family]
+    if not keep:
+        raise InputError(f"--group {group!r} matches no run group",
+                         hint=did_you_mean(group, groups) or f"groups: {', '.join(groups)}")
+    return [results[i] for i in keep], [cv_results[i] for i in keep]
+
+
+def _run_rows(results: list[Any], cv_results: list[Any]) -> list[dict[str, Any]]:
+    """One JSON row per run: measured, predicted in sample and cross-validated, layout and memory."""
+    return [{
+        "id": r.id, "group": r.group, "family": r.family, "classes": list(r.classes), "gpus": r.gpus,
+        "measured_tokens_per_s_per_gpu": r.measured_tokens_s_gpu,
+        "predicted_tokens_per_s_per_gpu": r.predicted_tokens_s_gpu, "error": r.error,
+        "cross_validated_tokens_per_s_per_gpu": c.predicted_tokens_s_gpu, "cross_validated_error": c.error,
+        "measured_mfu": r.measured_mfu, "predicted_mfu": r.predicted_mfu, "layout": r.layout,
+        "memory_fraction_of_capacity": r.memory_fraction, "memory_fits": r.memory_fits,
+        "unmodelled": list(r.unmodelled), "source": r.source,
+    } for r, c in zip(results, cv_results)]
+
+
+def _table_rows(results: list[Any], cv_results: list[Any]) -> list[list[str]]:
+    """One table row per run, formatted."""
+    return [[r.id, f"{r.gpus:,}", f"{r.measured_tokens_s_gpu:,.1f}",
+             "—" if r.predicted_tokens_s_gpu is None else f"{r.predicted_tokens_s_gpu:,.1f}",
+             "—" if r.error is None else signed_percent(r.error),
+             "—" if c.error is None else signed_percent(c.error), r.layout,
+             "—" if r.memory_fraction is None else f"{r.memory_fraction:.0%}" + ("" if r.memory_fits else " (over)")]
+            for r, c in zip(results, cv_results)]

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Optional
 
-from .estimate import SECONDS_PER_DAY, TOKENS_PER_PARAM, EstimateError, Request, Result, days_at_confidence, estimate
-from .estimate import run_search
+from .assumptions import Assumption
+from .estimate import SECONDS_PER_DAY, TOKENS_PER_PARAM, Result, estimate
+from .layout_choice import run_search
+from .request import EstimateError, Request
+from .wall_time import days_at_confidence
 from .flops import token_flops
 from .params import param_breakdown
 from .search import CP_MIN_SEQ, Candidate, default_global_batch, divisors
@@ -219,13 +222,13 @@ def solve_days(req: Request, days: float, limit: int = 1 << 20,
     sol = DaysSolution(answer, evaluated, len(counts))
     if answer is not None:
         worse = [k for k in sol.dominated if k > answer.request.gpus and evaluated[k] != float("inf")]
-        if worse:
-            answer.warnings.append("more GPUs would not help at this global batch: " + ", ".join(
-                f"{k:,} GPUs take {evaluated[k]:.1f} days" for k in worse) + " (too few micro-batches per "
-                "pipeline for their layouts); set --global-batch to scale further")
-        answer.assumptions.append(f"GPU count solved for {days:g} days: the fewest of {sol.candidates} counts "
-                                  "whose dp divides the global batch, scanned in order (the smaller ones take "
-                                  "longer)")
+        more = ("more GPUs would not help at this global batch: " + ", ".join(
+            f"{k:,} GPUs take {evaluated[k]:.1f} days" for k in worse) + " (too few micro-batches per "
+            "pipeline for their layouts); set --global-batch to scale further",) if worse else ()
+        scan = Assumption("gpu_count_scan", answer.request.gpus, "scan", ("--days",),
+                          {"days": days, "candidates": sol.candidates})
+        sol = replace(sol, result=replace(answer, warnings=answer.warnings + more,
+                                          assumptions=answer.assumptions + (scan,)))
     return sol
 
 

@@ -65,28 +65,36 @@ def from_dict(raw: dict, source: str) -> TrainConfig:
     if not isinstance(model, dict):
         raise col.fail("model", "missing or not a mapping", hint="an llm-foundry YAML has a model: section")
     col.unknown([f"model.{k}" for k in model if k not in MODEL])
+    seq = _model(col, data, model, source)
+    _batch_and_duration(col, data, seq)
+    _parallelism_and_precision(col, data)
+    return col.build()
 
-    def need(d: dict, key: str, where: str, minimum: int = 1) -> int:
-        if key not in d or d[key] is None:
-            raise col.fail(where, "missing key")
-        v = d[key]
-        if unresolved(v):
-            raise col.fail(where, f"{v} refers to a key that is not in this file")
-        return col.integer(where, v, minimum)
 
-    # ---- model (MPT)
+def _need(col: Collector, d: dict, key: str, where: str, minimum: int = 1) -> int:
+    """A required integer key (a ``${...}`` left unresolved is an error naming it)."""
+    if key not in d or d[key] is None:
+        raise col.fail(where, "missing key")
+    v = d[key]
+    if unresolved(v):
+        raise col.fail(where, f"{v} refers to a key that is not in this file")
+    return col.integer(where, v, minimum)
+
+
+def _model(col: Collector, data: dict, model: dict, source: str) -> int:
+    """The MPT shape (llm-foundry's defaults where a key is absent); returns the sequence length."""
     if str(model.get("name", "mpt_causal_lm")) not in ("mpt_causal_lm", "mpt"):
         raise col.fail("model.name", f"{model.get('name')!r}: only llm-foundry's mpt_causal_lm shape is read",
                        hint="give the model with -m (a preset or a Hugging Face config.json)")
-    h = need(model, "d_model", "model.d_model")
-    heads = need(model, "n_heads", "model.n_heads")
-    layers = need(model, "n_layers", "model.n_layers")
+    h = _need(col, model, "d_model", "model.d_model")
+    heads = _need(col, model, "n_heads", "model.n_heads")
+    layers = _need(col, model, "n_layers", "model.n_layers")
     ratio = model.get("expansion_ratio", 4)
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0:
         raise col.fail("model.expansion_ratio", f"expected a positive number, got {ratio!r}")
     seq_key = "model.max_seq_len" if "max_seq_len" in model else "max_seq_len"
-    seq = need(model if "max_seq_len" in model else data, "max_seq_len", seq_key)
-    vocab = need(model, "vocab_size", "model.vocab_size") if "vocab_size" in model else 50368
+    seq = _need(col, model if "max_seq_len" in model else data, "max_seq_len", seq_key)
+    vocab = _need(col, model, "vocab_size", "model.vocab_size") if "vocab_size" in model else 50368
     attn = model.get("attn_config") or {}
     if not isinstance(attn, dict):
         raise col.fail("model.attn_config", f"expected a mapping, got {attn!r}")
@@ -112,9 +120,12 @@ def from_dict(raw: dict, source: str) -> TrainConfig:
         col.notes.append(_note("default", f"llm-foundry MPT defaults: {', '.join(defaults)}"
                                           + ("" if "vocab_size" in model else ", vocab_size 50,368")))
     col.take("seq_length", seq, seq_key)
+    return seq
 
-    # ---- batch and duration
-    gbs = need(data, "global_train_batch_size", "global_train_batch_size")
+
+def _batch_and_duration(col: Collector, data: dict, seq: int) -> None:
+    """Global and micro-batch, and max_duration as steps, tokens or samples (epochs are not read)."""
+    gbs = _need(col, data, "global_train_batch_size", "global_train_batch_size")
     col.take("global_batch", gbs, "global_train_batch_size")
     mb = data.get("device_train_microbatch_size")
     if mb == "auto":
@@ -136,29 +147,12 @@ def from_dict(raw: dict, source: str) -> TrainConfig:
         else:
             col.ignored(f"max_duration {dur}", "epochs depend on the data set size: set --tokens")
 
-    # ---- FSDP, recompute, precision
+
+def _parallelism_and_precision(col: Collector, data: dict) -> None:
+    """FSDP sharding as a ZeRO stage, activation checkpointing as recompute, tp/pp (Composer: none), precision."""
     fsdp = data.get("fsdp_config")
     if isinstance(fsdp, dict):
-        col.unknown([f"fsdp_config.{k}" for k in fsdp if k not in FSDP])
-        strat = str(fsdp.get("sharding_strategy", "FULL_SHARD"))
-        if strat not in STRATEGY:
-            raise col.fail("fsdp_config.sharding_strategy", f"{strat!r} is not one of {', '.join(STRATEGY)}")
-        where = "fsdp_config.sharding_strategy" if "sharding_strategy" in fsdp else "FSDP default FULL_SHARD"
-        col.take("zero", STRATEGY[strat], where, f"ZeRO {STRATEGY[strat]} from {where} {strat}")
-        if "HYBRID" in strat:
-            col.approx(f"{strat}: shards within a node and replicates across; mapped to ZeRO-{STRATEGY[strat]} over "
-                       "all of dp, which under-counts the per-GPU state memory", "zero")
-        ac = col.boolean("fsdp_config.activation_checkpointing", fsdp.get("activation_checkpointing", False))
-        if "activation_checkpointing" in fsdp:
-            col.take("recompute", "full" if ac else "none", "fsdp_config.activation_checkpointing",
-                     f"recompute {'full' if ac else 'none'} from fsdp_config.activation_checkpointing {str(ac).lower()}")
-        else:
-            col.default("recompute", "none", "fsdp_config.activation_checkpointing not given (off)")
-        if fsdp.get("activation_cpu_offload") or fsdp.get("cpu_offload"):
-            col.warn("CPU offload is not modelled (memory counts activations and states on the GPU)")
-        if "mixed_precision" in fsdp:
-            col.ignored(f"fsdp_config.mixed_precision {fsdp['mixed_precision']}",
-                        "mpg's memory model keeps 16-bit weights and gradients with fp32 master weights")
+        _fsdp(col, fsdp)
     else:
         col.default("zero", 0, "no fsdp_config: Composer trains with DDP")
         col.default("recompute", "none", "no fsdp_config: no activation checkpointing")
@@ -172,7 +166,30 @@ def from_dict(raw: dict, source: str) -> TrainConfig:
         if prec not in PRECISION:
             raise col.fail("precision", f"{prec!r} is not one of {', '.join(PRECISION)}")
         col.take("precision", PRECISION[prec], "precision", f"precision {PRECISION[prec]} from precision {prec}")
-    return col.build()
+
+
+def _fsdp(col: Collector, fsdp: dict) -> None:
+    """fsdp_config: the sharding strategy's ZeRO stage, activation checkpointing, offload and mixed precision."""
+    col.unknown([f"fsdp_config.{k}" for k in fsdp if k not in FSDP])
+    strat = str(fsdp.get("sharding_strategy", "FULL_SHARD"))
+    if strat not in STRATEGY:
+        raise col.fail("fsdp_config.sharding_strategy", f"{strat!r} is not one of {', '.join(STRATEGY)}")
+    where = "fsdp_config.sharding_strategy" if "sharding_strategy" in fsdp else "FSDP default FULL_SHARD"
+    col.take("zero", STRATEGY[strat], where, f"ZeRO {STRATEGY[strat]} from {where} {strat}")
+    if "HYBRID" in strat:
+        col.approx(f"{strat}: shards within a node and replicates across; mapped to ZeRO-{STRATEGY[strat]} over "
+                   "all of dp, which under-counts the per-GPU state memory", "zero")
+    ac = col.boolean("fsdp_config.activation_checkpointing", fsdp.get("activation_checkpointing", False))
+    if "activation_checkpointing" in fsdp:
+        col.take("recompute", "full" if ac else "none", "fsdp_config.activation_checkpointing",
+                 f"recompute {'full' if ac else 'none'} from fsdp_config.activation_checkpointing {str(ac).lower()}")
+    else:
+        col.default("recompute", "none", "fsdp_config.activation_checkpointing not given (off)")
+    if fsdp.get("activation_cpu_offload") or fsdp.get("cpu_offload"):
+        col.warn("CPU offload is not modelled (memory counts activations and states on the GPU)")
+    if "mixed_precision" in fsdp:
+        col.ignored(f"fsdp_config.mixed_precision {fsdp['mixed_precision']}",
+                    "mpg's memory model keeps 16-bit weights and gradients with fp32 master weights")
 
 
 def _name(source: str) -> str:

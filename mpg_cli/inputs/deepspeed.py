@@ -63,20 +63,40 @@ def parse(text: str, source: str) -> Any:
 def from_dict(data: dict, source: str) -> TrainConfig:
     col = Collector(NAME, source)
     col.unknown([k for k in data if k not in TOP])
+    autos: list[str] = []  # keys set to "auto" (the Hugging Face Trainer fills them in)
+    _batch(col, data, autos)
+    if "pipeline" in data or "tensor_parallel" in data:
+        col.ignored("pipeline/tensor_parallel", "model-parallel sizes live in the training script; set --tp/--pp")
+    else:
+        col.default("tp", 1, "a DeepSpeed ZeRO config is data parallel (model parallelism lives in the model code)")
+        col.default("pp", 1, "no pipeline section")
+    _zero(col, data.get("zero_optimization"))
+    _precision_and_recompute(col, data, autos)
+    if autos:
+        col.ignored(", ".join(autos) + " \"auto\"", "the Hugging Face Trainer fills them in at run time; mpg's "
+                    "flags and defaults apply")
+    quiet = [k for k in ("optimizer", "scheduler", "gradient_clipping", "steps_per_print", "wall_clock_breakdown")
+             if k in data]
+    if quiet:
+        col.ignored(", ".join(quiet), "no effect on time or memory in mpg")
+    return col.build()
 
-    autos: list[str] = []
 
-    def count(key: str, value: Any) -> Any:
-        if value == "auto":
-            autos.append(key)
-            return None
-        return col.integer(key, value)
+def _count(col: Collector, autos: list[str], data: dict, key: str) -> Any:
+    """A batch count, None when absent or "auto" (then noted in ``autos``)."""
+    if key not in data:
+        return None
+    if data[key] == "auto":
+        autos.append(key)
+        return None
+    return col.integer(key, data[key])
 
-    tbs = count("train_batch_size", data["train_batch_size"]) if "train_batch_size" in data else None
-    mb = count("train_micro_batch_size_per_gpu", data["train_micro_batch_size_per_gpu"]) \
-        if "train_micro_batch_size_per_gpu" in data else None
-    gas = count("gradient_accumulation_steps", data["gradient_accumulation_steps"]) \
-        if "gradient_accumulation_steps" in data else None
+
+def _batch(col: Collector, data: dict, autos: list[str]) -> None:
+    """Micro-batch, global batch, and dp = train_batch_size / (micro-batch × gradient accumulation)."""
+    tbs = _count(col, autos, data, "train_batch_size")
+    mb = _count(col, autos, data, "train_micro_batch_size_per_gpu")
+    gas = _count(col, autos, data, "gradient_accumulation_steps")
     if mb is not None:
         col.take("micro_batch", mb, "train_micro_batch_size_per_gpu")
     if tbs is not None:
@@ -94,12 +114,9 @@ def from_dict(data: dict, source: str) -> TrainConfig:
         col.derived("batch_per_replica", mb * g, f"global batch = micro-batch {mb} × gradient_accumulation_steps "
                                                  f"{g}{'' if gas is not None else ' (default)'} × dp")
 
-    if "pipeline" in data or "tensor_parallel" in data:
-        col.ignored("pipeline/tensor_parallel", "model-parallel sizes live in the training script; set --tp/--pp")
-    else:
-        col.default("tp", 1, "a DeepSpeed ZeRO config is data parallel (model parallelism lives in the model code)")
-        col.default("pp", 1, "no pipeline section")
-    zero = data.get("zero_optimization")
+
+def _zero(col: Collector, zero: Any) -> None:
+    """zero_optimization: the stage, and a warning for each offload (not modelled)."""
     if zero is None:
         col.default("zero", 0, "DeepSpeed default (no zero_optimization)")
     else:
@@ -119,6 +136,11 @@ def from_dict(data: dict, source: str) -> TrainConfig:
                          f"{what} on the GPU and time has no offload traffic")
         if zero.get("cpu_offload"):
             col.warn("zero_optimization.cpu_offload: offload is not modelled")
+
+
+def _precision_and_recompute(col: Collector, data: dict, autos: list[str]) -> None:
+    """bf16/fp16 sections as the precision (fp32 training is modelled as bf16), activation checkpointing as full
+    recompute."""
     bf = data.get("bf16") or {}
     fp = data.get("fp16") or {}
     for name, sec in (("bf16", bf), ("fp16", fp)):
@@ -141,11 +163,3 @@ def from_dict(data: dict, source: str) -> TrainConfig:
                  "recompute full from activation_checkpointing (assumes the model calls deepspeed.checkpointing)")
         if act.get("cpu_checkpointing"):
             col.warn("activation_checkpointing.cpu_checkpointing: offload is not modelled")
-    if autos:
-        col.ignored(", ".join(autos) + " \"auto\"", "the Hugging Face Trainer fills them in at run time; mpg's "
-                    "flags and defaults apply")
-    quiet = [k for k in ("optimizer", "scheduler", "gradient_clipping", "steps_per_print", "wall_clock_breakdown")
-             if k in data]
-    if quiet:
-        col.ignored(", ".join(quiet), "no effect on time or memory in mpg")
-    return col.build()

@@ -86,34 +86,55 @@ def _padded(vocab: int, divisible_by: int, tp: int) -> int:
 
 def from_arguments(args: dict[str, Any], col: Collector, gpu_flags: Optional[dict[str, int]] = None) -> TrainConfig:
     """Map Megatron-LM arguments (Python names, string values, True for bare flags) onto a TrainConfig."""
-
-    def flag(name: str) -> str:
-        return "--" + name.replace("_", "-")
-
-    def num(name: str, minimum: int = 1) -> Optional[int]:
-        if name not in args or args[name] is True:
-            if args.get(name) is True:
-                raise col.fail(flag(name), "needs a value")
-            return None
-        v = args[name]
-        if isinstance(v, list):
-            raise col.fail(flag(name), f"expected one value, got {' '.join(v)}")
-        if isinstance(v, str) and v.strip().lower() == "none":
-            return None
-        return col.integer(flag(name), v, minimum)
-
-    def on(name: str) -> bool:
-        v = args.get(name)
-        return v is True or (isinstance(v, str) and v.lower() == "true")
-
+    a = _Args(args, col)
+    flag, num, on = _flag, a.num, a.on
     unknown = sorted(k for k in args if k not in USED and k not in KNOWN)
     col.unknown([flag(k) for k in unknown])
     ignored = sorted(k for k in args if k in KNOWN)
     if ignored:
         col.ignored(", ".join(flag(k) for k in ignored[:8]) + (f" and {len(ignored) - 8} more" if len(ignored) > 8
                                                                else ""), "no effect on time or memory in mpg")
+    tp, pp, layers = _layout(a, col)
+    seq = _batch_precision_tokens(a, col)
+    if gpu_flags and "nproc_per_node" in gpu_flags:
+        _torchrun_gpus(col, gpu_flags, tp, pp)
+    if layers is not None or "hidden_size" in args:
+        col.values["model"] = _model(args, col, num, on, flag, tp, layers, seq)
+    return col.build()
 
-    # ---- layout
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+class _Args:
+    """Typed reads of the arguments: ``num`` an integer (or None), ``on`` a bare or 'true' flag."""
+
+    def __init__(self, args: dict[str, Any], col: Collector) -> None:
+        self.args, self.col = args, col
+
+    def num(self, name: str, minimum: int = 1) -> Optional[int]:
+        args, col = self.args, self.col
+        if name not in args or args[name] is True:
+            if args.get(name) is True:
+                raise col.fail(_flag(name), "needs a value")
+            return None
+        v = args[name]
+        if isinstance(v, list):
+            raise col.fail(_flag(name), f"expected one value, got {' '.join(v)}")
+        if isinstance(v, str) and v.strip().lower() == "none":
+            return None
+        return col.integer(_flag(name), v, minimum)
+
+    def on(self, name: str) -> bool:
+        v = self.args.get(name)
+        return v is True or (isinstance(v, str) and v.lower() == "true")
+
+
+def _layout(a: _Args, col: Collector) -> tuple[int, int, Optional[int]]:
+    """tp, pp, cp, ep, virtual stages, sequence parallelism, the distributed optimizer and recompute;
+    returns (tp, pp, --num-layers)."""
+    flag, num = _flag, a.num
     tp = num("tensor_model_parallel_size")
     pp = num("pipeline_model_parallel_size")
     for name, field, key in (("tp", tp, "tensor_model_parallel_size"), ("pp", pp, "pipeline_model_parallel_size")):
@@ -141,6 +162,13 @@ def from_arguments(args: dict[str, Any], col: Collector, gpu_flags: Optional[dic
         v = layers // pp // per_stage
         col.derived("virtual_stages", v, f"virtual stages {v} = {flag('num_layers')} {layers} / pp {pp} / "
                                          f"{flag('num_layers_per_virtual_pipeline_stage')} {per_stage}")
+    _recompute_and_optimizer(a, col, tp)
+    return tp, pp, layers
+
+
+def _recompute_and_optimizer(a: _Args, col: Collector, tp: int) -> None:
+    """Sequence parallelism, the distributed optimizer as ZeRO 1, and the recompute granularity."""
+    args, on = a.args, a.on
     if on("sequence_parallel"):
         col.take("sequence_parallel", True, "--sequence-parallel")
     elif "sequence_parallel" not in args and tp > 1:
@@ -163,7 +191,11 @@ def from_arguments(args: dict[str, Any], col: Collector, gpu_flags: Optional[dic
     else:
         col.default("recompute", "none", "Megatron-LM default (no --recompute-granularity)")
 
-    # ---- batch, precision, tokens
+
+def _batch_precision_tokens(a: _Args, col: Collector) -> Optional[int]:
+    """Micro and global batch, the precision (fp32 modelled as bf16), sequence length, steps or tokens;
+    returns --seq-length."""
+    args, num, on = a.args, a.num, a.on
     mb = num("micro_batch_size")
     if mb is not None:
         col.take("micro_batch", mb, "--micro-batch-size")
@@ -199,23 +231,20 @@ def from_arguments(args: dict[str, Any], col: Collector, gpu_flags: Optional[dic
             raise col.fail("--seq-length", "missing: --train-samples needs it to count tokens")
         col.derived("tokens", float(samples * seq), f"tokens {samples * seq:.4g} = --train-samples {samples:,} × "
                                                     f"--seq-length {seq:,}")
+    return seq
 
-    # ---- GPUs (torchrun)
-    if gpu_flags and "nproc_per_node" in gpu_flags:
-        nodes = gpu_flags.get("nnodes", 1)
-        n = gpu_flags["nproc_per_node"] * nodes
-        mp = tp * pp * (col.values.get("cp") or 1)
-        if n % mp:
-            col.warn(f"torchrun starts {n} GPUs (--nproc_per_node {gpu_flags['nproc_per_node']} × --nnodes {nodes}), "
-                     f"which tp·pp·cp = {mp} does not divide: GPU count not taken from the file (set --gpus)")
-        else:
-            col.take("gpus", n, "torchrun", f"GPUs {n:,} from torchrun --nproc_per_node "
-                                            f"{gpu_flags['nproc_per_node']} × --nnodes {nodes}")
 
-    # ---- model
-    if layers is not None or "hidden_size" in args:
-        col.values["model"] = _model(args, col, num, on, flag, tp, layers, seq)
-    return col.build()
+def _torchrun_gpus(col: Collector, gpu_flags: dict[str, int], tp: int, pp: int) -> None:
+    """The GPU count torchrun starts (--nproc_per_node × --nnodes), when tp·pp·cp divides it."""
+    nodes = gpu_flags.get("nnodes", 1)
+    n = gpu_flags["nproc_per_node"] * nodes
+    mp = tp * pp * (col.values.get("cp") or 1)
+    if n % mp:
+        col.warn(f"torchrun starts {n} GPUs (--nproc_per_node {gpu_flags['nproc_per_node']} × --nnodes {nodes}), "
+                 f"which tp·pp·cp = {mp} does not divide: GPU count not taken from the file (set --gpus)")
+    else:
+        col.take("gpus", n, "torchrun", f"GPUs {n:,} from torchrun --nproc_per_node "
+                                        f"{gpu_flags['nproc_per_node']} × --nnodes {nodes}")
 
 
 def _model(args, col: Collector, num, on, flag, tp: int, layers: Optional[int], seq: Optional[int]) -> dict:

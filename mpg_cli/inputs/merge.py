@@ -69,22 +69,36 @@ def apply_from(opts: dict[str, Any], *, use_model: bool = True, extra_explicit: 
     out = dict(opts)
     out["from_"] = None
     warnings: list[str] = []
-    keys: dict[str, str] = {}
     for cfg in cfgs:
         warnings.extend(cfg.warnings)
+    _take_model(out, opts, merged, explicit, notes, paths, use_model, command)
+    keys = _take_values(out, opts, merged, explicit, notes)
+    _take_derived(out, opts, merged, explicit, notes, keys)
+    out["_from_warnings"] = list(opts.get("_from_warnings") or []) + warnings
+    out["_from_keys"] = {**(opts.get("_from_keys") or {}), **{k: v for k, v in keys.items()}}
+    for cfg in cfgs:
+        for n in cfg.notes:
+            if n.kind in ("ignored", "approx") or (n.kind in ("default", "derived", "from") and not n.field):
+                _note(notes, cfg, n.text)
+    out["_from_notes"] = list(opts.get("_from_notes") or []) + notes
+    return out
 
-    def note(cfg: TrainConfig, text: str) -> None:
-        notes.append(f"{_short(cfg.source)} ({cfg.format}): {text}")
 
-    # ---- the model
+def _note(notes: list[str], cfg: TrainConfig, text: str) -> None:
+    notes.append(f"{_short(cfg.source)} ({cfg.format}): {text}")
+
+
+def _take_model(out: dict[str, Any], opts: dict[str, Any], merged: dict[str, tuple[Any, TrainConfig]],
+                explicit: set[str], notes: list[str], paths: list[str], use_model: bool, command: str) -> None:
+    """The files' model, unless -m gives one or the command chooses it; an error when a model is needed and none is given."""
     mv = merged.get("model") or merged.get("model_ref")
     if mv is not None:
         value, cfg = mv
         origin = cfg.origin_of("model") or cfg.origin_of("model_ref")
         if not use_model:
-            note(cfg, f"{origin}: not used ({command} chooses the model)")
+            _note(notes, cfg, f"{origin}: not used ({command} chooses the model)")
         elif "model" in explicit:
-            note(cfg, f"{origin}; overridden by -m {opts.get('model')}")
+            _note(notes, cfg, f"{origin}; overridden by -m {opts.get('model')}")
         else:
             if isinstance(value, dict):
                 from ..presets import model_from_dict
@@ -92,13 +106,17 @@ def apply_from(opts: dict[str, Any], *, use_model: bool = True, extra_explicit: 
                 out["model"] = model_from_dict(value, cfg.source, origin=f"{cfg.format} config {cfg.source}")
             else:
                 out["model"] = value
-            note(cfg, origin)
+            _note(notes, cfg, origin)
     elif use_model and "model" not in explicit:
         raise InputError(f"{', '.join(paths)}: no model shape in the file(s)",
                          hint="add the model with -m (a preset, a config.json or a model directory) or another "
                               "--from config.json")
 
-    # ---- plain values
+
+def _take_values(out: dict[str, Any], opts: dict[str, Any], merged: dict[str, tuple[Any, TrainConfig]],
+                 explicit: set[str], notes: list[str]) -> dict[str, str]:
+    """The plain values no flag gives (a flag that overrides one is noted); returns where each taken one came from."""
+    keys: dict[str, str] = {}
     for f, flag in SIMPLE.items():
         if f not in merged:
             continue
@@ -108,29 +126,34 @@ def apply_from(opts: dict[str, Any], *, use_model: bool = True, extra_explicit: 
             given = _val(opts.get(f))
             if f == "sequence_parallel":
                 if bool(given) != bool(value):
-                    note(cfg, f"{text}; overridden by --{'' if given else 'no-'}sequence-parallel")
+                    _note(notes, cfg, f"{text}; overridden by --{'' if given else 'no-'}sequence-parallel")
             elif f == "tokens" or str(given) != str(value):
-                note(cfg, f"{text}; overridden by {flag} {show(given)}")
+                _note(notes, cfg, f"{text}; overridden by {flag} {show(given)}")
             continue
         out[f] = _to_opt(f, value)
         keys[f] = text
-        note(cfg, text)
-
+        _note(notes, cfg, text)
     moved = [f for f in ("tp", "pp", "cp") if f in explicit and f in merged and str(_val(opts.get(f))) != str(merged[f][0])]
     if moved and "dp" in keys and "dp" not in explicit:
         out["dp"] = None
         notes.append(f"dp {keys.pop('dp').split(' ')[1]} from the file not used: {', '.join('--' + f for f in moved)} "
                      "given, so dp is derived")
-    # ---- values that need the GPU count: global batch per replica, tokens from steps
+    return keys
+
+
+def _take_derived(out: dict[str, Any], opts: dict[str, Any], merged: dict[str, tuple[Any, TrainConfig]],
+                  explicit: set[str], notes: list[str], keys: dict[str, str]) -> None:
+    """The values that need the GPU count: the global batch from a per-replica batch, the GPUs a batch implies,
+    and tokens from training steps."""
     if "batch_per_replica" in merged and out.get("global_batch") is None:
         bpr, cfg = merged["batch_per_replica"]
         dp, how = _dp(out)
         if dp is not None:
             out["global_batch"] = bpr * dp
             keys["global_batch"] = f"global batch {bpr * dp:,} = {bpr} per replica × dp {dp}"
-            note(cfg, f"{cfg.origin_of('batch_per_replica')}: global batch {bpr * dp:,} ({bpr} × dp {dp}{how})")
+            _note(notes, cfg, f"{cfg.origin_of('batch_per_replica')}: global batch {bpr * dp:,} ({bpr} × dp {dp}{how})")
         else:
-            note(cfg, f"{cfg.origin_of('batch_per_replica')}: not applied ({how}); global batch left to the default")
+            _note(notes, cfg, f"{cfg.origin_of('batch_per_replica')}: not applied ({how}); global batch left to the default")
     if out.get("gpus") is None and out.get("global_batch") and out.get("micro_batch") and "gpus" not in explicit:
         fitted = _gpus_for_batch(out)
         if fitted is not None:
@@ -143,24 +166,16 @@ def apply_from(opts: dict[str, Any], *, use_model: bool = True, extra_explicit: 
         gbs = out.get("global_batch")
         seq = out.get("seq_length") or _model_seq(out)
         if "tokens" in explicit:
-            note(cfg, f"{origin}; overridden by --tokens {opts.get('tokens')}")
+            _note(notes, cfg, f"{origin}; overridden by --tokens {opts.get('tokens')}")
         elif out.get("tokens") is not None and "tokens" in keys:
             pass
         elif gbs and seq:
             tokens = float(steps) * gbs * seq
             out["tokens"] = f"{tokens:.0f}"
             keys["tokens"] = f"tokens {tokens:.4g}"
-            note(cfg, f"tokens {tokens:.4g} = {origin} × global batch {gbs:,} × sequence length {seq:,}")
+            _note(notes, cfg, f"tokens {tokens:.4g} = {origin} × global batch {gbs:,} × sequence length {seq:,}")
         else:
-            note(cfg, f"{origin}: not turned into tokens (global batch unknown); tokens left to the default")
-    out["_from_warnings"] = list(opts.get("_from_warnings") or []) + warnings
-    out["_from_keys"] = {**(opts.get("_from_keys") or {}), **{k: v for k, v in keys.items()}}
-    for cfg in cfgs:
-        for n in cfg.notes:
-            if n.kind in ("ignored", "approx") or (n.kind in ("default", "derived", "from") and not n.field):
-                note(cfg, n.text)
-    out["_from_notes"] = list(opts.get("_from_notes") or []) + notes
-    return out
+            _note(notes, cfg, f"{origin}: not turned into tokens (global batch unknown); tokens left to the default")
 
 
 def _to_opt(f: str, value: Any) -> Any:
@@ -230,25 +245,34 @@ def _dp(opts: dict[str, Any]) -> tuple[Any, str]:
     return counts[0] // mp, how
 
 
-def annotate(results: list[Any], opts: dict[str, Any]) -> None:
-    """Put the --from notes, the sequence length's source and the model's approximations first in each
-    result's assumptions; the files' warnings go to the warnings."""
-    explicit = set(opts.get("_explicit") or ())
-    keys = opts.get("_from_keys") or {}
+def with_file_notes(results: list[Any], opts: dict[str, Any]) -> list[Any]:
+    """The results with the --from notes, the sequence length's source and the model's approximations first
+    in their assumptions, and the files' warnings added to their warnings (results are frozen: new ones)."""
+    from dataclasses import replace
+
+    from ..core.assumptions import note
+
+    out = []
     for r in results:
         m = r.request.model
-        if "seq_length" in explicit:
-            seq_line = f"sequence length {r.seq_length:,} from --seq-length"
-        elif "seq_length" in keys:
-            seq_line = ""  # the file's note says where it came from
-        elif opts.get("_seq_from"):
-            seq_line = f"sequence length {r.seq_length:,} from {opts['_seq_from']}"
-        elif m.seq_source:
-            seq_line = f"sequence length {r.seq_length:,} from the model ({m.name}: {m.seq_source}); set --seq-length"
-        else:
-            seq_line = f"sequence length {r.seq_length:,}: the {m.name} model's seq_length; set --seq-length"
-        head = list(opts.get("_from_notes") or []) + ([seq_line] if seq_line else []) + list(m.notes)
-        r.assumptions[:0] = [a for a in head if a not in r.assumptions]
-        for w in opts.get("_from_warnings") or []:
-            if w not in r.warnings:
-                r.warnings.append(w)
+        seq = _seq_assumption(r.seq_length, m, opts)
+        head = [note(t) for t in opts.get("_from_notes") or []] + ([seq] if seq else []) + [note(t) for t in m.notes]
+        head = [a for a in head if a not in r.assumptions]
+        warnings = [w for w in dict.fromkeys(opts.get("_from_warnings") or []) if w not in r.warnings]
+        out.append(replace(r, assumptions=tuple(head) + r.assumptions, warnings=r.warnings + tuple(warnings)))
+    return out
+
+
+def _seq_assumption(seq: int, m: Any, opts: dict[str, Any]) -> Any:
+    """Where the sequence length came from (None when a --from file's note already says it)."""
+    from ..core.assumptions import Assumption
+
+    if "seq_length" in set(opts.get("_explicit") or ()):
+        return Assumption("seq_length", seq, "--seq-length")
+    if "seq_length" in (opts.get("_from_keys") or {}):
+        return None  # the file's note says where it came from
+    if opts.get("_seq_from"):
+        return Assumption("seq_length", seq, opts["_seq_from"])
+    if m.seq_source:
+        return Assumption("seq_length", seq, f"the model ({m.name}: {m.seq_source})", ("--seq-length",))
+    return Assumption("seq_length", seq, f"the {m.name} model's seq_length", ("--seq-length",), {"model_default": True})

@@ -59,22 +59,37 @@ def from_dict(raw: dict, source: str) -> TrainConfig:
     if other:
         col.ignored(", ".join(f"model.{k}" for k in other[:6]) + (f" and {len(other) - 6} more" if len(other) > 6
                                                                   else ""), "no effect on time or memory in mpg")
+    keys = _Keys(col, model)
+    tp = _layout(col, model, keys)
+    _batch_precision_gpus(col, model, trainer, keys)
+    _model(col, data, model, keys, tp, source)
+    return col.build()
 
-    def get(key: str, default: Any = None, minimum: int = 1, d: dict = model, prefix: str = "model.") -> Any:
-        v = d.get(key, default)
+
+class _Keys:
+    """The integer keys of one section (``model.`` by default); a ``${...}`` left unresolved is an error naming it."""
+
+    def __init__(self, col: Collector, d: dict, prefix: str = "model.") -> None:
+        self.col, self.d, self.prefix = col, d, prefix
+
+    def get(self, key: str, default: Any = None, minimum: int = 1) -> Any:
+        v = self.d.get(key, default)
         if v is None:
             return None
         if unresolved(v):
-            raise col.fail(prefix + key, f"{v} refers to a key that is not in this file")
-        return col.integer(prefix + key, v, minimum)
+            raise self.col.fail(self.prefix + key, f"{v} refers to a key that is not in this file")
+        return self.col.integer(self.prefix + key, v, minimum)
 
-    def need(key: str) -> int:
-        v = get(key)
+    def need(self, key: str) -> int:
+        v = self.get(key)
         if v is None:
-            raise col.fail(f"model.{key}", "missing key")
+            raise self.col.fail(f"{self.prefix}{key}", "missing key")
         return v
 
-    # ---- layout
+
+def _layout(col: Collector, model: dict, keys: _Keys) -> int:
+    """tp, pp, virtual stages, cp, ep, sequence parallelism, recompute and the optimizer's ZeRO stage; returns tp."""
+    get = keys.get
     tp = get("tensor_model_parallel_size")
     pp = get("pipeline_model_parallel_size")
     for field, v, key in (("tp", tp, "tensor_model_parallel_size"), ("pp", pp, "pipeline_model_parallel_size")):
@@ -109,8 +124,12 @@ def from_dict(raw: dict, source: str) -> TrainConfig:
         col.take("zero", 1, "model.optim.name", f"ZeRO 1 from model.optim.name {oname} (distributed optimizer)")
     else:
         col.take("zero", 0, "model.optim.name", f"ZeRO 0 from model.optim.name {oname} (replicated optimizer state)")
+    return tp
 
-    # ---- batch, precision, GPUs, tokens
+
+def _batch_precision_gpus(col: Collector, model: dict, trainer: dict, keys: _Keys) -> None:
+    """Micro and global batch, the precision (fp32 modelled as bf16), the GPU count and the training steps."""
+    get = keys.get
     mb = get("micro_batch_size")
     if mb is not None:
         col.take("micro_batch", mb, "model.micro_batch_size")
@@ -131,8 +150,8 @@ def from_dict(raw: dict, source: str) -> TrainConfig:
         col.values["precision"] = "bf16"
     else:
         raise col.fail("trainer.precision", f"{prec!r} is not one of 16, bf16, bf16-mixed, 32")
-    nodes = get("num_nodes", 1, d=trainer, prefix="trainer.")
-    devices = get("devices", None, d=trainer, prefix="trainer.")
+    nodes = _Keys(col, trainer, "trainer.").get("num_nodes", 1)
+    devices = _Keys(col, trainer, "trainer.").get("devices", None)
     if devices is not None:
         col.take("gpus", nodes * devices, "trainer", f"GPUs {nodes * devices:,} = trainer.num_nodes {nodes} × "
                                                      f"trainer.devices {devices}")
@@ -140,7 +159,10 @@ def from_dict(raw: dict, source: str) -> TrainConfig:
     if steps not in (None, -1):
         col.take("train_steps", col.integer("trainer.max_steps", steps), "trainer.max_steps")
 
-    # ---- model
+
+def _model(col: Collector, data: dict, model: dict, keys: _Keys, tp: int, source: str) -> None:
+    """The Megatron GPT shape NeMo trains (gelu or gated FFN, learned/rope/alibi positions, MoE)."""
+    get, need = keys.get, keys.need
     layers, h, heads = need("num_layers"), need("hidden_size"), need("num_attention_heads")
     seq = need("encoder_seq_length")
     col.take("seq_length", seq, "model.encoder_seq_length")
@@ -182,7 +204,6 @@ def from_dict(raw: dict, source: str) -> TrainConfig:
     col.notes.append(Note("from", f"model shape from model.num_layers {layers}, hidden_size {h:,}, "
                                   f"num_attention_heads {heads}" + (f", num_query_groups {kv}" if kv else "")
                                   + f", ffn_hidden_size {ffn:,} ({act})", "model"))
-    return col.build()
 
 
 def _vocab(model: dict, col: Collector, tp: int) -> int:

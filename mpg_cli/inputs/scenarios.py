@@ -68,45 +68,52 @@ def _scenario_opts(entry: Any, where: str, base: dict[str, Any]) -> dict[str, An
                 raise PresetError(f"{where}: from_format: expected text, got {value!r}")
             out["from_format"] = value
             continue
-        got = _show(value)
-        if key in INT_KEYS:
-            lo, hi = INT_RANGE[key]
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise PresetError(f"{where}: {raw_key}: expected a whole number, got {got}")
-            if not lo <= value <= hi:
-                raise PresetError(f"{where}: {raw_key}: must be between {lo:,} and {hi:,}, got {got}")
-        if key in FLOAT_KEYS:
-            flo, fhi, zero_ok = FLOAT_RANGE[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise PresetError(f"{where}: {raw_key}: expected a number, got {got}")
-            try:
-                value = float(value)
-            except OverflowError:
-                raise PresetError(f"{where}: {raw_key}: {got} is implausibly large") from None
-            if not math.isfinite(value) or value < flo or (value == flo and not zero_ok) or value > fhi:
-                bound = f"{'at least' if zero_ok else 'greater than'} {flo:g} and at most {fhi:g}"
-                raise PresetError(f"{where}: {raw_key}: must be {bound}, got {got}")
-        if key in BOOL_KEYS and not isinstance(value, bool):
-            raise PresetError(f"{where}: {raw_key}: expected true or false, got {got}")
-        if key in STR_KEYS:
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise PresetError(f"{where}: {raw_key}: expected text, got {got}")
-            if isinstance(value, int) and abs(value) > 10**18:
-                raise PresetError(f"{where}: {raw_key}: {got} is implausibly large")
-            value = str(value)
-            if key in CHOICES and value not in CHOICES[key]:
-                raise PresetError(f"{where}: {raw_key}: {got} is not one of {', '.join(CHOICES[key])}",
-                                  hint=did_you_mean(value, CHOICES[key]))
-        if key in ("tokens", "gpus"):
-            from ..parsing import parse_gpus, parse_tokens
-
-            try:
-                parse_tokens(value) if key == "tokens" else parse_gpus(value)
-            except InputError as exc:
-                raise PresetError(f"{where}: {raw_key}: {exc.message.split(': ', 1)[-1]}",
-                                  hint=f"e.g. {key}: {'300B' if key == 'tokens' else '64'}") from None
-        out[key] = value
+        out[key] = _checked(key, raw_key, value, where)
     return out
+
+
+def _checked(key: str, raw_key: Any, value: Any, where: str) -> Any:
+    """One scenario value checked with its flag's type and bounds (floats as float, text as str)."""
+    from ..inputs.files import _show
+
+    got = _show(value)
+    if key in INT_KEYS:
+        lo, hi = INT_RANGE[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PresetError(f"{where}: {raw_key}: expected a whole number, got {got}")
+        if not lo <= value <= hi:
+            raise PresetError(f"{where}: {raw_key}: must be between {lo:,} and {hi:,}, got {got}")
+    if key in FLOAT_KEYS:
+        flo, fhi, zero_ok = FLOAT_RANGE[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise PresetError(f"{where}: {raw_key}: expected a number, got {got}")
+        try:
+            value = float(value)
+        except OverflowError:
+            raise PresetError(f"{where}: {raw_key}: {got} is implausibly large") from None
+        if not math.isfinite(value) or value < flo or (value == flo and not zero_ok) or value > fhi:
+            bound = f"{'at least' if zero_ok else 'greater than'} {flo:g} and at most {fhi:g}"
+            raise PresetError(f"{where}: {raw_key}: must be {bound}, got {got}")
+    if key in BOOL_KEYS and not isinstance(value, bool):
+        raise PresetError(f"{where}: {raw_key}: expected true or false, got {got}")
+    if key in STR_KEYS:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise PresetError(f"{where}: {raw_key}: expected text, got {got}")
+        if isinstance(value, int) and abs(value) > 10**18:
+            raise PresetError(f"{where}: {raw_key}: {got} is implausibly large")
+        value = str(value)
+        if key in CHOICES and value not in CHOICES[key]:
+            raise PresetError(f"{where}: {raw_key}: {got} is not one of {', '.join(CHOICES[key])}",
+                              hint=did_you_mean(value, CHOICES[key]))
+    if key in ("tokens", "gpus"):
+        from ..parsing import parse_gpus, parse_tokens
+
+        try:
+            parse_tokens(value) if key == "tokens" else parse_gpus(value)
+        except InputError as exc:
+            raise PresetError(f"{where}: {raw_key}: {exc.message.split(': ', 1)[-1]}",
+                              hint=f"e.g. {key}: {'300B' if key == 'tokens' else '64'}") from None
+    return value
 
 
 def scenarios(opts: dict[str, Any], models: list[str], clusters: list[str], gpu_types: list[str],

@@ -122,18 +122,7 @@ def from_dict(data: dict, source: str) -> TrainConfig:
         return data.get(name) or {}
 
     model, training, par = sect("model"), sect("training"), sect("parallelism")
-    exp = sect("experimental")
-
-    def degree(key: str, *, allow_rest: bool = False) -> tuple[int, str]:
-        for where, d in (("parallelism", par), ("experimental", exp), ("training", training)):
-            if key in d:
-                v = d[key]
-                if allow_rest and v == -1:
-                    return -1, f"{where}.{key}"
-                return col.integer(f"{where}.{key}", v), f"{where}.{key}"
-        return (-1 if allow_rest else 1), ""
-
-    # ---- model
+    degrees = _Degrees(col, (("parallelism", par), ("experimental", sect("experimental")), ("training", training)))
     name, flavor = model.get("name"), model.get("flavor")
     if flavor is not None:
         ref = FLAVORS.get((str(name), str(flavor)))
@@ -142,8 +131,34 @@ def from_dict(data: dict, source: str) -> TrainConfig:
             raise col.fail("model.flavor", f"no built-in mpg model for {name} {flavor!r}",
                            hint=f"give the model with -m (a preset or config.json); known flavors: {known}")
         col.take("model_ref", ref, "model.flavor", f"model {ref} from model.name {name!r}, model.flavor {flavor!r}")
+    pp = _layout(col, degrees, training, par, sect("activation_checkpoint"))
+    _batch(col, training, par, pp)
+    _precision(col, model, training, sect("float8"))
+    if training.get("enable_cpu_offload"):
+        col.warn("training.enable_cpu_offload: CPU offload is not modelled (memory counts the states on the GPU)")
+    return col.build()
 
-    # ---- layout
+
+class _Degrees:
+    """Parallel degrees, looked up in [parallelism], then [experimental], then [training] (older torchtitan)."""
+
+    def __init__(self, col: Collector, sections: tuple[tuple[str, dict], ...]) -> None:
+        self.col, self.sections = col, sections
+
+    def __call__(self, key: str, *, allow_rest: bool = False) -> tuple[int, str]:
+        """(degree, 'section.key'); absent: 1, or -1 ('the rest') with ``allow_rest``, and an empty key."""
+        for where, d in self.sections:
+            if key in d:
+                v = d[key]
+                if allow_rest and v == -1:
+                    return -1, f"{where}.{key}"
+                return self.col.integer(f"{where}.{key}", v), f"{where}.{key}"
+        return (-1 if allow_rest else 1), ""
+
+
+def _layout(col: Collector, degree: _Degrees, training: dict, par: dict, ac: dict) -> int:
+    """tp, pp, cp, ep, the data-parallel degrees as dp and a ZeRO stage, the GPU count, virtual stages,
+    sequence parallelism and recompute; returns pp."""
     tp, tp_key = degree("tensor_parallel_degree")
     pp, pp_key = degree("pipeline_parallel_degree")
     cp, cp_key = degree("context_parallel_degree")
@@ -153,6 +168,27 @@ def from_dict(data: dict, source: str) -> TrainConfig:
             col.take(field, v, key)
         elif field in ("tp", "pp"):
             col.default(field, 1, f"torchtitan default ({field} degree not given)")
+    _data_parallel(col, degree, training, (tp, pp, cp))
+    sched = str(par.get("pipeline_parallel_schedule", "1F1B"))
+    if pp > 1 and "interleaved" not in sched.lower() and "looped" not in sched.lower() and "zb" not in sched.lower():
+        col.default("virtual_stages", 1, f"pipeline schedule {sched} (one stage per GPU)")
+    if tp > 1:
+        col.default("sequence_parallel", True, "torchtitan's tensor-parallel plan shards the sequence (on with tp > 1)")
+    mode = ac.get("mode")
+    if mode is None:
+        col.default("recompute", "selective", "torchtitan default (activation_checkpoint.mode not given)")
+    else:
+        if mode not in ("none", "selective", "full"):
+            raise col.fail("activation_checkpoint.mode", f"expected none, selective or full, got {mode!r}")
+        col.take("recompute", mode, "activation_checkpoint.mode")
+        if mode == "selective" and ac.get("selective_ac_option", "op") != "op":
+            col.approx(f"activation_checkpoint.selective_ac_option {ac['selective_ac_option']!r} (every n-th layer "
+                       "in full) is modelled as selective recomputation", "recompute")
+    return pp
+
+
+def _data_parallel(col: Collector, degree: _Degrees, training: dict, model_parallel: tuple[int, int, int]) -> None:
+    """Replicate × shard degrees: DDP (shard 1) or FSDP/HSDP as ZeRO-3, dp, and the GPU count when all are given."""
     rep, rep_key = degree("data_parallel_replicate_degree")
     shard, shard_key = degree("data_parallel_shard_degree", allow_rest=True)
     if "data_parallel_degree" in training and not shard_key:  # torchtitan before 2024-08
@@ -173,26 +209,13 @@ def from_dict(data: dict, source: str) -> TrainConfig:
             dp = rep * shard
             col.take("dp", dp, shard_text, f"dp {dp} = replicate {rep} × shard {shard}")
     if shard != -1:
+        tp, pp, cp = model_parallel
         n = rep * max(shard, 1) * tp * pp * cp
         col.derived("gpus", n, f"GPUs {n:,} = replicate {rep} × shard {max(shard, 1)} × tp {tp} × pp {pp} × cp {cp}")
-    sched = str(par.get("pipeline_parallel_schedule", "1F1B"))
-    if pp > 1 and "interleaved" not in sched.lower() and "looped" not in sched.lower() and "zb" not in sched.lower():
-        col.default("virtual_stages", 1, f"pipeline schedule {sched} (one stage per GPU)")
-    if tp > 1:
-        col.default("sequence_parallel", True, "torchtitan's tensor-parallel plan shards the sequence (on with tp > 1)")
-    ac = sect("activation_checkpoint")
-    mode = ac.get("mode")
-    if mode is None:
-        col.default("recompute", "selective", "torchtitan default (activation_checkpoint.mode not given)")
-    else:
-        if mode not in ("none", "selective", "full"):
-            raise col.fail("activation_checkpoint.mode", f"expected none, selective or full, got {mode!r}")
-        col.take("recompute", mode, "activation_checkpoint.mode")
-        if mode == "selective" and ac.get("selective_ac_option", "op") != "op":
-            col.approx(f"activation_checkpoint.selective_ac_option {ac['selective_ac_option']!r} (every n-th layer "
-                       "in full) is modelled as selective recomputation", "recompute")
 
-    # ---- batch, sequence, steps
+
+def _batch(col: Collector, training: dict, par: dict, pp: int) -> None:
+    """Local and global batch, the micro-batch (the pipeline's, or the local batch), sequence length and steps."""
     lkey = "local_batch_size" if "local_batch_size" in training else ("batch_size" if "batch_size" in training else "")
     local = col.integer(f"training.{lkey}", training[lkey]) if lkey else 8
     if not lkey:
@@ -220,11 +243,12 @@ def from_dict(data: dict, source: str) -> TrainConfig:
     else:
         col.default("train_steps", 10000, "torchtitan default (training.steps not given)")
 
-    # ---- precision
+
+def _precision(col: Collector, model: dict, training: dict, fl8: dict) -> None:
+    """fp8 from float8 converters, else the mixed-precision parameter dtype (float32 modelled as bf16)."""
     converters = model.get("converters") or []
     if isinstance(converters, str):
         converters = [converters]
-    fl8 = sect("float8")
     if "float8" in converters or fl8.get("enable_float8_linear") is True:
         key = "model.converters" if "float8" in converters else "float8.enable_float8_linear"
         col.take("precision", "fp8", key, f"precision fp8 from {key} (float8 linear layers)")
@@ -241,9 +265,6 @@ def from_dict(data: dict, source: str) -> TrainConfig:
             col.values["precision"] = "bf16"
         else:
             raise col.fail("training.mixed_precision_param", f"expected bfloat16 or float32, got {mp!r}")
-    if training.get("enable_cpu_offload"):
-        col.warn("training.enable_cpu_offload: CPU offload is not modelled (memory counts the states on the GPU)")
-    return col.build()
 
 
 def _note(kind: str, text: str):

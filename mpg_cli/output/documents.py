@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from ..core.estimate import Result
 from ..sanitize import clean_line, csv_cell
+from .assumptions import assumption_texts
 from .schema import envelope
 
 
@@ -88,7 +89,7 @@ def estimate_body(r: Result, explain: bool = False) -> dict[str, Any]:
         "gpu_hours": r.gpu_hours, "cost_usd": r.cost_usd, "price_usd_per_gpu_hour": r.price_usd_per_gpu_hour,
         "energy_kwh": r.energy_kwh,
         "memory": memory_dict(r),
-        "assumptions": list(r.assumptions), "warnings": list(r.warnings),
+        "assumptions": assumption_texts(r.assumptions), "warnings": list(r.warnings),
         "checks": [{"name": c.name, "value": c.value, "limit": c.limit, "passed": c.passed} for c in r.checks],
     }
     if explain:

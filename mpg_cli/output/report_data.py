@@ -25,6 +25,7 @@ from ..core.estimate import EstimateError, Request, Result, estimate, run_search
 from ..core.flops import token_flops
 from ..core.search import RECOMPUTE_ORDER, Candidate, Constraints
 from ..core.specs import Layout
+from .assumptions import assumption_texts
 
 MEMORY_PARTS = ("weights", "gradients", "optimizer", "activations", "overhead")
 ALTERNATIVES = 3
@@ -286,6 +287,6 @@ def build(rows: list[tuple[str, Result]], chosen: int = 0, calibration: Optional
         "frontier": frontier,
         "calibration": calibration_section(calibration, r),
         "accuracy": accuracy_section(r),
-        "assumptions": list(r.assumptions), "warnings": list(r.warnings),
+        "assumptions": assumption_texts(r.assumptions), "warnings": list(r.warnings),
     })
     return doc

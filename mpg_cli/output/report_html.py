@@ -243,72 +243,96 @@ def _scenario_table(scen: list[dict[str, Any]], chosen: str) -> str:
 
 
 def render(doc: dict[str, Any]) -> str:
-    """The whole page."""
-    s = doc["summary"]
-    parts: list[str] = []
-    sub = (f"{s['model']} · {s['cluster']}: {s['gpus']:,} × {s['gpu']} · {fmt(s['tokens'], 'tokens')} tokens · "
-           f"layout {s['layout']} ({s['layout_source']})")
-    parts.append(f"<header><h1>Training plan: {esc(doc['title'])}</h1><p class='sub'>{esc(sub)}</p>"
-                 f"{summary_card(s)}</header>")
-    if doc.get("warnings"):
-        parts.append("<p class='warn'>" + "<br>".join(f"Warning: {esc(w)}" for w in doc["warnings"]) + "</p>")
-    scen = doc.get("scenarios") or []
-    if len(scen) > 1:
-        parts.append(f"<section id='scenarios'><h2>{len(scen)} scenarios side by side</h2>"
-                     f"<div class='charts'>{''.join(scenario_charts(scen))}</div>"
-                     f"{_scenario_table(scen, doc['chosen'])}"
-                     f"<p class='note'>The sections below detail “{esc(doc['chosen'])}” (the first scenario, "
-                     f"outlined in the bars).</p></section>")
-    mem = doc["memory"]
-    parts.append(f"<section id='memory'><h2>Memory per GPU</h2>{memory_chart(mem)}"
-                 f"<p class='note'>The chosen layout and the next fastest fitting ones ({esc(mem['alternatives_from'])}); "
-                 f"usable = capacity less the allocator headroom.</p></section>")
-    step = doc.get("step_time")
-    if step:
-        parts.append(f"<section id='step-time'><h2>Where one iteration's time goes</h2>{step_chart(step)}</section>")
-    else:
-        parts.append("<section id='step-time'><h2>Where one iteration's time goes</h2><p class='note'>Throughput "
-                     "was given (--tflops or --mfu): the step-time model's breakdown does not apply.</p></section>")
-    sc = doc["scaling"]
-    charts = scaling_charts(sc)
-    skipped = (f" No valid layout at {', '.join(f'{k:,}' for k in sc['skipped_gpus'])} GPUs with this batch."
-               if sc["skipped_gpus"] else "")
-    parts.append(f"<section id='scaling'><h2>Scaling at a fixed global batch ({sc['global_batch']:,} sequences)</h2>"
-                 + (f"<div class='charts'>{''.join(charts)}</div>" if charts else
-                    "<p class='note'>No other GPU count has a valid layout with this batch.</p>")
-                 + f"<p class='note'>Each point is a full estimate (layout searched again) at that GPU count.{skipped}"
-                   "</p></section>")
-    fr = doc["frontier"]
-    parts.append(f"<section id='frontier'><h2>Layout frontier</h2>{frontier_chart(fr)}"
-                 f"<p class='note'>{fr['layouts_evaluated']:,} layouts evaluated ({fr['fitting']:,} fit, "
-                 f"{fr['not_fitting']:,} do not; constraints: {esc(fr['constraints'])}); MFU from the "
-                 f"{esc(fr['mfu_source'])}"
-                 + (f"; {fr['points_shown']:,} drawn, one per screen cell" if fr["points_shown"] < fr["layouts_evaluated"]
-                    else "") + ".</p></section>")
-    cal = doc.get("calibration")
-    if cal:
-        ratio = f"{cal['ratio']:.3f}" if _f(cal.get("ratio")) is not None else "—"
-        parts.append(f"<section id='calibration'><h2>Calibration: measured vs predicted</h2>"
-                     f"<div class='charts'>{''.join(calibration_charts(cal))}</div>"
-                     f"<p class='note'>From {esc(cal['file'])} ({esc(cal['model'])} on {esc(cal['cluster'])}"
-                     f"{', ' + format(cal['gpus'], ',') + ' GPUs' if cal.get('gpus') else ''}; measured from "
-                     f"{esc(cal['measured_from'])}): ratio measured / predicted = {ratio}, applied to every step "
-                     "time in this report.</p></section>")
-    acc = doc["accuracy"]
-    note = "" if acc.get("applies") else (" These figures are the step-time model's; this estimate's throughput was "
-                                          "given, so they do not bound it.")
-    parts.append(f"<section id='accuracy'><h2>How accurate is the model?</h2><div class='charts'>"
-                 f"<div><table><tr><th>runs</th><th class='n'>n</th><th class='n'>median |error|</th>"
-                 f"<th class='n'>90th pct.</th><th class='n'>within ±20 %</th></tr>"
-                 f"{_acc_row('all published runs', acc['all'])}{_acc_row(acc['class']['name'], acc['class'])}</table>"
-                 f"<p class='note'>{esc(acc['source'])}.{esc(note)}</p></div>{accuracy_chart(acc)}</div></section>")
-    parts.append("<section id='assumptions'><h2>Assumptions</h2><ul class='assumptions'>"
-                 + "".join(f"<li>{esc(a)}</li>" for a in doc.get("assumptions") or []) + "</ul></section>")
-    parts.append(f"<footer>Made by mpg {esc(doc['mpg_version'])} (mpg report). Self-contained: inline SVG and CSS, "
-                 "no scripts, nothing fetched. The data behind every chart: mpg report --format json.</footer>")
+    """The whole page: one section per part of the report document, in reading order."""
+    sections = (_header(doc), _scenarios_section(doc), _memory_section(doc["memory"]), _step_section(doc.get("step_time")),
+                _scaling_section(doc["scaling"]), _frontier_section(doc["frontier"]),
+                _calibration_section(doc.get("calibration")), _accuracy_section(doc["accuracy"]),
+                "<section id='assumptions'><h2>Assumptions</h2><ul class='assumptions'>"
+                + "".join(f"<li>{esc(a)}</li>" for a in doc.get("assumptions") or []) + "</ul></section>",
+                f"<footer>Made by mpg {esc(doc['mpg_version'])} (mpg report). Self-contained: inline SVG and CSS, "
+                "no scripts, nothing fetched. The data behind every chart: mpg report --format json.</footer>")
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'; "
             "img-src data:\">"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>mpg report: {esc(doc['title'])}</title><style>{CSS}</style></head><body>"
-            + "\n".join(parts) + "</body></html>\n")
+            + "\n".join(x for x in sections if x) + "</body></html>\n")
+
+
+def _header(doc: dict[str, Any]) -> str:
+    """The title, the scenario in one line, the summary card and the warnings."""
+    s = doc["summary"]
+    sub = (f"{s['model']} · {s['cluster']}: {s['gpus']:,} × {s['gpu']} · {fmt(s['tokens'], 'tokens')} tokens · "
+           f"layout {s['layout']} ({s['layout_source']})")
+    head = (f"<header><h1>Training plan: {esc(doc['title'])}</h1><p class='sub'>{esc(sub)}</p>"
+            f"{summary_card(s)}</header>")
+    if doc.get("warnings"):
+        head += "\n<p class='warn'>" + "<br>".join(f"Warning: {esc(w)}" for w in doc["warnings"]) + "</p>"
+    return head
+
+
+def _scenarios_section(doc: dict[str, Any]) -> str:
+    """Several scenarios side by side (nothing for one)."""
+    scen = doc.get("scenarios") or []
+    if len(scen) <= 1:
+        return ""
+    return (f"<section id='scenarios'><h2>{len(scen)} scenarios side by side</h2>"
+            f"<div class='charts'>{''.join(scenario_charts(scen))}</div>"
+            f"{_scenario_table(scen, doc['chosen'])}"
+            f"<p class='note'>The sections below detail “{esc(doc['chosen'])}” (the first scenario, "
+            f"outlined in the bars).</p></section>")
+
+
+def _memory_section(mem: dict[str, Any]) -> str:
+    return (f"<section id='memory'><h2>Memory per GPU</h2>{memory_chart(mem)}"
+            f"<p class='note'>The chosen layout and the next fastest fitting ones ({esc(mem['alternatives_from'])}); "
+            f"usable = capacity less the allocator headroom.</p></section>")
+
+
+def _step_section(step: Optional[dict[str, Any]]) -> str:
+    if step:
+        return f"<section id='step-time'><h2>Where one iteration's time goes</h2>{step_chart(step)}</section>"
+    return ("<section id='step-time'><h2>Where one iteration's time goes</h2><p class='note'>Throughput "
+            "was given (--tflops or --mfu): the step-time model's breakdown does not apply.</p></section>")
+
+
+def _scaling_section(sc: dict[str, Any]) -> str:
+    charts = scaling_charts(sc)
+    skipped = (f" No valid layout at {', '.join(f'{k:,}' for k in sc['skipped_gpus'])} GPUs with this batch."
+               if sc["skipped_gpus"] else "")
+    return (f"<section id='scaling'><h2>Scaling at a fixed global batch ({sc['global_batch']:,} sequences)</h2>"
+            + (f"<div class='charts'>{''.join(charts)}</div>" if charts else
+               "<p class='note'>No other GPU count has a valid layout with this batch.</p>")
+            + f"<p class='note'>Each point is a full estimate (layout searched again) at that GPU count.{skipped}"
+              "</p></section>")
+
+
+def _frontier_section(fr: dict[str, Any]) -> str:
+    return (f"<section id='frontier'><h2>Layout frontier</h2>{frontier_chart(fr)}"
+            f"<p class='note'>{fr['layouts_evaluated']:,} layouts evaluated ({fr['fitting']:,} fit, "
+            f"{fr['not_fitting']:,} do not; constraints: {esc(fr['constraints'])}); MFU from the "
+            f"{esc(fr['mfu_source'])}"
+            + (f"; {fr['points_shown']:,} drawn, one per screen cell" if fr["points_shown"] < fr["layouts_evaluated"]
+               else "") + ".</p></section>")
+
+
+def _calibration_section(cal: Optional[dict[str, Any]]) -> str:
+    if not cal:
+        return ""
+    ratio = f"{cal['ratio']:.3f}" if _f(cal.get("ratio")) is not None else "—"
+    return (f"<section id='calibration'><h2>Calibration: measured vs predicted</h2>"
+            f"<div class='charts'>{''.join(calibration_charts(cal))}</div>"
+            f"<p class='note'>From {esc(cal['file'])} ({esc(cal['model'])} on {esc(cal['cluster'])}"
+            f"{', ' + format(cal['gpus'], ',') + ' GPUs' if cal.get('gpus') else ''}; measured from "
+            f"{esc(cal['measured_from'])}): ratio measured / predicted = {ratio}, applied to every step "
+            "time in this report.</p></section>")
+
+
+def _accuracy_section(acc: dict[str, Any]) -> str:
+    note = "" if acc.get("applies") else (" These figures are the step-time model's; this estimate's throughput was "
+                                          "given, so they do not bound it.")
+    return (f"<section id='accuracy'><h2>How accurate is the model?</h2><div class='charts'>"
+            f"<div><table><tr><th>runs</th><th class='n'>n</th><th class='n'>median |error|</th>"
+            f"<th class='n'>90th pct.</th><th class='n'>within ±20 %</th></tr>"
+            f"{_acc_row('all published runs', acc['all'])}{_acc_row(acc['class']['name'], acc['class'])}</table>"
+            f"<p class='note'>{esc(acc['source'])}.{esc(note)}</p></div>{accuracy_chart(acc)}</div></section>")

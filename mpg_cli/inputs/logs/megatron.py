@@ -24,21 +24,7 @@ def _parse_megatron(lines: list[str]) -> _Parsed:
     for line in lines:
         m = _MEG_ITER.search(line)
         if m:
-            fields = {k.strip().lower(): v for k, v in _PIPE_FIELD.findall(m.group(3))}
-            rec = _Record(step=int(m.group(1)))
-            ms = _num(fields.get("elapsed time per iteration (ms)"))
-            rec.step_time_s = ms / 1000.0 if ms is not None else None
-            for key in ("throughput per gpu (tflop/s/gpu)", "tflops"):
-                value = _num(fields.get(key))
-                if value is not None:
-                    rec.tflops_per_gpu = value
-                    tflops_fields.add(key)
-                    break
-            rec.global_batch = _int(fields.get("global batch size"))
-            rec.samples_per_second = _num(fields.get("samples per second"))
-            rec.tokens_per_second_per_gpu = _num(fields.get("tokens per gpu per second (tgs)"))
-            rec.seq_length = _int(fields.get("actual seqlen"))
-            p.records.append(rec)
+            p.records.append(_iteration(m, tflops_fields))
             continue
         m = _MEG_MEM.search(line)
         if m:
@@ -55,6 +41,32 @@ def _parse_megatron(lines: list[str]) -> _Parsed:
         m = _MEG_WORLD.search(line)
         if m:
             p.world_size = _set_once(p.world_size, int(m.group(1)))
+    _finish(p, args, mem_peaks, tflops_fields)
+    return p
+
+
+def _iteration(m: re.Match[str], tflops_fields: set[str]) -> _Record:
+    """One 'iteration N/M | key: value | ...' line as a record (the TFLOP/s field's name goes to ``tflops_fields``)."""
+    fields = {k.strip().lower(): v for k, v in _PIPE_FIELD.findall(m.group(3))}
+    rec = _Record(step=int(m.group(1)))
+    ms = _num(fields.get("elapsed time per iteration (ms)"))
+    rec.step_time_s = ms / 1000.0 if ms is not None else None
+    for key in ("throughput per gpu (tflop/s/gpu)", "tflops"):
+        value = _num(fields.get(key))
+        if value is not None:
+            rec.tflops_per_gpu = value
+            tflops_fields.add(key)
+            break
+    rec.global_batch = _int(fields.get("global batch size"))
+    rec.samples_per_second = _num(fields.get("samples per second"))
+    rec.tokens_per_second_per_gpu = _num(fields.get("tokens per gpu per second (tgs)"))
+    rec.seq_length = _int(fields.get("actual seqlen"))
+    return rec
+
+
+def _finish(p: _Parsed, args: dict[str, str], mem_peaks: list[float], tflops_fields: set[str]) -> None:
+    """The printed arguments (sequence length, batch, world size, layout), the peak memory and what the
+    TFLOP/s field counts."""
     # the arguments Megatron printed, read by the same module that reads Megatron launch scripts (--from)
     for key, attr in (("seq_length", "seq_length"), ("global_batch_size", "global_batch")):
         if args.get(key, "").isdigit():
@@ -78,4 +90,3 @@ def _parse_megatron(lines: list[str]) -> _Parsed:
             "TFLOP/s per GPU: Megatron-DeepSpeed's 'TFLOPs' field, which counts activation "
             "recomputation when it is on (hardware FLOPs)"
         )
-    return p

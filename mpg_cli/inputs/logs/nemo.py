@@ -35,20 +35,10 @@ def _parse_nemo(lines: list[str]) -> _Parsed:
     for line in lines:
         if "train_step_timing" in line:
             fields = dict(_NEMO_FIELD.findall(line))
-            st = _num(fields.get("train_step_timing in s"))
-            if st is None:
+            rec = _step_record(line, fields)
+            if rec is None:
                 continue
-            rec = _Record(step_time_s=st)
-            gs = _num(fields.get("global_step"))
-            if gs is not None:
-                rec.step = int(gs)
-            else:
-                m = _NEMO_ITER.search(line) or _TQDM_COUNT.search(line)
-                if m:
-                    rec.step = int(m.group(1))
-            rec.tflops_per_gpu = _num(fields.get("TFLOPS_per_GPU"))
             seen_tflops = seen_tflops or rec.tflops_per_gpu is not None
-            rec.global_batch = _int(fields.get("global_batch_size"))
             if rec.step is None:
                 p.records.append(rec)
             else:
@@ -77,6 +67,32 @@ def _parse_nemo(lines: list[str]) -> _Parsed:
         m = _NEMO_WORLD.search(line)
         if m:
             p.world_size = _set_once(p.world_size, int(m.group(1) or m.group(2)))
+    _global_batch(p, yaml_gb, consumed)
+    if seen_tflops:
+        p.notes.append("TFLOP/s per GPU: NeMo's TFLOPS_per_GPU (FLOPsMeasurementCallback, analytic model FLOPs)")
+    return p
+
+
+def _step_record(line: str, fields: dict[str, str]) -> _Record | None:
+    """One progress-bar or logger line with train_step_timing as a record (None without a step time)."""
+    st = _num(fields.get("train_step_timing in s"))
+    if st is None:
+        return None
+    rec = _Record(step_time_s=st)
+    gs = _num(fields.get("global_step"))
+    if gs is not None:
+        rec.step = int(gs)
+    else:
+        m = _NEMO_ITER.search(line) or _TQDM_COUNT.search(line)
+        if m:
+            rec.step = int(m.group(1))
+    rec.tflops_per_gpu = _num(fields.get("TFLOPS_per_GPU"))
+    rec.global_batch = _int(fields.get("global_batch_size"))
+    return rec
+
+
+def _global_batch(p: _Parsed, yaml_gb: int | None, consumed: dict[int, float]) -> None:
+    """The global batch from the printed config, else from the growth of consumed_samples per step."""
     if yaml_gb is not None:
         p.global_batch = yaml_gb
     elif len(consumed) >= 2 and not any(r.global_batch is not None for r in p.records):
@@ -89,6 +105,3 @@ def _parse_nemo(lines: list[str]) -> _Parsed:
             if gb >= 1 and abs(gb - round(gb)) < 1e-6:
                 p.global_batch = int(round(gb))
                 p.notes.append("global batch derived from the growth of consumed_samples per step")
-    if seen_tflops:
-        p.notes.append("TFLOP/s per GPU: NeMo's TFLOPS_per_GPU (FLOPsMeasurementCallback, analytic model FLOPs)")
-    return p

@@ -62,35 +62,7 @@ def _summarise(fmt: str, p: _Parsed, source: str, warmup: int | None, notes: lis
     if len(records) < total:
         notes.append(f"{total - len(records)} record(s) without a usable {p.cost_field} ignored")
 
-    if p.whole_run:
-        skipped = 0
-        if warmup:
-            notes.append("warm-up setting ignored: the log only has a whole-run average")
-    else:
-        costs = [c for c in (_cost(r, p.cost_field) for r in records) if c is not None]  # all usable (filtered above)
-        n = len(records)
-        if warmup is not None:
-            skipped = min(warmup, n)
-        else:
-            skipped = min(max(2, n // 10), n)
-            rest = costs[skipped:]
-            if rest:
-                limit = _WARMUP_RATIO * statistics.median(rest)
-                counted = skipped
-                while skipped < n and costs[skipped] > limit:
-                    skipped += 1
-                if skipped > counted:
-                    notes.append(
-                        f"skipped {skipped - counted} more leading record(s) slower than "
-                        f"{_WARMUP_RATIO}x the median of the rest"
-                    )
-        used_n = n - skipped
-        if used_n < _MIN_STEADY:
-            raise LogFormatError(
-                f"{source}: only {used_n} steady-state iterations (of {total} throughput records, "
-                f"{skipped} skipped as warm-up); run longer or lower --warmup",
-                hint=f"at least {_MIN_STEADY} records after warm-up are needed",
-            )
+    skipped = _warmup(p, records, total, source, warmup, notes)
     used = records[skipped:]
 
     step_time = _median(r.step_time_s for r in used)
@@ -104,13 +76,7 @@ def _summarise(fmt: str, p: _Parsed, source: str, warmup: int | None, notes: lis
     mems = [r.memory_bytes for r in used if r.memory_bytes is not None]
     peak = max(mems) if mems else p.peak_memory_bytes
 
-    gbs = [r.global_batch for r in used if r.global_batch is not None]
-    global_batch = gbs[-1] if gbs else p.global_batch
-    if len(set(gbs)) > 1:
-        notes.append(f"global batch changed within the used records ({min(gbs)}..{max(gbs)}); reported the last")
-    seqs = [r.seq_length for r in used if r.seq_length is not None]
-    seq_length = seqs[-1] if seqs else p.seq_length
-
+    global_batch, seq_length = _batch_and_seq(p, used, notes)
     for text in sorted(how):
         notes.append(f"derived: {text}")
     if step_time is None and fmt != "deepspeed":
@@ -119,7 +85,6 @@ def _summarise(fmt: str, p: _Parsed, source: str, warmup: int | None, notes: lis
         notes.append("whole-job tokens/s unknown (needs global batch and seq length, or per-GPU tokens/s and GPU count)")
     if warmup is not None and not p.whole_run:
         notes.append(f"warm-up: skipped exactly {skipped} record(s) as requested")
-
     return LogSummary(
         format=fmt,
         steps_total=total,
@@ -138,6 +103,52 @@ def _summarise(fmt: str, p: _Parsed, source: str, warmup: int | None, notes: lis
         world_size=p.world_size,
         layout=tuple(sorted(p.layout.items())),
     )
+
+
+def _batch_and_seq(p: _Parsed, used: list[_Record], notes: list[str]) -> tuple[int | None, int | None]:
+    """The last global batch and sequence length of the used records (else the log's), noting a changing batch."""
+    gbs = [r.global_batch for r in used if r.global_batch is not None]
+    global_batch = gbs[-1] if gbs else p.global_batch
+    if len(set(gbs)) > 1:
+        notes.append(f"global batch changed within the used records ({min(gbs)}..{max(gbs)}); reported the last")
+    seqs = [r.seq_length for r in used if r.seq_length is not None]
+    return global_batch, seqs[-1] if seqs else p.seq_length
+
+
+def _warmup(p: _Parsed, records: list[_Record], total: int, source: str, warmup: int | None,
+            notes: list[str]) -> int:
+    """How many leading records to skip as warm-up: ``warmup`` when given, else the larger of 2 and a tenth,
+    then each further record slower than _WARMUP_RATIO × the median of the rest; a LogFormatError when fewer
+    than _MIN_STEADY remain. 0 for a log with only a whole-run average."""
+    if p.whole_run:
+        if warmup:
+            notes.append("warm-up setting ignored: the log only has a whole-run average")
+        return 0
+    costs = [c for c in (_cost(r, p.cost_field) for r in records) if c is not None]  # all usable (filtered above)
+    n = len(records)
+    if warmup is not None:
+        skipped = min(warmup, n)
+    else:
+        skipped = min(max(2, n // 10), n)
+        rest = costs[skipped:]
+        if rest:
+            limit = _WARMUP_RATIO * statistics.median(rest)
+            counted = skipped
+            while skipped < n and costs[skipped] > limit:
+                skipped += 1
+            if skipped > counted:
+                notes.append(
+                    f"skipped {skipped - counted} more leading record(s) slower than "
+                    f"{_WARMUP_RATIO}x the median of the rest"
+                )
+    used_n = n - skipped
+    if used_n < _MIN_STEADY:
+        raise LogFormatError(
+            f"{source}: only {used_n} steady-state iterations (of {total} throughput records, "
+            f"{skipped} skipped as warm-up); run longer or lower --warmup",
+            hint=f"at least {_MIN_STEADY} records after warm-up are needed",
+        )
+    return skipped
 
 
 def parse_log(text: str, source: str, *, warmup: int | None = None, fmt: str | None = None,

@@ -45,23 +45,9 @@ def _parse_torchtitan(lines: list[str]) -> _Parsed:
             if step_m is None:  # cannot happen (matched just above); narrows the type
                 continue
             step = int(step_m.group(1))
-            rec = _Record(step=step)
-            m = _TT_TPS.search(line)
-            if m:
-                rec.tokens_per_second_per_gpu = _num(m.group(2))
-                counter = counter or m.group(1)
-            m = _TT_TFLOPS.search(line)
-            if m:
-                rec.tflops_per_gpu = _num(m.group(1))
-                seen_tflops = seen_tflops or rec.tflops_per_gpu is not None
-            m = _TT_MFU.search(line)
-            if m:
-                pct = _num(m.group(1))
-                rec.mfu = pct / 100.0 if pct is not None else None
-            m = _TT_MEM.search(line)
-            if m:
-                value = _num(m.group(1))
-                rec.memory_bytes = _to_bytes(value, m.group(2)) if value is not None else None
+            rec, name = _step_record(line, step)
+            counter = counter or name
+            seen_tflops = seen_tflops or rec.tflops_per_gpu is not None
             when = _timestamp(line)
             if when is not None and prev is not None and step > prev[0]:
                 seconds = (when - prev[1]).total_seconds()
@@ -82,12 +68,47 @@ def _parse_torchtitan(lines: list[str]) -> _Parsed:
             p.seq_length = _set_once(p.seq_length, int(m.group(1) or m.group(2)))
         m = _TT_MESH.search(line)
         if m and p.world_size is None:
-            names = [n.strip().strip("'\"") for n in m.group(1).split(",") if n.strip()]
-            dims = [int(d) for d in m.group(2).replace(",", " ").split()]
-            if dims:
-                p.world_size = math.prod(dims)
-                if len(names) == len(dims):
-                    mesh_dp = math.prod(d for n, d in zip(names, dims) if n.startswith("dp"))
+            mesh_dp = _mesh(p, m, mesh_dp)
+    _finish(p, local_batch, mesh_dp, counter, used_timestamps, seen_tflops)
+    return p
+
+
+def _step_record(line: str, step: int) -> tuple[_Record, str | None]:
+    """A step line's tokens/s, TFLOP/s, MFU and memory; with the name of the tokens/s field ('tps' or 'wps')."""
+    rec = _Record(step=step)
+    counter = None
+    m = _TT_TPS.search(line)
+    if m:
+        rec.tokens_per_second_per_gpu = _num(m.group(2))
+        counter = m.group(1)
+    m = _TT_TFLOPS.search(line)
+    if m:
+        rec.tflops_per_gpu = _num(m.group(1))
+    m = _TT_MFU.search(line)
+    if m:
+        pct = _num(m.group(1))
+        rec.mfu = pct / 100.0 if pct is not None else None
+    m = _TT_MEM.search(line)
+    if m:
+        value = _num(m.group(1))
+        rec.memory_bytes = _to_bytes(value, m.group(2)) if value is not None else None
+    return rec, counter
+
+
+def _mesh(p: _Parsed, m: re.Match[str], mesh_dp: int | None) -> int | None:
+    """The device mesh: the world size, and the data-parallel size when the dimensions are named."""
+    names = [n.strip().strip("'\"") for n in m.group(1).split(",") if n.strip()]
+    dims = [int(d) for d in m.group(2).replace(",", " ").split()]
+    if dims:
+        p.world_size = math.prod(dims)
+        if len(names) == len(dims):
+            return math.prod(d for n, d in zip(names, dims) if n.startswith("dp"))
+    return mesh_dp
+
+
+def _finish(p: _Parsed, local_batch: int | None, mesh_dp: int | None, counter: str | None, used_timestamps: bool,
+            seen_tflops: bool) -> None:
+    """The global batch from the local batch and the mesh, and a note for each derived or converted field."""
     if p.global_batch is None and local_batch is not None and mesh_dp is not None:
         p.global_batch = local_batch * mesh_dp
         p.notes.append("global batch = local batch size x data-parallel mesh size")
@@ -107,4 +128,3 @@ def _parse_torchtitan(lines: list[str]) -> _Parsed:
         p.notes.append("mfu: torchtitan prints a percentage of the GPU's peak dense bf16; converted to a fraction")
     if any(r.memory_bytes is not None for r in p.records):
         p.notes.append("peak memory: torchtitan's 'memory' (max reserved per log interval), max over the used records")
-    return p
