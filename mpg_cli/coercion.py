@@ -5,7 +5,7 @@ on first use (``typer._coercion.build_runtime_param``). The first one imports py
 development machine, measured with ``python -X importtime``) and the ~60 of an estimate command take ~16 ms more,
 although nearly every value is ``None``, a default already of the right type, or a plain number or name.
 
-``install(params)`` (called by ``cli.MpgGroup`` for the group's and the invoked command's parameters,
+``install(params)`` (called by ``group.MpgGroup`` for the group's and the invoked command's parameters,
 the help option included) gives each parameter a ``LazyRuntimeParam`` that converts those common values itself and
 hands every other value to the adapter Typer would have built (built then, once), so a value that Typer refuses
 is refused with Typer's own message and exit code 2. The fast path only accepts values whose conversion is

@@ -2,7 +2,7 @@
 
 Every user-facing failure raises an ``MpgError`` subclass; the core raises them too (this module imports
 only the standard library). The CLI boundary (``mpg_cli.boundary.report_error``, called from
-``mpg_cli.cli.MpgGroup``) prints ``ERROR: …`` and, when present, ``TIP: …`` to stderr, or one
+``mpg_cli.group.MpgGroup``) prints ``ERROR: …`` and, when present, ``TIP: …`` to stderr, or one
 ``GATE FAILED: …`` line per failed gate, and exits with ``exit_code``.
 """
 

@@ -10,11 +10,13 @@ from .specs import Layout
 
 
 def run_search(req: Request, gpus: Optional[int] = None, keep: int = 50, require_fit: bool = True) -> SearchResult:
-    """The layout search for a request (optionally at another GPU count)."""
+    """The layout search for a request (optionally at another GPU count). With the throughput given
+    (--tflops/--mfu) the batch does not change the time, so the default batch is kept whenever it has a layout."""
     seq = req.seq_length or req.model.seq_length
     return search(req.model, hardware_of(req.cluster, req.precision), gpus or req.gpus, seq, req.global_batch,
                   req.precision, req.cluster.gpu.memory_gib, req.constraints, req.memory, req.perf, req.constants,
-                  keep=keep, require_fit=require_fit)
+                  keep=keep, require_fit=require_fit,
+                  batch_alternatives=req.efficiency.source not in ("tflops", "mfu"))
 
 
 def choose_layout(req: Request, seq: int) -> tuple[Candidate, str, SearchResult]:

@@ -150,6 +150,7 @@ def search(
     keep: int = 50,
     require_fit: bool = True,
     time_layouts: bool = True,
+    batch_alternatives: bool = True,
 ) -> SearchResult:
     """Find the fitting layouts, fastest per sequence first (keeps the best ``keep``).
 
@@ -164,24 +165,38 @@ def search(
     whose odd factor the default batch lacks (14,336 = 7·2,048 GPUs for 2,048 sequences) is also searched at
     the batches within 1/8 of the default that its data-parallel sizes divide (``_question_batches``); the
     batch whose fastest layout is fastest per sequence answers, one batch for every layout returned.
+    ``batch_alternatives=False`` keeps the default batch whenever it has a layout (the throughput is given, so
+    the batch does not change the time).
     """
-    results = [_search_at(m, hw, gpus, seq_length, gbs, precision, memory_gib, constraints, mem_opts, perf_opts,
-                          consts, keep, require_fit, time_layouts)
-               for gbs in _question_batches(m, gpus, seq_length, global_batch, constraints)]
-    best = min(results, key=lambda r: (r.candidates[0].seconds_per_sequence if r.candidates else math.inf))
-    if len(results) > 1:
-        best = replace(best, evaluated=sum(r.evaluated for r in results), shapes=sum(r.shapes for r in results),
-                       skipped=sum(r.skipped for r in results))
-    return best
+    def at(gbs: int, k: int, ceiling: float = math.inf) -> SearchResult:
+        return _search_at(m, hw, gpus, seq_length, gbs, precision, memory_gib, constraints, mem_opts, perf_opts,
+                          consts, k, require_fit, time_layouts, ceiling)
+
+    def fastest(r: SearchResult) -> float:
+        return r.candidates[0].seconds_per_sequence if r.candidates else math.inf
+
+    first, *others = _question_batches(m, gpus, seq_length, global_batch, constraints, batch_alternatives)
+    best = at(first, keep)
+    if not others:
+        return best
+    counts = [best.evaluated, best.shapes, best.skipped]
+    for gbs in others:
+        # a probe keeping one layout, pruned against the best time so far: only a faster batch is searched in full
+        probe = at(gbs, 1, fastest(best))
+        counts = [a + b for a, b in zip(counts, (probe.evaluated, probe.shapes, probe.skipped))]
+        if fastest(probe) < fastest(best):
+            best = at(gbs, keep) if keep > 1 else probe
+    return replace(best, evaluated=counts[0], shapes=counts[1], skipped=counts[2])
 
 
 def _search_at(m: ModelSpec, hw: Hardware, gpus: int, seq_length: int, gbs: int, precision: str, memory_gib: float,
                c: Constraints, mem_opts: MemoryOptions, perf_opts: PerfOptions, consts: Optional[PerfConstants],
-               keep: int, require_fit: bool, time_layouts: bool) -> SearchResult:
-    """``search`` at one global batch."""
+               keep: int, require_fit: bool, time_layouts: bool, ceiling: float = math.inf) -> SearchResult:
+    """``search`` at one global batch; layouts whose compute alone takes ``ceiling`` seconds per sequence or more
+    are not timed."""
     res = SearchResult(candidates=[])
     recomputes = [c.recompute] if c.recompute else list(RECOMPUTE_ORDER)
-    ranker = _Ranker(m, hw, seq_length, gbs, perf_opts, consts, keep)
+    ranker = _Ranker(m, hw, seq_length, gbs, perf_opts, consts, keep, ceiling)
     misfit: Optional[Candidate] = None
     for tp, pp, cp, dp, ep in shapes(m, gpus, gbs, seq_length, c):
         res.shapes += 1
@@ -229,7 +244,7 @@ def _odd_part(n: int) -> int:
 
 
 def _question_batches(m: ModelSpec, gpus: int, seq_length: int, global_batch: Optional[int],
-                      c: Constraints) -> list[int]:
+                      c: Constraints, alternatives: bool = True) -> list[int]:
     """The global batches a question is searched at: the given one; else the default, plus, when the default
     cannot use every data-parallel size of this GPU count (an odd factor of the count it lacks, or no dp
     divides it), the two batches within 1/8 of it that admit the most layouts (then the nearest: e.g. 2,080
@@ -238,7 +253,7 @@ def _question_batches(m: ModelSpec, gpus: int, seq_length: int, global_batch: Op
         return [global_batch]
     gbs = default_global_batch(seq_length, m.batch_tokens)
     has_default = next(shapes(m, gpus, gbs, seq_length, c), None) is not None
-    if has_default and gbs % _odd_part(gpus) == 0:
+    if has_default and (gbs % _odd_part(gpus) == 0 or not alternatives):
         return [gbs]
     dps = [dp for _, _, _, dp, _ in shapes(m, gpus, None, seq_length, c)]
     options = {max(1, round(gbs / dp)) * dp for dp in set(dps)} - {gbs}
@@ -299,9 +314,9 @@ class _Ranker:
     a layout whose compute-only lower bound is already slower than all of them is skipped untimed."""
 
     def __init__(self, m: ModelSpec, hw: Hardware, seq_length: int, gbs: int, perf_opts: PerfOptions,
-                 consts: Optional[PerfConstants], keep: int) -> None:
+                 consts: Optional[PerfConstants], keep: int, ceiling: float = math.inf) -> None:
         self.m, self.hw, self.seq_length, self.gbs = m, hw, seq_length, gbs
-        self.perf_opts, self.consts, self.keep = perf_opts, consts, keep
+        self.perf_opts, self.consts, self.keep, self.ceiling = perf_opts, consts, keep, ceiling
         self.best: list[float] = []
         self.found: list[Candidate] = []
         self.new_layout()
@@ -314,13 +329,15 @@ class _Ranker:
 
     def prunes(self, layout: Layout, key: int) -> bool:
         """True when ``layout`` cannot be among the fastest ``keep``: not timed yet (no time of the same ``key``),
-        the list is full and the compute-only lower bound is already no faster than its slowest."""
-        if key in self.timed or len(self.best) < self.keep:
+        the list is full and the compute-only lower bound is already no faster than its slowest (or than the
+        ``ceiling`` a caller already has)."""
+        full = len(self.best) >= self.keep
+        if key in self.timed or (not full and self.ceiling == math.inf):
             return False
         if self.bound is None:
             self.bound = compute_bound(self.m, layout, self.seq_length, self.gbs, self.hw, self.perf_opts,
                                        self.consts) / self.gbs
-        return self.bound >= -self.best[0]
+        return self.bound >= min(-self.best[0] if full else math.inf, self.ceiling)
 
     def offer(self, cand: Candidate, key: int) -> None:
         """Time ``cand`` (or reuse the time of the same ``key``) and keep it (``prunes`` said it may be kept)."""
