@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from ..specs import ModelSpec
 from .constants import BF16_BYTES as BF16
@@ -69,38 +69,14 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
         cast = FP8_CAST_BYTES * M * K / hbm if hw.fp8 else 0.0
         return 2.0 * M * K * N / (peak * eff) + cast
 
-    q, kv = m.q_size, m.kv_size
-    if m.mla is not None:
-        mla = m.mla
-        qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim
-        attn_proj = (gemm(tokens, h, mla.q_lora_rank) + gemm(tokens, mla.q_lora_rank, m.heads * qk / t)
-                     if mla.q_lora_rank else gemm(tokens, h, m.heads * qk / t))
-        attn_proj += gemm(tokens, h, mla.kv_lora_rank + mla.qk_rope_head_dim)
-        attn_proj += gemm(tokens, mla.kv_lora_rank, m.heads * (mla.qk_nope_head_dim + mla.v_head_dim) / t)
-        attn_proj += gemm(tokens, m.heads * mla.v_head_dim / t, h)
-        core_dims = m.heads * (qk + mla.v_head_dim)
-        d_head = qk
-    else:
-        attn_proj = gemm(tokens, h, (q + 2 * kv) / t) + gemm(tokens, q / t, h)
-        core_dims = m.heads * 2 * m.d_head
-        d_head = m.d_head
+    attn_proj, core_dims, d_head = _attention_projections(m, t, tokens, gemm)
     up = 2 if m.ffn_type == "swiglu" else 1
 
     def mlp(M: float, f: float) -> float:
         return gemm(M, h, up * f / t) + gemm(M, f / t, h)
 
     dense_mlp = mlp(tokens, m.ffn_hidden_size)
-    moe_mlp = 0.0
-    if m.moe is not None:
-        moe = m.moe
-        # E/ep local experts (grouped GEMM), each of tokens·ep·k/E rows on average; the busiest sets the pace
-        per_expert_tokens = tokens * ep * moe.top_k / moe.experts * expert_imbalance
-        moe_mlp = moe.experts / ep * mlp(per_expert_tokens, moe.expert_ffn_hidden_size)
-        if moe.shared_experts:
-            moe_mlp += moe.shared_experts * mlp(tokens, moe.shared_ffn)
-        moe_mlp += gemm(tokens, h, moe.experts)  # router
-        # token permutation and un-permutation: read h, write k·h and back, 2 B per element
-        moe_mlp += 2.0 * BF16 * (1 + moe.top_k) * tokens * h / hbm
+    moe_mlp = _moe_mlp(m, tokens, ep, expert_imbalance, mlp, gemm, hbm)
     sp_div = t if sequence_parallel else 1
     f_eff = m.ffn_hidden_size if m.moe is None else m.moe.top_k * m.moe.expert_ffn_hidden_size
     elem_width = h / sp_div + up * f_eff / t
@@ -120,3 +96,39 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
                                                        * _sat(h, k0) * _sat(m.vocab_size / t, k0))
     logits_elem = 3 * 4.0 * tokens * m.vocab_size / t / hbm
     return LayerKernels(attn_proj, dense_mlp, moe_mlp, core_fwd, core_bwd_ratio, elem_fwd, logits_fwd, logits_elem)
+
+
+def _attention_projections(m: ModelSpec, t: int, tokens: float,
+                           gemm: Callable[[float, float, float], float]) -> tuple[float, float, float]:
+    """(projection GEMM time, attention-core width heads·(d_qk + d_v), head dim) of one layer: GQA/MHA's QKV and
+    output projections, or MLA's low-rank ones (DeepSeek-V2 §2.1)."""
+    h = m.hidden_size
+    if m.mla is None:
+        q, kv = m.q_size, m.kv_size
+        return gemm(tokens, h, (q + 2 * kv) / t) + gemm(tokens, q / t, h), m.heads * 2 * m.d_head, m.d_head
+    mla = m.mla
+    qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim
+    proj = (gemm(tokens, h, mla.q_lora_rank) + gemm(tokens, mla.q_lora_rank, m.heads * qk / t)
+            if mla.q_lora_rank else gemm(tokens, h, m.heads * qk / t))
+    proj += gemm(tokens, h, mla.kv_lora_rank + mla.qk_rope_head_dim)
+    proj += gemm(tokens, mla.kv_lora_rank, m.heads * (mla.qk_nope_head_dim + mla.v_head_dim) / t)
+    proj += gemm(tokens, m.heads * mla.v_head_dim / t, h)
+    return proj, m.heads * (qk + mla.v_head_dim), qk
+
+
+def _moe_mlp(m: ModelSpec, tokens: float, ep: int, expert_imbalance: float, mlp: Callable[[float, float], float],
+             gemm: Callable[[float, float, float], float], hbm: float) -> float:
+    """A MoE layer's routed experts (grouped GEMM at the busiest expert's load), shared experts, router and token
+    permutation."""
+    moe = m.moe
+    if moe is None:
+        return 0.0
+    h = m.hidden_size
+    # E/ep local experts (grouped GEMM), each of tokens·ep·k/E rows on average; the busiest sets the pace
+    per_expert_tokens = tokens * ep * moe.top_k / moe.experts * expert_imbalance
+    out = moe.experts / ep * mlp(per_expert_tokens, moe.expert_ffn_hidden_size)
+    if moe.shared_experts:
+        out += moe.shared_experts * mlp(tokens, moe.shared_ffn)
+    out += gemm(tokens, h, moe.experts)  # router
+    # token permutation and un-permutation: read h, write k·h and back, 2 B per element
+    return out + 2.0 * BF16 * (1 + moe.top_k) * tokens * h / hbm
