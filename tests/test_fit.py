@@ -186,7 +186,8 @@ def test_search_layout_builder_equals_replace(tp, pp, dp, cp, sp, fa, mb, v, zer
 
 
 def test_estimate_layout_is_the_fastest_of_the_full_search():
-    """The estimate's search keeps one layout (more pruning): it is the first of a search that keeps them all."""
+    """The estimate's search keeps one layout (more pruning, fewer layouts sized): it is the first of a search that
+    keeps them all."""
     from mpg_cli.core.estimate import choose_layout
 
     for opts in ({}, {"model": "mixtral-8x7b", "cluster": "dgx-h100", "gpus": "512"},
@@ -194,4 +195,4 @@ def test_estimate_layout_is_the_fastest_of_the_full_search():
         req = build_requests(opts)[0]
         best, _, res = choose_layout(req, req.model.seq_length)
         full = run_search(req, keep=10**6)
-        assert best == full.candidates[0] and res.evaluated == full.evaluated
+        assert best == full.candidates[0] and 0 < res.evaluated <= full.evaluated

@@ -108,3 +108,26 @@ def test_breakdown_sums_to_total():
     """The explain breakdown adds up to the iteration time."""
     st = _step()
     assert sum(st.as_dict().values()) == pytest.approx(st.total)
+
+
+@pytest.mark.parametrize("name,tp,pp,dp,ep,v", [("gpt3-175b", 4, 8, 32, 1, 6), ("llama3-8b", 1, 1, 64, 1, 1),
+                                               ("mixtral-8x7b", 1, 4, 32, 8, 2), ("llama3-405b", 8, 16, 8, 1, 8)])
+def test_search_bounds_are_below_the_step_time_for_every_zero_stage(name, tp, pp, dp, ep, v):
+    """The search's lower bounds never exceed the step time at any ZeRO stage (so pruning cannot drop the fastest),
+    the pipeline bound is the tighter one, and both grow with heavier recompute."""
+    from mpg_cli.core.perf import compute_bound, pipeline_bound
+
+    m = load_model(name)
+    gbs = dp * 16
+    for mb in (1, 2):
+        last = (0.0, 0.0)
+        for rc in ("none", "selective", "full"):
+            lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, micro_batch=mb, virtual_stages=v, recompute=rc,
+                         sequence_parallel=tp > 1)
+            cb = compute_bound(m, lay, 2048, gbs, HW, PerfOptions(), C)
+            pb = pipeline_bound(m, lay, 2048, gbs, HW, PerfOptions(), C)
+            assert cb <= pb * (1 + 1e-12)
+            for z in (0, 1, 2, 3):
+                assert pb <= step_time(m, replace(lay, zero=z), 2048, gbs, HW, PerfOptions(), C).total * (1 + 1e-12)
+            assert cb >= last[0] and pb >= last[1]
+            last = (cb, pb)

@@ -29,7 +29,7 @@ from typing import Iterator, Optional
 
 from .memory import MemoryBreakdown, combine, stage_activations, stage_states
 from .params import stages_of
-from .perf import Hardware, PerfConstants, PerfOptions, StepTime, compute_bound, step_time
+from .perf import Hardware, PerfConstants, PerfOptions, StepTime, compute_bound, pipeline_bound, step_time
 from .specs import GiB, Layout, MemoryOptions, ModelSpec
 
 RECOMPUTE_ORDER = ("none", "selective", "full")
@@ -86,7 +86,7 @@ class SearchResult:
     candidates: list[Candidate]  # fitting layouts, fastest first
     evaluated: int = 0  # layouts whose memory was computed
     shapes: int = 0  # structural layouts enumerated
-    skipped: int = 0  # fitting layouts not timed: their compute alone is slower than the `keep` fastest
+    skipped: int = 0  # layouts not timed (most not sized): a lower bound of their time is slower than the kept ones
     smallest_misfit: Optional[Candidate] = None  # the non-fitting layout closest to fitting (not timed)
 
 
@@ -209,8 +209,13 @@ def _search_at(m: ModelSpec, hw: Hardware, gpus: int, seq_length: int, gbs: int,
             pending = list(zeros)  # ZeRO stages still without a fitting recompute policy
             for rc in recomputes:
                 shaped = _layout(base, mb, v, 1, rc)
-                acts = grid.activations(shaped)
                 ranker.new_layout()
+                if time_layouts and ranker.prunes_all(shaped):
+                    # no ZeRO stage of it can be among the fastest, nor with heavier recompute (a slower bound)
+                    res.evaluated += len(pending)
+                    res.skipped += len(pending)
+                    break
+                acts = grid.activations(shaped)
                 for z in list(pending):
                     res.evaluated += 1
                     total, worst = grid.worst_stage(z, acts)
@@ -326,6 +331,23 @@ class _Ranker:
         micro-batch (the cache), and one compute bound serves all its ZeRO stages."""
         self.timed: dict[int, StepTime] = {}
         self.bound: Optional[float] = None
+
+    def prunes_all(self, shaped: Layout) -> bool:
+        """True when no ZeRO stage of ``shaped`` can be among the fastest ``keep``: checked before its memory is
+        sized, with the compute bound and then the tighter ZeRO-independent pipeline bound (which ``prunes``
+        then reuses for each ZeRO stage)."""
+        full = len(self.best) >= self.keep
+        if not full and self.ceiling == math.inf:
+            return False
+        limit = min(-self.best[0] if full else math.inf, self.ceiling)
+        if self.bound is None:
+            self.bound = compute_bound(self.m, shaped, self.seq_length, self.gbs, self.hw, self.perf_opts,
+                                       self.consts) / self.gbs
+        if self.bound >= limit:
+            return True
+        self.bound = pipeline_bound(self.m, shaped, self.seq_length, self.gbs, self.hw, self.perf_opts,
+                                    self.consts) / self.gbs
+        return self.bound >= limit
 
     def prunes(self, layout: Layout, key: int) -> bool:
         """True when ``layout`` cannot be among the fastest ``keep``: not timed yet (no time of the same ``key``),

@@ -17,7 +17,7 @@ _ROOMS = {
     "STAND_IN": "constants", "PerfConstants": "constants", "constants_from_document": "constants",
     "load_default_constants": "constants", "SHARDED_IMPLS": "hardware", "Hardware": "hardware",
     "PerfOptions": "hardware", "LayerKernels": "kernels", "layer_kernels": "kernels", "StepTime": "step",
-    "compute_bound": "step", "step_time": "step",
+    "compute_bound": "step", "pipeline_bound": "step", "step_time": "step",
 }
 
 
@@ -30,6 +30,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "SHARDED_IMPLS", "STAND_IN", "Hardware", "LayerKernels", "PerfConstants", "PerfOptions", "StepTime",
-    "all_to_all_time", "collective_time", "compute_bound", "constants_from_document", "exposed", "layer_kernels",
+    "all_to_all_time", "collective_time", "compute_bound", "pipeline_bound", "constants_from_document", "exposed", "layer_kernels",
     "load_default_constants", "ring_latency", "step_time",
 ]

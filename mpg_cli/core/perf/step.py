@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..params import StageParams, stage_params, stages_of
 from ..specs import Layout, ModelSpec
@@ -262,6 +263,53 @@ def compute_bound(m: ModelSpec, lay: Layout, seq_length: int, global_batch: int,
     return (micro + bubble) * per_mb
 
 
+class _Pipelined(NamedTuple):
+    """The ZeRO-independent part of one iteration: per micro-batch compute and TP/CP/EP communication, and the
+    pipeline's point-to-point traffic (step_time adds the ZeRO/data-parallel terms and the optimizer)."""
+
+    micro: int
+    sp: StageParams
+    cmp: Compute
+    g: Groups
+    tp_mb: float
+    cp_mb: float
+    ep_mb: float
+    pp_comm: float
+
+    @property
+    def per_mb(self) -> float:
+        return self.cmp.fwd + self.cmp.bwd + self.cmp.rec + self.tp_mb + self.cp_mb + self.ep_mb
+
+
+def _pipelined(m: ModelSpec, lay: Layout, seq_length: int, global_batch: int, hw: Hardware, opts: PerfOptions,
+               c: PerfConstants) -> _Pipelined:
+    p, v = lay.pp, max(1, lay.virtual_stages)
+    micro = max(1, global_batch // (lay.micro_batch * lay.dp))
+    tokens = lay.micro_batch * seq_length / lay.cp  # tokens per GPU per micro-batch
+    k = layer_kernels(m, lay.tp, lay.cp, lay.ep, lay.micro_batch, lay.sequence_parallel, lay.flash_attention,
+                      seq_length, hw, c, opts.expert_imbalance, opts.attention_kernel)
+    sp = slowest_stage(m, lay)
+    cmp = compute_times(k, sp, lay.recompute, lay.flash_attention)
+    g = groups_of(lay, hw.gpus_per_node)
+    pp_comm = 0.0
+    if p > 1:  # activations b·s·h/t per boundary each way (scatter/gather, Narayanan §4.1), ×v when interleaved
+        one = p2p_time(tokens * m.hidden_size * BF16_BYTES / lay.tp, g.pp_same_node, hw)
+        pp_comm = 2.0 * v * one * (micro + p - 1)
+    return _Pipelined(micro, sp, cmp, g, tp_comm(m, lay, tokens, sp, cmp, g, hw, opts, c),
+                      cp_comm(m, lay, tokens, sp, k, g, hw, c), ep_comm(m, lay, tokens, sp, cmp, g, hw, opts), pp_comm)
+
+
+def pipeline_bound(m: ModelSpec, lay: Layout, seq_length: int, global_batch: int, hw: Hardware,
+                   opts: PerfOptions = PerfOptions(), c: PerfConstants | None = None) -> float:
+    """A tighter lower bound of ``step_time(...).total`` that holds for every ZeRO stage: ``step_time`` without
+    its data-parallel, ZeRO-3 and optimizer terms (each non-negative), the bubble over the rest of a micro-batch.
+    It grows with heavier recompute (more compute, and full recompute repeats TP and EP traffic)."""
+    c = c if c is not None else load_default_constants()
+    pl = _pipelined(m, lay, seq_length, global_batch, hw, opts, c)
+    bubble = (lay.pp - 1) / max(1, lay.virtual_stages) if lay.pp > 1 else 0.0
+    return (pl.micro + bubble) * pl.per_mb + pl.pp_comm
+
+
 def step_time(
     m: ModelSpec,
     lay: Layout,
@@ -274,26 +322,13 @@ def step_time(
     """Predict one iteration of ``global_batch`` sequences on ``lay`` (see the module docstring)."""
     c = c if c is not None else load_default_constants()
     p, v = lay.pp, max(1, lay.virtual_stages)
-    micro = max(1, global_batch // (lay.micro_batch * lay.dp))
-    tokens = lay.micro_batch * seq_length / lay.cp  # tokens per GPU per micro-batch
-    k = layer_kernels(m, lay.tp, lay.cp, lay.ep, lay.micro_batch, lay.sequence_parallel, lay.flash_attention,
-                      seq_length, hw, c, opts.expert_imbalance, opts.attention_kernel)
-    sp = slowest_stage(m, lay)
-    cmp = compute_times(k, sp, lay.recompute, lay.flash_attention)
-    g = groups_of(lay, hw.gpus_per_node)
-
-    tp_mb = tp_comm(m, lay, tokens, sp, cmp, g, hw, opts, c)
-    cp_mb = cp_comm(m, lay, tokens, sp, k, g, hw, c)
-    ep_mb = ep_comm(m, lay, tokens, sp, cmp, g, hw, opts)
+    pl = _pipelined(m, lay, seq_length, global_batch, hw, opts, c)
+    micro, sp, cmp, g = pl.micro, pl.sp, pl.cmp, pl.g
     shard_mb, shard_step = sharded_comm(lay, sp, cmp, micro, g, hw, opts, c)
     dp_step = dp_step_comm(lay, sp, cmp, g, hw, opts, c, micro) + shard_step
-
-    t_mb = cmp.fwd + cmp.bwd + cmp.rec + tp_mb + cp_mb + ep_mb + shard_mb
+    t_mb = pl.per_mb + shard_mb
     bubble = (p - 1) / v * t_mb if p > 1 else 0.0
-    pp_comm = 0.0
-    if p > 1:  # activations b·s·h/t per boundary each way (scatter/gather, Narayanan §4.1), ×v when interleaved
-        one = p2p_time(tokens * m.hidden_size * BF16_BYTES / lay.tp, g.pp_same_node, hw)
-        pp_comm = 2.0 * v * one * (micro + p - 1)
+    tp_mb, cp_mb, ep_mb, pp_comm = pl.tp_mb, pl.cp_mb, pl.ep_mb, pl.pp_comm
 
     return StepTime(
         compute=micro * (cmp.fwd + cmp.bwd),
