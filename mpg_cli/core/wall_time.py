@@ -27,24 +27,25 @@ GOODPUT_FLAGS = ("--failures-per-gpu-hour", "--storage-tb-s", "--async-checkpoin
                  "--restart-minutes", "--maintenance-fraction", "--goodput")
 
 
+def _first_set(*options: tuple[Optional[float], str]) -> tuple[float, str]:
+    """The first (value, where it came from) that is set: the flag, then the cluster preset, then the default."""
+    for value, source in options:
+        if value is not None:
+            return value, source
+    raise ValueError("no default")  # the last option is always a default (a programming error otherwise)
+
+
 def goodput_of(req: Request, steady_s: float, total_params: float,
                copy_bytes_per_gpu: Optional[float] = None) -> tuple[Goodput, Assumption]:
     """The wall time: the goodput model (core.goodput) with each default's source, or the fixed --goodput."""
     if req.goodput is not None:
         return fixed_goodput(steady_s, req.goodput), Assumption("goodput", req.goodput, "--goodput", ("--goodput",))
     o, c = req.goodput_options, req.cluster
-    if o.failures_per_gpu_hour is not None:
-        rate, rate_src = o.failures_per_gpu_hour, "--failures-per-gpu-hour"
-    elif c.failures_per_gpu_hour is not None:
-        rate, rate_src = c.failures_per_gpu_hour, f"the {c.name} preset"
-    else:
-        rate, rate_src = FAILURES_PER_GPU_HOUR, DEFAULTS_SOURCES["failures_per_gpu_hour"]
-    if o.storage_tb_s is not None:
-        bw, bw_src = o.storage_tb_s, "--storage-tb-s"
-    elif c.storage_tb_s is not None:
-        bw, bw_src = c.storage_tb_s, f"the {c.name} preset"
-    else:
-        bw, bw_src = STORAGE_TB_S, DEFAULTS_SOURCES["storage_tb_s"]
+    rate, rate_src = _first_set((o.failures_per_gpu_hour, "--failures-per-gpu-hour"),
+                                (c.failures_per_gpu_hour, f"the {c.name} preset"),
+                                (FAILURES_PER_GPU_HOUR, DEFAULTS_SOURCES["failures_per_gpu_hour"]))
+    bw, bw_src = _first_set((o.storage_tb_s, "--storage-tb-s"), (c.storage_tb_s, f"the {c.name} preset"),
+                            (STORAGE_TB_S, DEFAULTS_SOURCES["storage_tb_s"]))
     restart, restart_src = ((o.restart_s, "--restart-minutes") if o.restart_s is not None
                             else (RESTART_S, DEFAULTS_SOURCES["restart_s"]))
     opt_bytes = OPTIMIZER_BYTES[req.memory.optimizer]
