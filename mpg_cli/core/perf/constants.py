@@ -66,9 +66,13 @@ class PerfConstants:
     provenance: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __hash__(self) -> int:  # tables are dicts: hash their items (constants key the kernel cache)
-        return hash((tuple(sorted(self.gemm_eta.items())), tuple(sorted(self.fp8_gemm_eta.items())),
-                     tuple(sorted(self.attention_eta.items())), self.fp8_ratio, self.gemm_m0, self.gemm_k0,
-                     self.elementwise_passes, self.overlap))
+        cached = self.__dict__.get("_hash")
+        if cached is None:  # computed once: the kernel cache hashes the constants on every lookup
+            cached = hash((tuple(sorted(self.gemm_eta.items())), tuple(sorted(self.fp8_gemm_eta.items())),
+                           tuple(sorted(self.attention_eta.items())), self.fp8_ratio, self.gemm_m0, self.gemm_k0,
+                           self.elementwise_passes, self.overlap))
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     def fitted_generation(self, generation: str) -> str:
         """The generation whose curve ``generation`` uses (itself when fitted, else its stand-in)."""

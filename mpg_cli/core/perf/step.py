@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from ..params import StageParams, stage_params, stages_of
@@ -242,9 +243,15 @@ def optimizer_time(lay: Layout, sp: StageParams, hw: Hardware) -> float:
 
 
 def slowest_stage(m: ModelSpec, lay: Layout) -> StageParams:
+    """The pipeline stage that sets the step's pace (``_slowest_stage``, cached by tp, pp and ep)."""
+    return _slowest_stage(m, lay.tp, lay.pp, lay.ep)
+
+
+@lru_cache(maxsize=4096)
+def _slowest_stage(m: ModelSpec, tp: int, pp: int, ep: int) -> StageParams:
     """The stage that sets the pace: the most layers (the logits are charged to it as well, compute_times),
     then the most parameters (its embedding or output layer)."""
-    return max((stage_params(m, lay.tp, lay.pp, lay.ep, st) for st in stages_of(lay.pp, m.layers)),
+    return max((stage_params(m, tp, pp, ep, st) for st in stages_of(pp, m.layers)),
                key=lambda x: (x.layers, x.moe_layers, x.total))
 
 
