@@ -230,9 +230,12 @@ def test_full_recompute_never_needs_more_than_none_one_layer_per_stage(name):
 @example(case=(model("gpt3-175b"), Layout(tp=8, pp=48, dp=2, micro_batch=1, sequence_parallel=True), 2048, 2),
          zero=1)
 def test_full_recompute_never_needs_more_than_selective_with_flash(case, zero):
-    """With FlashAttention and ≥ 2 layers per stage, full recompute never needs more memory than selective."""
+    """With FlashAttention, ≥ 2 layers per stage and the stored layer inputs split over tp (tp 1 or sequence
+    parallelism), full recompute never needs more memory than selective. (Without sequence parallelism each TP
+    rank stores the whole s·b·h input of every layer, so with 2 layers and one micro-batch in flight full
+    recompute can need slightly more, e.g. llama3-8b tp 8 pp 16 at s = 512: Hypothesis found it.)"""
     m, lay, seq, gbs = case
-    assume(lay.flash_attention and m.layers // lay.pp >= 2)
+    assume(lay.flash_attention and m.layers // lay.pp >= 2 and (lay.tp == 1 or lay.sequence_parallel))
     assert total(m, lay, seq, gbs, zero=zero, recompute="selective") >= total(m, lay, seq, gbs, zero=zero,
                                                                                 recompute="full")
 
