@@ -84,7 +84,7 @@ def default_global_batch(seq_length: int, target_tokens: Optional[float] = None)
 @dataclass
 class SearchResult:
     candidates: list[Candidate]  # fitting layouts, fastest first
-    evaluated: int = 0  # layouts whose memory was computed
+    evaluated: int = 0  # layouts considered: memory sized, or ruled out by a time bound before sizing
     shapes: int = 0  # structural layouts enumerated
     skipped: int = 0  # layouts not timed (most not sized): a lower bound of their time is slower than the kept ones
     smallest_misfit: Optional[Candidate] = None  # the non-fitting layout closest to fitting (not timed)
@@ -192,7 +192,7 @@ def search(
 def _search_at(m: ModelSpec, hw: Hardware, gpus: int, seq_length: int, gbs: int, precision: str, memory_gib: float,
                c: Constraints, mem_opts: MemoryOptions, perf_opts: PerfOptions, consts: Optional[PerfConstants],
                keep: int, require_fit: bool, time_layouts: bool, ceiling: float = math.inf) -> SearchResult:
-    """``search`` at one global batch; layouts whose compute alone takes ``ceiling`` seconds per sequence or more
+    """``search`` at one global batch; layouts whose lower bound takes ``ceiling`` seconds per sequence or more
     are not timed."""
     res = SearchResult(candidates=[])
     recomputes = [c.recompute] if c.recompute else list(RECOMPUTE_ORDER)
@@ -316,7 +316,8 @@ class _MemoryGrid:
 
 class _Ranker:
     """Rank: time the fitting layouts and keep the fastest ``keep`` per sequence (a max-heap of negated times);
-    a layout whose compute-only lower bound is already slower than all of them is skipped untimed."""
+    a layout whose lower bound (compute only, then ZeRO-independent: ``prunes_all``) is already slower than all of
+    them, or than a caller's ``ceiling``, is skipped untimed."""
 
     def __init__(self, m: ModelSpec, hw: Hardware, seq_length: int, gbs: int, perf_opts: PerfOptions,
                  consts: Optional[PerfConstants], keep: int, ceiling: float = math.inf) -> None:
