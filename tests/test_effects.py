@@ -311,6 +311,42 @@ def test_uneven_split_memory_and_time_follow_the_fullest_stages():
     assert memory_breakdown(m, lay, 8192, 256, "bf16", 80.0).stage == "middle"
 
 
+def test_the_fullest_middle_stage_of_a_moe_model_is_all_moe():
+    """DeepSeek-V3 (61 layers, 3 dense): at pp 16 and 32 some middle stage holds ⌈61/p⌉ MoE layers, and that is the
+    stage memory and time are taken from (its dense layers sit on the first stages only)."""
+    from mpg_cli.core.params import stage_params
+    from mpg_cli.core.perf.step import slowest_stage
+
+    m = load_model("deepseek-v3")
+    for pp, n in ((16, 4), (32, 2)):
+        mid = stage_params(m, 2, pp, 1, "middle")
+        assert (mid.layers, mid.moe_layers) == (n, n)
+        assert slowest_stage(m, Layout(tp=2, pp=pp, dp=4, sequence_parallel=True)).moe_layers == n
+    dense = load_model("gpt3-175b")  # 96 layers over 64 stages: the ends give up more than one layer each
+    mid, first = stage_params(dense, 8, 64, 1, "middle"), stage_params(dense, 8, 64, 1, "first")
+    assert (mid.layers, mid.moe_layers) == (2, 0) and first.layers == 1
+    assert mid.dense == pytest.approx(2 * mid.largest_layer[0], rel=1e-3)  # two whole layers, MLPs included
+
+
+def test_interleaving_holds_more_than_one_micro_batch_on_the_last_stage():
+    """Interleaved 1F1B: the last rank holds p − (p − 1)/v stages' worth of activations (Megatron-Core's warm-up),
+    not one; without interleaving it holds one."""
+    from mpg_cli.core.memory import _inflight
+
+    lay = Layout(tp=8, pp=16, dp=8, micro_batch=1, virtual_stages=4, sequence_parallel=True)
+    assert _inflight(lay, "last", 64) == pytest.approx(16 - 15 / 4)
+    assert _inflight(lay, "first", 64) == pytest.approx(16 + 15 / 4)
+    assert _inflight(replace(lay, virtual_stages=1), "last", 64) == 1.0
+
+
+def test_with_no_batch_near_the_default_the_nearest_one_is_used():
+    """Llama 3 8B at 1M tokens per sequence (default 4 sequences) on 24 GPUs: every dp has a factor 3, none within
+    1/8 of 4, so the batch is the nearest multiple (3), not the one admitting most layouts (24)."""
+    from mpg_cli.core.search import _question_batches
+
+    assert _question_batches(load_model("llama3-8b"), 24, 1 << 20, None, Constraints()) == [3]
+
+
 def test_interleaving_needs_p_micro_batches_not_a_multiple():
     """Virtual stages are searched with 20 micro-batches on 16 stages (Llama 3's schedule lifts m % p == 0),
     but not with fewer micro-batches than stages."""

@@ -668,3 +668,13 @@ def test_estimate_help_mentions_flags_and_examples(invoke):
     assert res.exit_code == 0
     for word in ("--tokens", "--tflops", "--mfu", "--max-gpu-hours", "--require-fit", "Examples"):
         assert word in res.stdout, word
+
+
+def test_strong_scaling_stays_strong_when_a_count_needs_a_nearby_batch(invoke_json, invoke):
+    """Without --weak-scaling the table is strong scaling even when a count (48 GPUs) uses a batch within 1/8 of the
+    default; --weak-scaling says weak."""
+    d = invoke_json("estimate", "-m", "llama2-70b", "-c", "dgx-a100", "--gpus", "32,48")
+    assert d["scaling"] == "strong"
+    assert len({r["global_batch"] for r in d["rows"]}) == 2
+    assert invoke_json("estimate", "-m", "llama2-70b", "-c", "dgx-a100", "--gpus", "32,64",
+                       "--weak-scaling")["scaling"] == "weak"

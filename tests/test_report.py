@@ -250,3 +250,25 @@ def test_frontier_holds_exactly_the_layouts_the_search_evaluates(opts):
     assert len(ev) == res.evaluated
     assert {c.layout for c in ev if c.memory.fits} == {c.layout for c in res.candidates}
     assert all(c.step is not None for c in ev)  # every point has a predicted step time (an MFU)
+
+
+def test_the_frontier_is_at_the_estimates_batch(monkeypatch):
+    """48 A100s split llama2-70b's 1,024 sequences poorly: the frontier is searched at the batch the estimate used,
+    not chosen again (each search could pick another nearby batch)."""
+    from mpg_cli.core.estimate import estimate
+    from mpg_cli.output import report_data
+    from mpg_cli.scenario import build_requests
+
+    r = estimate(build_requests({"model": "llama2-70b", "cluster": "dgx-a100", "gpus": "48", "tokens": "1e9"})[0])
+    assert r.global_batch != 1024
+    seen = []
+    real = report_data.evaluated_layouts
+
+    def spy(req):
+        out = real(req)
+        seen.append({c.global_batch for c in out})
+        return out
+
+    monkeypatch.setattr(report_data, "evaluated_layouts", spy)
+    _, frontier = report_data.search_sections(r)
+    assert frontier["layouts_evaluated"] > 0 and seen == [{r.global_batch}]

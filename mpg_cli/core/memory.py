@@ -177,15 +177,16 @@ def _inflight(lay: Layout, stage: str, m_micro: int) -> float:
 
     1F1B (Narayanan et al. 2021 §2.2): rank r holds p − r (the first p, the last 1); interleaved with v chunks,
     Megatron-Core's warm-up of (p − r − 1)·2 + (v − 1)·p chunk-micro-batches (schedules.py,
-    ``forward_backward_pipelining_with_interleaving``) plus the one in flight: p + (p − 1)/v stages' worth on
-    the first rank, p + (p − 3)/v on the second ('middle': the fullest middle stage of an uneven split)."""
+    ``forward_backward_pipelining_with_interleaving``) plus the one in flight, i.e. p + (p − 1 − 2r)/v stages'
+    worth: p + (p − 1)/v on the first rank, p + (p − 3)/v on the second ('middle': no middle rank holds more),
+    p − (p − 1)/v on the last."""
     p, v = lay.pp, max(1, lay.virtual_stages)
-    if stage == "last" or p == 1:
-        return 1.0 if stage == "last" else float(min(p, m_micro))
-    behind = 0 if stage == "first" else 1  # rank of the stage
+    if p == 1:
+        return float(min(p, m_micro))
+    rank = {"first": 0, "middle": 1}.get(stage, p - 1)
     if v == 1:
-        return float(min(p - behind, m_micro))
-    return float(min(p, m_micro)) * (1.0 + (p - 1 - 2 * behind) / (p * v))
+        return float(min(p - rank, m_micro))
+    return float(min(p, m_micro)) * (1.0 + (p - 1 - 2 * rank) / (p * v))
 
 
 def stage_activations(m: ModelSpec, lay: Layout, stage: str, seq_length: int, global_batch: int,
@@ -235,5 +236,5 @@ def memory_breakdown(
     return max((combine(stage_states(m, lay, st, precision, opts),
                         stage_activations(m, lay, st, seq_length, global_batch, opts, precision), st, memory_gib,
                         opts)
-                for st in stages_of(lay.pp, m.layers)), key=lambda r: r.total)
+                for st in stages_of(lay.pp, m.layers, m.dense_layers)), key=lambda r: r.total)
 

@@ -179,6 +179,7 @@ def stage_layers(layers: int, pp: int, stage: str) -> int:
 @lru_cache(maxsize=4096)
 def stage_params(m: ModelSpec, tp: int, pp: int, ep: int, stage: str) -> StageParams:
     """What one GPU of ``stage`` ('first', 'middle', 'last' or 'only') holds; memory and communication use it.
+    'middle' is the fullest middle stage: ⌈l/p⌉ layers, as many of them MoE as any middle stage holds.
 
     Megatron-LM ``theoretical_memory_usage.py``: TP-sharded weights ÷ t, experts ÷ (EP·t), all ÷ p; the first
     stage holds the embedding, the last the output layer (a tied embedding is duplicated on the last stage
@@ -190,7 +191,8 @@ def stage_params(m: ModelSpec, tp: int, pp: int, ep: int, stage: str) -> StagePa
     if stage in ("first", "only"):
         dense_l = min(pb.dense_layers, n)
     elif stage == "middle":
-        dense_l = min(n, max(0, pb.dense_layers - stage_layers(m.layers, pp, "first")))
+        # the middle stage that holds the most MoE layers: the one before the last (MoE layers fill from the back)
+        dense_l = n - min(n, max(0, pb.moe_layers - stage_layers(m.layers, pp, "last")))
     else:
         dense_l = n - min(pb.moe_layers, n)
     moe_l = n - dense_l
@@ -216,13 +218,14 @@ def stage_params(m: ModelSpec, tp: int, pp: int, ep: int, stage: str) -> StagePa
                        embedding=root)
 
 
-def stages_of(pp: int, layers: int = 0) -> tuple[str, ...]:
+def stages_of(pp: int, layers: int = 0, dense_layers: int = 0) -> tuple[str, ...]:
     """The pipeline stages whose load can be the largest: the first (embedding, most in-flight micro-batches)
-    and the last (output layer); with an uneven split also a middle stage, which holds a layer more than the
-    ends (``stage_layers``)."""
+    and the last (output layer); with more than two stages also the fullest middle one when it can hold more:
+    an uneven split (the ends are a layer short, ``stage_layers``) or a MoE model's leading dense layers (the
+    first stage's layers are lighter than a middle stage's all-MoE ones)."""
     if pp == 1:
         return ("only",)
-    if pp > 2 and layers % pp:
+    if pp > 2 and (layers % pp or dense_layers):
         return ("first", "middle", "last")
     return ("first", "last")
 

@@ -186,6 +186,9 @@ def search(
         counts = [a + b for a, b in zip(counts, (probe.evaluated, probe.shapes, probe.skipped))]
         if fastest(probe) < fastest(best):
             best = at(gbs, keep) if keep > 1 else probe
+            if keep > 1:  # the full search of the faster batch is work done too
+                counts = [a + b for a, b in zip(counts, (best.evaluated, best.shapes, best.skipped))]
+    # the counts are the work of every search run: shapes and layouts of each batch tried
     return replace(best, evaluated=counts[0], shapes=counts[1], skipped=counts[2])
 
 
@@ -253,7 +256,8 @@ def _question_batches(m: ModelSpec, gpus: int, seq_length: int, global_batch: Op
     """The global batches a question is searched at: the given one; else the default, plus, when the default
     cannot use every data-parallel size of this GPU count (an odd factor of the count it lacks, or no dp
     divides it), the two batches within 1/8 of it that admit the most layouts (then the nearest: e.g. 2,080
-    sequences for 2,048 on 13,312 GPUs, 2,016 on 14,336)."""
+    sequences for 2,048 on 13,312 GPUs, 2,016 on 14,336); with no layout at the default and none within 1/8,
+    the nearest batch some layout's dp divides."""
     if global_batch is not None:
         return [global_batch]
     gbs = default_global_batch(seq_length, m.batch_tokens)
@@ -263,8 +267,8 @@ def _question_batches(m: ModelSpec, gpus: int, seq_length: int, global_batch: Op
     dps = [dp for _, _, _, dp, _ in shapes(m, gpus, None, seq_length, c)]
     options = {max(1, round(gbs / dp)) * dp for dp in set(dps)} - {gbs}
     near = [b for b in options if abs(b - gbs) <= gbs / 8]
-    if not near and not has_default:
-        near = list(options)
+    if not near and not has_default and options:
+        return [min(options, key=lambda b: (abs(b - gbs), b))]  # none within 1/8: the nearest one
     ranked = sorted(near, key=lambda b: (-sum(1 for dp in dps if b % dp == 0), abs(b - gbs), b))[:2]
     batches = ([gbs] if has_default else []) + ranked
     return batches or [max(1, round(gbs / gpus)) * gpus]
@@ -294,7 +298,7 @@ class _MemoryGrid:
                  memory_gib: float, mem_opts: MemoryOptions) -> None:
         self.m, self.seq_length, self.gbs, self.precision = m, seq_length, gbs, precision
         self.memory_gib, self.mem_opts = memory_gib, mem_opts
-        self.stages = stages_of(base.pp, m.layers)
+        self.stages = stages_of(base.pp, m.layers, m.dense_layers)
         self.overhead = mem_opts.reserved_gib * GiB
         self.usable = memory_gib * GiB * (1.0 - mem_opts.headroom_fraction)
         # model states depend on the shape and ZeRO stage only: compute them once per shape

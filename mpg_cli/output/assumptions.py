@@ -35,8 +35,11 @@ def _global_batch(a: Assumption) -> str:
     head = f"global batch: {gbs:,} sequences = {gbs * d['seq'] / 1e6:.2f}M tokens"
     if gbs == d["default"]:
         return f"{head} ({a.source}, the same for every layout and GPU count){_set(a)}"
-    return (f"{head}: {d['gpus']:,} GPUs split {a.source} ({d['default']:,} sequences) poorly or not at all, so the "
-            f"batch within 1/8 of it whose fastest layout is fastest per sequence is used{_set(a)}")
+    if abs(gbs - d["default"]) <= d["default"] / 8:
+        return (f"{head}: {d['gpus']:,} GPUs split {a.source} ({d['default']:,} sequences) poorly or not at all, so "
+                f"the batch within 1/8 of it whose fastest layout is fastest per sequence is used{_set(a)}")
+    return (f"{head}: no data-parallel size of {d['gpus']:,} GPUs divides {a.source} ({d['default']:,} sequences) "
+            f"or a batch within 1/8 of it, so the nearest batch one of them divides is used{_set(a)}")
 
 
 def _layout(a: Assumption) -> str:

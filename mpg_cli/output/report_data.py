@@ -85,9 +85,9 @@ def search_sections(r: Result) -> tuple[dict[str, Any], dict[str, Any]]:
     per_tok = token_flops(req.model, seq).model
     peak = (req.cluster.gpu.peak(req.precision) or 0.0) * 1e12
     relaxed = r.layout_source == "given"
-    sreq = req
+    sreq = replace(req, global_batch=r.global_batch)  # the frontier at the estimate's batch, not a new choice
     if relaxed:  # a fully given layout has no alternatives under its own constraints: search them all
-        sreq = replace(req, constraints=Constraints(flash_attention=req.constraints.flash_attention,
+        sreq = replace(sreq, constraints=Constraints(flash_attention=req.constraints.flash_attention,
                                                     sequence_parallel=req.constraints.sequence_parallel))
     evaluated = evaluated_layouts(sreq)
     fitting = sorted((c for c in evaluated if c.memory.fits), key=lambda c: (c.seconds_per_sequence, c.memory.total))

@@ -38,7 +38,8 @@ def scaling_output(results: list[Result]) -> Output:
     from .. import render
 
     rows = scaling_rows(results)
-    body = {"scaling": "strong" if len({r.global_batch for r in results}) == 1 else "weak",
+    weak = len({r.request.global_batch for r in results}) > 1  # --weak-scaling gives each count its own batch
+    body = {"scaling": "weak" if weak else "strong",
             "rows": rows, "estimates": [render.estimate_dict(r) for r in results]}
     headers = ["GPUs", "layout (tp·pp·dp, mb, ZeRO, rc)", "batch (seqs)", "TFLOP/s/GPU (model)", "MFU", "aggregate PFLOP/s",
                "days (wall)", "goodput", "GPU-hours", "scaling eff.", "fits"]
@@ -49,7 +50,12 @@ def scaling_output(results: list[Result]) -> Output:
                   fmt(x["scaling_efficiency"], "percent"), "yes" if x["fits"] else "NO"] for x in rows]
     r0 = results[0]
     same = len({r.global_batch for r in results}) == 1
-    kind = f"strong scaling, batch {r0.global_batch:,}" if same else "weak scaling: batch grows with the GPUs"
+    if weak:
+        kind = "weak scaling: batch grows with the GPUs"
+    elif same:
+        kind = f"strong scaling, batch {r0.global_batch:,}"
+    else:  # a count the batch splits poorly uses a batch within 1/8 of it (core/search.py)
+        kind = f"strong scaling, batch {r0.global_batch:,} or, where a count splits it poorly, one within 1/8 (see the warnings)"
     title = f"Scaling {r0.request.model.name} on {r0.request.cluster.name} ({fmt(r0.tokens, 'tokens')} tokens; {kind})"
 
     def tables() -> list[Any]:

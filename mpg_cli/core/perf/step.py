@@ -251,7 +251,7 @@ def slowest_stage(m: ModelSpec, lay: Layout) -> StageParams:
 def _slowest_stage(m: ModelSpec, tp: int, pp: int, ep: int) -> StageParams:
     """The stage that sets the pace: the most layers (the logits are charged to it as well, compute_times),
     then the most parameters (its embedding or output layer)."""
-    return max((stage_params(m, tp, pp, ep, st) for st in stages_of(pp, m.layers)),
+    return max((stage_params(m, tp, pp, ep, st) for st in stages_of(pp, m.layers, m.dense_layers)),
                key=lambda x: (x.layers, x.moe_layers, x.total))
 
 
