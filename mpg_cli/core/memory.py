@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .params import StageParams, stage_params, stages_of
+from .params import StageParams, model_stages, stage_params, stages_of
 from .specs import GiB, LOSS_IMPLS, Layout, MemoryOptions, ModelSpec
 
 WEIGHT_BYTES = 2.0  # bf16/fp16 weights; Transformer Engine FP8 keeps 16-bit weights too (docs/formulas.md B1)
@@ -236,5 +236,5 @@ def memory_breakdown(
     return max((combine(stage_states(m, lay, st, precision, opts),
                         stage_activations(m, lay, st, seq_length, global_batch, opts, precision), st, memory_gib,
                         opts)
-                for st in stages_of(lay.pp, m.layers, m.dense_layers)), key=lambda r: r.total)
+                for st in model_stages(m, lay.pp)), key=lambda r: r.total)
 

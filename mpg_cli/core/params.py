@@ -218,6 +218,11 @@ def stage_params(m: ModelSpec, tp: int, pp: int, ep: int, stage: str) -> StagePa
                        embedding=root)
 
 
+def model_stages(m: ModelSpec, pp: int) -> tuple[str, ...]:
+    """``stages_of`` for a model: its layer count and, for a MoE model, its leading dense layers."""
+    return stages_of(pp, m.layers, m.moe.dense_layers if m.moe is not None else 0)
+
+
 def stages_of(pp: int, layers: int = 0, dense_layers: int = 0) -> tuple[str, ...]:
     """The pipeline stages whose load can be the largest: the first (embedding, most in-flight micro-batches)
     and the last (output layer); with more than two stages also the fullest middle one when it can hold more:

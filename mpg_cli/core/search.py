@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Iterator, Optional
 
 from .memory import MemoryBreakdown, combine, stage_activations, stage_states
-from .params import stages_of
+from .params import model_stages
 from .perf import Hardware, PerfConstants, PerfOptions, StepTime, compute_bound, pipeline_bound, step_time
 from .specs import GiB, Layout, MemoryOptions, ModelSpec
 
@@ -298,7 +298,7 @@ class _MemoryGrid:
                  memory_gib: float, mem_opts: MemoryOptions) -> None:
         self.m, self.seq_length, self.gbs, self.precision = m, seq_length, gbs, precision
         self.memory_gib, self.mem_opts = memory_gib, mem_opts
-        self.stages = stages_of(base.pp, m.layers, m.dense_layers)
+        self.stages = model_stages(m, base.pp)
         self.overhead = mem_opts.reserved_gib * GiB
         self.usable = memory_gib * GiB * (1.0 - mem_opts.headroom_fraction)
         # model states depend on the shape and ZeRO stage only: compute them once per shape

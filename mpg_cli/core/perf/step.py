@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from ..params import StageParams, stage_params, stages_of
+from ..params import StageParams, model_stages, stage_params
 from ..specs import Layout, ModelSpec
 from .comm import all_to_all_time, collective_time, exposed, p2p_time
 from .constants import (
@@ -251,7 +251,7 @@ def slowest_stage(m: ModelSpec, lay: Layout) -> StageParams:
 def _slowest_stage(m: ModelSpec, tp: int, pp: int, ep: int) -> StageParams:
     """The stage that sets the pace: the most layers (the logits are charged to it as well, compute_times),
     then the most parameters (its embedding or output layer)."""
-    return max((stage_params(m, tp, pp, ep, st) for st in stages_of(pp, m.layers, m.dense_layers)),
+    return max((stage_params(m, tp, pp, ep, st) for st in model_stages(m, pp)),
                key=lambda x: (x.layers, x.moe_layers, x.total))
 
 
