@@ -37,6 +37,11 @@ DEFAULT_BATCH_TOKENS = 4 * 1024 * 1024  # ~4M tokens per batch: GPT-3 used 3.2M 
 MAX_MICRO_BATCH = 128  # sequences per micro-batch searched (llm-foundry's short-sequence runs use up to 56)
 MAX_VIRTUAL = 8
 CP_MIN_SEQ = 16384  # context parallelism is searched from 16k tokens (Megatron-Core's long-context recipes)
+# mpg's choice, stated in the output: a GPU count that splits the default batch poorly may use a batch up to 1/8
+# (12.5 %) away, as a practitioner rounds the batch to the cluster; the two such batches admitting most layouts
+# are searched besides the default (more would multiply the search time for little gain)
+BATCH_TOLERANCE = 1 / 8
+BATCH_ALTERNATIVES = 2
 
 
 @dataclass(frozen=True)
@@ -246,6 +251,7 @@ def _search_at(m: ModelSpec, hw: Hardware, gpus: int, seq_length: int, gbs: int,
 
 
 def _odd_part(n: int) -> int:
+    """n without its factors of two (the default batches are powers of two or published sizes)."""
     while n > 1 and n % 2 == 0:
         n //= 2
     return n
@@ -266,10 +272,10 @@ def _question_batches(m: ModelSpec, gpus: int, seq_length: int, global_batch: Op
         return [gbs]
     dps = [dp for _, _, _, dp, _ in shapes(m, gpus, None, seq_length, c)]
     options = {max(1, round(gbs / dp)) * dp for dp in set(dps)} - {gbs}
-    near = [b for b in options if abs(b - gbs) <= gbs / 8]
+    near = [b for b in options if abs(b - gbs) <= gbs * BATCH_TOLERANCE]
     if not near and not has_default and options:
         return [min(options, key=lambda b: (abs(b - gbs), b))]  # none within 1/8: the nearest one
-    ranked = sorted(near, key=lambda b: (-sum(1 for dp in dps if b % dp == 0), abs(b - gbs), b))[:2]
+    ranked = sorted(near, key=lambda b: (-sum(1 for dp in dps if b % dp == 0), abs(b - gbs), b))[:BATCH_ALTERNATIVES]
     batches = ([gbs] if has_default else []) + ranked
     return batches or [max(1, round(gbs / gpus)) * gpus]
 

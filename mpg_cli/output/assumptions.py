@@ -12,6 +12,7 @@ import math
 from typing import Any, Callable, Iterable
 
 from ..core.assumptions import Assumption
+from ..core.search import BATCH_TOLERANCE
 from ..humanize import days_text
 
 _DIMENSION_NAMES = {"micro_batch": "micro-batch", "virtual_stages": "virtual stages", "zero": "ZeRO"}
@@ -35,7 +36,7 @@ def _global_batch(a: Assumption) -> str:
     head = f"global batch: {gbs:,} sequences = {gbs * d['seq'] / 1e6:.2f}M tokens"
     if gbs == d["default"]:
         return f"{head} ({a.source}, the same for every layout and GPU count){_set(a)}"
-    if abs(gbs - d["default"]) <= d["default"] / 8:
+    if abs(gbs - d["default"]) <= d["default"] * BATCH_TOLERANCE:
         return (f"{head}: {d['gpus']:,} GPUs split {a.source} ({d['default']:,} sequences) poorly or not at all, so "
                 f"the batch within 1/8 of it whose fastest layout is fastest per sequence is used{_set(a)}")
     return (f"{head}: no data-parallel size of {d['gpus']:,} GPUs divides {a.source} ({d['default']:,} sequences) "
