@@ -5,6 +5,7 @@ Errors: every ``MpgError`` is caught once, in ``group.MpgGroup.invoke`` (the sin
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Any, Optional
 
@@ -343,9 +344,36 @@ def presets_show(
     raise typer.Exit(show_preset(name, kind, presets, format.value, output))
 
 
+def _only(name: str) -> typer.Typer:
+    """The app with only the named command (or command group) built.
+
+    Typer builds every command's options from its signature before it parses the command line (~3 ms per
+    command); the one named first on the command line is the only one a run can reach, so it is the only one
+    built. Help, usage lines and errors are unchanged: a subcommand's help never lists its siblings."""
+    import copy
+
+    narrowed = copy.copy(app)
+    narrowed.registered_commands = [c for c in app.registered_commands if _name(c) == name]
+    narrowed.registered_groups = [g for g in app.registered_groups if g.name == name]
+    return narrowed
+
+
+def _name(info: Any) -> str:
+    return info.name or info.callback.__name__.replace("_", "-")
+
+
+def _narrowable(argv: list[str]) -> bool:
+    """A subcommand is named first, and no shell is asking for completions (they list every command)."""
+    if not argv or any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
+        return False
+    return any(_name(c) == argv[0] for c in app.registered_commands) or any(
+        g.name == argv[0] for g in app.registered_groups)
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    argv = sys.argv[1:]
+    (_only(argv[0]) if _narrowable(argv) else app)()
 
 
 if __name__ == "__main__":  # pragma: no cover

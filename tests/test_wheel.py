@@ -26,3 +26,17 @@ def test_installed_package_finds_presets_inside_the_wheel(tmp_path):
     assert Path(info["dir"]) == Path(info["pkg"]).parent / "presets"
     repo = sorted(f"{k}/{p.stem}" for k in ("models", "gpus", "clusters") for p in (REPO / "presets" / k).glob("*.yaml"))
     assert info["names"] == repo
+
+
+def test_installed_package_serves_builtin_presets_from_its_mirror(tmp_path):
+    """The installed package ships the parsed preset mirror, and every built-in preset is served from it."""
+    code = ("import json, mpg_cli, mpg_cli.presets as p, mpg_cli.inputs.mirror as m; "
+            "files = sorted(p.builtin_dir().rglob('*.yaml')); "
+            "print(json.dumps({'pkg': mpg_cli.__file__, 'mirror': str(m.MIRROR_FILE), 'files': len(files), "
+            "'served': sum(m.parsed(f, f.read_text(encoding='utf-8'), p.builtin_dir()) is not None for f in files)}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert Path(info["mirror"]).parent == Path(info["pkg"]).parent / "data"
+    assert info["files"] >= 20 and info["served"] == info["files"]

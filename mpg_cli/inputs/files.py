@@ -93,13 +93,21 @@ def _is_dir(text: str) -> bool:
         return False
 
 
-def load_yaml_file(path: Path) -> Any:
-    """Parse a YAML file safely; errors name the file and line."""
-    import yaml
-
+def load_yaml_file(path: Path, use_mirror: bool = True) -> Any:
+    """Parse a YAML file safely; errors name the file and line. A built-in preset whose text is unchanged
+    comes from the parsed mirror (``inputs/mirror.py``) unless ``use_mirror`` is false."""
     text = read_text(path, "YAML file")
     if not text.strip():
         raise PresetError(f"{path}: file is empty", hint="a preset is a YAML mapping of keys to values")
+    if use_mirror:
+        from ..presets import builtin_dir
+        from .mirror import parsed
+
+        stored = parsed(path, text, builtin_dir())
+        if stored is not None:  # a built-in preset, unchanged since the mirror was written (inputs/mirror.py)
+            return stored
+    import yaml
+
     # libyaml when available (5-10x faster); a file that defines anchors ('&') gets the strict loader,
     # which refuses every alias, scalar ones included (an alias needs an anchor, so '&'-free text has none)
     fast, strict = _loaders()
