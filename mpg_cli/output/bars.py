@@ -80,6 +80,10 @@ class Bar:
             out[pos] = (u if unicode else a, None)
         return out[:w]
 
+    def plain(self) -> str:
+        """The bar as a colourless console shows it (ASCII letters; ``output/plain_tables.py``)."""
+        return "".join(ch for ch, _ in self.cells(False))
+
     def __rich_console__(self, console: Any, options: Any):
         from rich.segment import Segment
         from rich.style import Style
@@ -102,6 +106,14 @@ class Spark:
 
     def __str__(self) -> str:
         return ""
+
+    @property
+    def width(self) -> int:
+        return len(self.values)
+
+    def plain(self) -> str:
+        """The sparkline as a colourless console shows it (``output/plain_tables.py``)."""
+        return self.text(False)
 
     def text(self, unicode: bool) -> str:
         ramp = SPARK_UNICODE if unicode else SPARK_ASCII
