@@ -16,10 +16,21 @@ The CLI merges the result with the flags in :mod:`.merge`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ..errors import InputError, PresetError, did_you_mean
-from .base import Note, TrainConfig
+
+if TYPE_CHECKING:
+    from .base import Note, TrainConfig
+
+
+def __getattr__(name: str) -> Any:
+    """``Note`` and ``TrainConfig`` on first use: presets and files import this package, most runs read no config."""
+    if name in ("Note", "TrainConfig"):
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 FORMATS = ("megatron", "torchtitan", "composer", "deepspeed", "nemo", "hf")
 ALIASES = {"megatron-lm": "megatron", "titan": "torchtitan", "llm-foundry": "composer", "llmfoundry": "composer",

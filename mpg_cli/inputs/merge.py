@@ -10,10 +10,12 @@ ignored, each approximation, and each flag that overrides a file.
 from __future__ import annotations
 
 from pathlib import PurePath
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import InputError
-from .base import LABELS, TrainConfig, show
+
+if TYPE_CHECKING:  # the readers' module loads only when a --from file is given
+    from .base import TrainConfig
 
 # TrainConfig field -> (estimate option, flag shown in messages)
 SIMPLE = {
@@ -34,6 +36,8 @@ def _short(source: str) -> str:
 
 
 def _combine(cfgs: list[TrainConfig]) -> dict[str, tuple[Any, TrainConfig]]:
+    from .base import LABELS, show
+
     merged: dict[str, tuple[Any, TrainConfig]] = {}
     for cfg in cfgs:
         for f, v in cfg.values().items():
@@ -57,6 +61,7 @@ def apply_from(opts: dict[str, Any], *, use_model: bool = True, extra_explicit: 
     if not paths:
         return opts
     from . import read_config
+    from .base import LABELS
 
     explicit = set(opts.get("_explicit") or ()) | set(extra_explicit)
     notes: list[str] = []
@@ -116,6 +121,8 @@ def _take_model(out: dict[str, Any], opts: dict[str, Any], merged: dict[str, tup
 def _take_values(out: dict[str, Any], opts: dict[str, Any], merged: dict[str, tuple[Any, TrainConfig]],
                  explicit: set[str], notes: list[str]) -> dict[str, str]:
     """The plain values no flag gives (a flag that overrides one is noted); returns where each taken one came from."""
+    from .base import LABELS, show
+
     keys: dict[str, str] = {}
     for f, flag in SIMPLE.items():
         if f not in merged:

@@ -150,12 +150,13 @@ def constants_from_document(doc: Mapping[str, Any]) -> PerfConstants:
 
 @lru_cache(maxsize=1)
 def load_default_constants() -> PerfConstants:
-    """The shipped fitted constants (``mpg_cli/data/perf_constants.json``), with their provenance."""
-    from importlib import resources
+    """The shipped fitted constants (``mpg_cli/data/perf_constants.json``), with their provenance. Read by path,
+    beside this package (``importlib.resources`` would import tempfile, zipfile and random: ~5 ms of start-up)."""
+    from pathlib import Path
 
     try:
-        text = resources.files("mpg_cli").joinpath("data/perf_constants.json").read_text(encoding="utf-8")
-    except (FileNotFoundError, OSError):
+        text = (Path(__file__).resolve().parents[2] / "data" / "perf_constants.json").read_text(encoding="utf-8")
+    except OSError:
         return PerfConstants()
     doc = json.loads(text)
     return replace(constants_from_document(doc), provenance=doc.get("provenance", {}))
