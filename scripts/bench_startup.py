@@ -13,7 +13,7 @@ The commands (stdout discarded, exit status checked):
 * ``mpg estimate`` (the built-in default; the parallel layout is searched)
 * ``mpg estimate --format json`` with every layout dimension fixed (no search)
 * ``mpg estimate`` writing to a colour terminal (a pseudo-terminal): there Rich draws the tables in colour, while
-  piped output, files and ``NO_COLOR`` get the same text from mpg's own layout (``mpg_cli/output/plain_tables.py``)
+  piped output and files get the same text from mpg's own layout (``mpg_cli/output/plain_tables.py``)
 
 The issue's targets: ``mpg estimate`` within 1.3x of the baseline, the fixed-layout JSON run within 1.15x,
 ``mpg --help`` below the latter. A benchmark, not a test: figures depend on the machine and its load.

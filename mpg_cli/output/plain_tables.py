@@ -1,17 +1,18 @@
 """mpg's tables as plain text without importing Rich: the same characters Rich writes on a colourless console.
 
-Piped output, ``--output`` files and ``NO_COLOR`` text are mpg's tables with no styling at all, and importing and
-running Rich for them was about a fifth of a searched ``mpg estimate`` (issue 11's start-up budget). This module
-lays them out as Rich 13-15 does (``rich/table.py``: ``_calculate_column_widths``, ``_measure_column``,
-``_collapse_widths``; ``rich/_ratio.py``: ``ratio_reduce``; ``rich/_wrap.py``: ``divide_line``; ``rich/text.py``:
-``wrap``, ``rstrip_end``, ``truncate``; ``rich/padding.py``), for the one table shape mpg draws
-(``output/safe_table.py``: ``box.SIMPLE_HEAD``, cell padding (0, 1), numbers right-aligned and unwrapped, text
-folded, a left-aligned title) and its bars.
+Piped output and ``--output`` files are mpg's tables with no styling at all, and importing and running Rich for
+them was about a fifth of a searched ``mpg estimate`` (issue 11's start-up budget). This module lays them out as
+Rich does (written against Rich 15; the tests compare with the installed Rich): ``rich/table.py``
+(``_calculate_column_widths``, ``_measure_column``, ``_collapse_widths``), ``rich/_ratio.py`` (``ratio_reduce``),
+``rich/_wrap.py`` (``divide_line``), ``rich/text.py`` (``wrap``, ``rstrip_end``, ``truncate``) and
+``rich/padding.py``, for the one table shape mpg draws (``output/safe_table.py``: ``box.SIMPLE_HEAD``, cell
+padding (0, 1), numbers right-aligned and unwrapped, text folded, a left-aligned title) and its bars.
 
 It answers only where that emulation is exact: every character is one that occupies one cell for Rich and that
-Rich's markup and emoji passes leave as it is (no backslash, nothing like ':name:'), every column is at least three cells wide, and no table is
-stacked. Anything else returns None and the caller renders with Rich. ``tests/test_plain_tables.py`` compares
-both renderers byte for byte over every command's tables at many widths and over generated tables.
+Rich's markup and emoji passes leave as it is (no backslash, nothing like ``:name:``), every column is at least
+three cells wide, and no table is stacked. Anything else returns None and the caller renders with Rich.
+``tests/test_plain_tables.py`` compares both renderers byte for byte over every command's tables at many widths
+and over generated tables.
 """
 
 from __future__ import annotations
