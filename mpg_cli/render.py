@@ -173,6 +173,27 @@ def _output_width() -> int:
     return 160
 
 
+def terminal_colours(environ: Any = None) -> Optional[str]:
+    """The colour system ``console()`` on stdout (a terminal) would use, as Rich's Console detects it
+    (rich/console.py): 'truecolor' (COLORTERM truecolor or 24bit), '256' (TERM ending -256color or -kitty) or
+    'standard'; None where anything else could change Rich's output (Windows, IDLE, Jupyter, a dumb terminal,
+    NO_COLOR, FORCE_COLOR, TTY_COMPATIBLE, TTY_INTERACTIVE, a stream that is not UTF-8): Rich draws there."""
+    env = os.environ if environ is None else environ
+    if sys.platform == "win32" or "idlelib" in sys.modules or "IPython" in sys.modules:
+        return None
+    if any(k in env for k in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS",
+                              "DATABRICKS_RUNTIME_VERSION")):
+        return None
+    if not (getattr(sys.stdout, "encoding", None) or "utf-8").lower().startswith("utf"):
+        return None
+    term = env.get("TERM", "")
+    if term.strip().lower() in ("dumb", "unknown") or term.lower() in ("dumb", "unknown"):
+        return None
+    if env.get("COLORTERM", "").strip().lower() in ("truecolor", "24bit"):
+        return "truecolor"
+    return {"kitty": "256", "256color": "256"}.get(term.strip().lower().rpartition("-")[2], "standard")
+
+
 def console(file: Any = None, width: Optional[int] = None):
     """A Rich console: plain text when NO_COLOR is set or output is not a terminal."""
     from rich.console import Console
@@ -228,6 +249,15 @@ def _strip(text: str) -> str:
 def print_tables(tables: list[Any]) -> None:
     """Print Rich renderables to stdout (to a terminal directly; piped, as text without trailing spaces)."""
     if getattr(sys.stdout, "isatty", lambda: False)():
+        colours = terminal_colours()
+        if colours is not None:  # the same output Rich writes, without importing Rich (output/plain_tables.py)
+            from .output.plain_tables import render_ansi
+
+            text = render_ansi(tables, _output_width(), colours)
+            if text is not None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+                return
         c = console()
         for t in tables:
             c.print(t)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 
@@ -143,3 +144,119 @@ def test_piped_estimate_does_not_import_rich():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "Time to train" in proc.stdout
     assert proc.stderr.strip().endswith("RICH=False"), proc.stderr[-300:]
+
+
+def rich_terminal(tables, width: int, colours: str = "truecolor") -> str:
+    """What Rich writes for ``tables`` to a colour terminal ``width`` columns wide (truecolor, 256 or standard)."""
+    buf = io.StringIO()
+    con = Console(file=buf, width=width, force_terminal=True, color_system=colours, highlight=False,
+                  soft_wrap=False, legacy_windows=False)
+    for t in tables:
+        con.print(t)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("colours", plain_tables.COLOUR_SYSTEMS)
+def test_every_commands_tables_match_rich_on_a_colour_terminal(command_tables, colours):
+    """On a colour terminal each command's tables (bold titles and labels, coloured bars) are Rich's bytes."""
+    answered = 0
+    for tables in command_tables:
+        for width in WIDTHS:
+            text = plain_tables.render_ansi(tables, width, colours)
+            if text is not None:
+                answered += 1
+                assert text == rich_terminal(tables, width, colours), width
+    assert answered >= 0.5 * len(command_tables) * len(WIDTHS)
+    coloured_block = re.compile(r"\x1b\[(38;2;[0-9;]+|38;5;[0-9]+|3[0-7]|9[0-7])m█\x1b\[0m")
+    assert coloured_block.search(plain_tables.render_ansi(command_tables[0], 120, colours))  # the memory bars
+
+
+@settings(max_examples=examples(100, 1500))
+@given(st.lists(tables(), min_size=1, max_size=3), st.integers(8, 180), st.sampled_from(plain_tables.COLOUR_SYSTEMS))
+def test_generated_tables_match_rich_on_a_terminal_whenever_answered(ts, width, colours):
+    """For generated tables and widths, the terminal rendering either defers to Rich or is exactly Rich's."""
+    text = plain_tables.render_ansi(ts, width, colours)
+    if text is not None:
+        assert text == rich_terminal(ts, width, colours)
+
+
+def test_colour_codes_are_richs_own_downgrades():
+    """Each bar colour's 256- and 16-colour code is the one Rich computes, and every bar colour has one."""
+    from rich.color import ColorSystem
+    from rich.style import Style
+
+    from mpg_cli.output.bars import MEMORY_PARTS, SPARK_COLOUR, STEP_PARTS
+
+    used = {c for _, _, c in MEMORY_PARTS} | {c for _, c in STEP_PARTS.values()} | {SPARK_COLOUR}
+    assert used <= set(plain_tables.COLOUR_CODES)
+    for colour, (eight_bit, standard) in plain_tables.COLOUR_CODES.items():
+        assert Style(color=colour)._make_ansi_codes(ColorSystem.EIGHT_BIT) == eight_bit
+        assert Style(color=colour)._make_ansi_codes(ColorSystem.STANDARD) == standard
+
+
+class _Terminal(io.StringIO):
+    encoding = "utf-8"
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("env", [
+    {"COLORTERM": "truecolor", "TERM": "xterm-256color"}, {"COLORTERM": "24bit"}, {"COLORTERM": " TrueColor "},
+    {"TERM": "xterm-256color"}, {"TERM": "xterm-kitty"}, {"TERM": "xterm"}, {"TERM": "screen-16color"}, {},
+    {"TERM": "linux"}, {"COLORTERM": "yes", "TERM": "rxvt-unicode-256color"},
+    {"COLORTERM": "truecolor", "TERM": "dumb"}, {"TERM": "unknown"}, {"COLORTERM": "truecolor", "NO_COLOR": "1"},
+    {"COLORTERM": "truecolor", "FORCE_COLOR": "1"}, {"COLORTERM": "truecolor", "TTY_COMPATIBLE": "0"},
+])
+def test_terminal_colours_are_what_rich_detects(env):
+    """mpg writes a terminal's tables itself only with the colour system Rich's own detection picks, and defers to
+    Rich wherever another setting (NO_COLOR, FORCE_COLOR, a dumb terminal, ...) could change Rich's output."""
+    from mpg_cli.render import terminal_colours
+
+    con = Console(file=_Terminal(), highlight=False, soft_wrap=False, _environ=env)
+    ours = terminal_colours(env)
+    names = {"truecolor": "truecolor", "256": "256", "standard": "standard"}
+    if ours is not None:
+        assert con.is_terminal and not con.no_color and not con.legacy_windows
+        assert con.color_system == names[ours], env
+    others = set(env) - {"COLORTERM", "TERM"}
+    assert (ours is None) == (bool(others) or env.get("TERM") in ("dumb", "unknown"))
+
+
+def _on_terminal(env_extra: dict) -> tuple[bytes, str]:
+    """Run 'mpg estimate' with stdout on a pseudo-terminal; (what the terminal received, whether Rich was imported)."""
+    pty = pytest.importorskip("pty")
+    import os
+
+    code = ("import sys; sys.argv = ['mpg', 'estimate']\n"
+            "try:\n    from mpg_cli.entry import main; main()\nexcept SystemExit: pass\n"
+            "sys.stderr.write('RICH=' + str(any(m == 'rich' or m.startswith('rich.') for m in sys.modules)))")
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "COLORTERM", "TTY_COMPATIBLE",
+                                                           "TTY_INTERACTIVE")}
+    env.update({"COLUMNS": "100", "TERM": "xterm-256color", **env_extra})
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(master, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError:  # EIO: the child closed the terminal
+        pass
+    err = proc.communicate(timeout=60)[1].decode()
+    os.close(master)
+    return b"".join(chunks), err
+
+
+@pytest.mark.parametrize("colours", [{"COLORTERM": "truecolor"}, {}])
+def test_a_colour_terminal_gets_richs_bytes_without_rich(colours):
+    """On a real (pseudo-)terminal 'mpg estimate' writes without importing Rich exactly what Rich writes there
+    (Rich itself draws when TTY_INTERACTIVE is set, which changes nothing in its output)."""
+    own, own_err = _on_terminal(colours)
+    rich, rich_err = _on_terminal({**colours, "TTY_INTERACTIVE": "1"})
+    assert own_err.endswith("RICH=False") and rich_err.endswith("RICH=True"), (own_err[-200:], rich_err[-200:])
+    assert b"Time to train" in own and b"\x1b[1m" in own
+    assert own == rich

@@ -17,6 +17,7 @@ BAR_WIDTH = 32
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 SPARK_UNICODE = "▁▂▃▄▅▆▇█"
 SPARK_ASCII = "_.-=+*#@"
+SPARK_COLOUR = "#0072B2"
 
 MEMORY_PARTS = (("weights", "W", "#0072B2"), ("gradients", "G", "#56B4E9"), ("optimizer", "O", "#E69F00"),
                 ("activations", "A", "#009E73"), ("overhead", "R", "#CC79A7"))
@@ -81,8 +82,14 @@ class Bar:
         return out[:w]
 
     def plain(self) -> str:
-        """The bar as a colourless console shows it (ASCII letters; ``output/plain_tables.py``)."""
+        """The bar as a colourless console shows it (ASCII letters)."""
         return "".join(ch for ch, _ in self.cells(False))
+
+    def styled(self, fancy: bool) -> list[tuple[str, Optional[str]]]:
+        """(text, style) as ``__rich_console__`` yields them, for ``output/plain_tables.py``."""
+        if not fancy:
+            return [(self.plain(), None)]
+        return [(ch, colour or ("bold" if ch in "|┃" else None)) for ch, colour in self.cells(True)]
 
     def __rich_console__(self, console: Any, options: Any):
         from rich.segment import Segment
@@ -111,9 +118,9 @@ class Spark:
     def width(self) -> int:
         return len(self.values)
 
-    def plain(self) -> str:
-        """The sparkline as a colourless console shows it (``output/plain_tables.py``)."""
-        return self.text(False)
+    def styled(self, fancy: bool) -> list[tuple[str, Optional[str]]]:
+        """(text, style) as ``__rich_console__`` yields them, for ``output/plain_tables.py``."""
+        return [(self.text(fancy), SPARK_COLOUR if fancy else None)]
 
     def text(self, unicode: bool) -> str:
         ramp = SPARK_UNICODE if unicode else SPARK_ASCII
@@ -128,7 +135,7 @@ class Spark:
         from rich.style import Style
 
         uni = fancy(console, options)
-        yield Segment(self.text(uni), Style(color="#0072B2") if uni else None)
+        yield Segment(self.text(uni), Style(color=SPARK_COLOUR) if uni else None)
 
     def __rich_measure__(self, console: Any, options: Any):
         from rich.measure import Measurement

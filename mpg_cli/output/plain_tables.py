@@ -200,64 +200,133 @@ def wrap(text: str, width: int, justify: str, no_wrap: bool) -> list[str]:
     return lines
 
 
-def _cell_lines(cell: Any, width: int, justify: str, no_wrap: bool) -> list[str]:
-    """A padded cell's lines, each exactly ``width`` cells (Padding around the wrapped text or the bar)."""
+Segment = tuple[str, Optional[str]]  # (text, style): None, "bold" or a "#rrggbb" colour
+Line = list[Segment]
+
+
+def _cell_lines(cell: Any, width: int, justify: str, no_wrap: bool, style: Optional[str], fancy: bool) -> list[Line]:
+    """A padded cell's lines, each exactly ``width`` cells (Padding around the wrapped text or the bar); every
+    segment carries the cell's style (the column's, or the header's), a bar's cells their own colours."""
     inner = width - 2 * PADDING
-    body = wrap(cell, inner, justify, no_wrap) if isinstance(cell, str) else [cell.plain()[:inner]]
-    return [" " * PADDING + b.ljust(inner)[:inner] + " " * PADDING for b in body]
+    pad: Segment = (" " * PADDING, style)
+    if isinstance(cell, str):
+        return [[pad, (b, style), pad] for b in wrap(cell, inner, justify, no_wrap)]
+    segs = _crop(cell.styled(fancy), inner)
+    used = sum(len(t) for t, _ in segs)
+    return [[pad, *segs, *([(" " * (inner - used), style)] if used < inner else []), pad]]
+
+
+def _crop(segs: list[Segment], width: int) -> list[Segment]:
+    out: list[Segment] = []
+    for text, style in segs:
+        if width <= 0:
+            break
+        out.append((text[:width], style))
+        width -= len(out[-1][0])
+    return out
 
 
 # ---------------------------------------------------------------- one table, and a list of them
 
-def _table_lines(title: str, headers: Optional[list[str]], rows: list[tuple[Any, ...]], numeric: list[bool],
-                 min_widths: list[int], console_width: int) -> Optional[list[str]]:
-    ncols = len(numeric)
+def _table_lines(t: Any, console_width: int, fancy: bool) -> Optional[list[Line]]:
+    """The table's lines as Rich renders them (``fancy``: on a colour terminal, with styles and block bars)."""
+    ncols = len(t.numeric)
     extra = 2 + (ncols - 1)  # SIMPLE_HEAD with its (blank) edges: one cell each side, one between columns
-    body = [tuple(row) + ("",) * (ncols - len(row)) for row in rows]
-    cols = [([headers[i]] if headers is not None else []) + [r[i] for r in body] for i in range(ncols)]
-    widths = column_widths(cols, list(min_widths), list(numeric), console_width - extra)
+    body = [tuple(row) + ("",) * (ncols - len(row)) for row in t.rows]
+    cols = [([t.headers[i]] if t.headers is not None else []) + [r[i] for r in body] for i in range(ncols)]
+    widths = column_widths(cols, [t.col_min(i) for i in range(ncols)], list(t.numeric), console_width - extra)
     if min(widths, default=0) < MIN_COLUMN:
         return None
     table_width = sum(widths) + extra
-    out = [line.rstrip() for line in wrap(title, table_width, "left", False)] if title else []
-    out.append("")  # the top edge: blank in SIMPLE_HEAD
+    out: list[Line] = [[(line, "bold")] for line in wrap(t.title, table_width, "left", False)] if t.title else []
+    out.append([(" " * table_width, None)])  # the top edge: blank in SIMPLE_HEAD
 
-    def row_lines(cells: Sequence[Any], header: bool) -> list[str]:
-        rendered = [_cell_lines(c, w, "right" if num else "left", num) for c, w, num in zip(cells, widths, numeric)]
+    def row_lines(cells: Sequence[Any], header: bool) -> list[Line]:
+        styles = ["bold" if (header or i == 0) else None for i in range(ncols)]  # table.header; the first column
+        rendered = [_cell_lines(c, w, "right" if num else "left", num, st, fancy)
+                    for c, w, num, st in zip(cells, widths, t.numeric, styles)]
         height = max(len(r) for r in rendered)
-        blank = [" " * w for w in widths]
         for i, r in enumerate(rendered):  # the header row aligns to the bottom, others to the top
-            fill = [blank[i]] * (height - len(r))
+            fill: list[Line] = [[(" " * widths[i], styles[i])]] * (height - len(r))
             rendered[i] = fill + r if header else r + fill
-        return [(" " + " ".join(r[n] for r in rendered) + " ").rstrip() for n in range(height)]
+        lines = []
+        for n in range(height):
+            line: Line = [(" ", None)]
+            for i, r in enumerate(rendered):
+                line += r[n] + [(" ", None)] if i < ncols - 1 else r[n]
+            lines.append(line + [(" ", None)])
+        return lines
 
-    if headers is not None:
-        out += row_lines(headers, True)
-        out.append(" " + "─" * (sum(widths) + ncols - 1))
+    if t.headers is not None:
+        out += row_lines(t.headers, True)
+        out.append([(" " + "─" * (sum(widths) + ncols - 1) + " ", None)])
     for row in body:
         out += row_lines(row, False)
-    out.append("")  # the bottom edge
-    return [line[:console_width].rstrip() for line in out]
+    out.append([(" " * table_width, None)])  # the bottom edge
+    return out
 
 
-def render(tables: Sequence[Any], width: int) -> Optional[str]:
-    """``tables`` (SafeTable objects) as the plain text Rich would write at ``width`` columns, or None where this
-    module's emulation would not be exact (the caller then uses Rich)."""
+def _lines(tables: Sequence[Any], width: int, fancy: bool) -> Optional[list[Line]]:
     from .safe_table import SafeTable
 
-    out: list[str] = []
+    out: list[Line] = []
     for table in tables:
         if not isinstance(table, SafeTable):
             return None
         stacked, t = table.fitted(width)
         if stacked or not _plain_table(t):
             return None
-        lines = _table_lines(t.title, t.headers, t.rows, t.numeric, [t.col_min(i) for i in range(len(t.numeric))],
-                             width)
+        lines = _table_lines(t, width, fancy)
         if lines is None:
             return None
         out += lines
-    return "\n".join(out) + "\n"
+    return out
+
+
+def render(tables: Sequence[Any], width: int) -> Optional[str]:
+    """``tables`` (SafeTable objects) as the plain text Rich would write at ``width`` columns, without trailing
+    spaces, or None where this module's emulation would not be exact (the caller then uses Rich)."""
+    lines = _lines(tables, width, fancy=False)
+    if lines is None:
+        return None
+    return "\n".join("".join(text for text, _ in line)[:width].rstrip() for line in lines) + "\n"
+
+
+# The colour codes Rich writes for mpg's bar colours on a 256- and a 16-colour terminal (Rich's own downgrade of
+# each colour; tests/test_plain_tables.py checks every entry against Rich). True colour is the colour itself.
+COLOUR_CODES = {
+    "#0072B2": ("38;5;25", "36"), "#56B4E9": ("38;5;74", "96"), "#E69F00": ("38;5;178", "33"),
+    "#009E73": ("38;5;36", "36"), "#CC79A7": ("38;5;175", "37"), "#F0E442": ("38;5;221", "93"),
+    "#D55E00": ("38;5;166", "33"), "#999999": ("38;5;246", "37"),
+}
+COLOUR_SYSTEMS = ("truecolor", "256", "standard")
+
+
+def render_ansi(tables: Sequence[Any], width: int, colours: str = "truecolor") -> Optional[str]:
+    """``tables`` as Rich writes them to a colour terminal ``width`` columns wide (bold titles, first columns and
+    headers, coloured block bars; lines padded as Rich pads them) with ``colours`` (truecolor, 256 or standard),
+    or None (the caller then uses Rich)."""
+    lines = _lines(tables, width, fancy=True)
+    if lines is None or any(sum(len(text) for text, _ in line) > width for line in lines):
+        return None  # Rich would crop the line at the console's edge, segment by segment: not emulated
+    try:
+        return "".join("".join(_sgr(seg, colours) for seg in line) + "\n" for line in lines)
+    except KeyError:  # a colour without a known code on this colour system
+        return None
+
+
+def _sgr(seg: Segment, colours: str) -> str:
+    """One segment as Rich writes it (``Style.render``): codes, the text, a reset."""
+    text, style = seg
+    if style is None or not text:
+        return text
+    if style == "bold":
+        code = "1"
+    elif colours == "truecolor":
+        code = "38;2;" + ";".join(str(int(style[i:i + 2], 16)) for i in (1, 3, 5))
+    else:
+        code = COLOUR_CODES[style][COLOUR_SYSTEMS.index(colours) - 1]
+    return f"\x1b[{code}m{text}\x1b[0m"
 
 
 def _plain_table(t: Any) -> bool:
@@ -266,6 +335,6 @@ def _plain_table(t: Any) -> bool:
         for cell in row:
             if isinstance(cell, str):
                 texts.append(cell)
-            elif not hasattr(cell, "plain"):
+            elif not hasattr(cell, "styled"):
                 return False
     return all(plain(s) and "\n" not in s for s in texts)
