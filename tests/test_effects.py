@@ -166,6 +166,25 @@ def test_attention_kernel_class_matters_on_hopper():
     assert fa2 > 1.5 * fa3
 
 
+def test_softmax_exponentials_cost_sfu_time_in_flash_attention():
+    """Flash attention pays one SFU exponential per score in each pass: H100's 3.9 T/s (FlashAttention-3 §3), so
+    halving the head dimension at a fixed query width adds exactly the exponentials of the doubled heads."""
+    from mpg_cli.core.perf.constants import exp_per_flop
+    from mpg_cli.core.perf.kernels import _flash_core
+
+    assert exp_per_flop("hopper") * 989e12 == pytest.approx(3.9e12)
+    assert exp_per_flop("blackwell-ultra") > 2 * exp_per_flop("blackwell")  # Blackwell Ultra's doubled SFUs
+    assert exp_per_flop("cdna3") == exp_per_flop("hopper")  # a generation without an entry uses its stand-in's
+    fwd, ratio = _flash_core(1e-3, 3.9e9, 989e12, HW)  # 1 ms of matmuls and 3.9e9 scores on an H100
+    assert fwd == pytest.approx(2e-3) and fwd * ratio == pytest.approx(2.5e-3 + 1e-3)
+    m = load_model("llama3-8b")  # 32 heads × 128
+    narrow = replace(m, heads=64, kv_heads=16, head_dim=64)  # the same projection widths, 64 heads × 64
+    k128 = layer_kernels(m, 1, 1, 1, 1, False, True, 4096, HW, C)
+    k64 = layer_kernels(narrow, 1, 1, 1, 1, False, True, 4096, HW, C)
+    extra_exps = 0.5 * 4096 * 4096 * (64 - 32) / 3.9e12
+    assert k64.core_fwd - k128.core_fwd > extra_exps
+
+
 def test_expert_all_to_all_cannot_pool_a_nodes_nics():
     """Cross-node expert all-to-all leaves through each GPU's own NIC: far costlier than a pooled collective."""
     a2a = all_to_all_time(1e9, 64, 8, HW)
