@@ -47,6 +47,7 @@ class LayerKernels(NamedTuple):
     elem_fwd: float  # element-wise work, forward (backward is twice)
     logits_fwd: float  # output GEMM, forward (last stage)
     logits_elem: float  # cross-entropy passes (last stage)
+    mtp_proj: float = 0.0  # a multi-token prediction module's 2h→h projection, forward (last stage)
 
 
 REFERENCE_BALANCE = 312e12 / 2.039e12  # A100 80GB bf16: FLOP per HBM byte; gemm_m0/k0 are in A100 units
@@ -106,7 +107,9 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
     logits_fwd = 2.0 * tokens * h * m.vocab_size / t / (peak * eta_max * _sat(tokens, m0)
                                                        * _sat(h, k0) * _sat(m.vocab_size / t, k0))
     logits_elem = 3 * 4.0 * tokens * m.vocab_size / t / hbm
-    return LayerKernels(attn_proj, dense_mlp, moe_mlp, core_fwd, core_bwd_ratio, elem_fwd, logits_fwd, logits_elem)
+    mtp_proj = gemm(tokens, 2 * h, h / t) if m.mtp_layers else 0.0
+    return LayerKernels(attn_proj, dense_mlp, moe_mlp, core_fwd, core_bwd_ratio, elem_fwd, logits_fwd, logits_elem,
+                        mtp_proj)
 
 
 def _flash_core(matmul_fwd: float, scores: float, attn_peak: float, hw: Hardware) -> tuple[float, float]:
