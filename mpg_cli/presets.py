@@ -189,6 +189,7 @@ MODEL_FIELDS: dict[str, Field] = {
     "linear_biases": (_bool, False), "norm": (_choice("layernorm", "rmsnorm"), False),
     "dropout": (_bool, False), "batch_tokens": (_float(), False),
     "qkv_bias": (_bool, False), "seq_length_source": _TEXT, "assumptions": (_texts, False),
+    "mtp_layers": (_int(0, strict=False), False),
     "moe": (None, False), "mla": (None, False), "params": (_float(), False),  # type: ignore[dict-item]
 }
 PEAK_FIELDS: dict[str, Field] = {k: (_float(), False) for k in ("bf16", "fp16", "fp8", "tf32")}
@@ -267,6 +268,7 @@ def model_from_dict(d: Any, where: str, origin: str = "") -> ModelSpec:
         seq_length=v["seq_length"], tied_embeddings=v.get("tied_embeddings", False),
         position_embedding=v.get("position_embedding", "rope"), linear_biases=v.get("linear_biases", False),
         norm=v.get("norm", "layernorm"), qkv_bias=v.get("qkv_bias", False), moe=moe, mla=mla,
+        mtp_layers=v.get("mtp_layers", 0),
         declared_params=v.get("params"), seq_source=v.get("seq_length_source", ""), notes=v.get("assumptions", ()),
         dropout=v.get("dropout", False), batch_tokens=v.get("batch_tokens"),
         description=v.get("description", ""), source=v.get("source", ""), origin=origin or where,

@@ -147,6 +147,9 @@ def mbridge_family(run_id: str) -> str:
     raise SystemExit(f"unknown Megatron-Bridge family: {run_id}")
 
 
+MTP_NOTE = "26.x DeepSeek-V3 runs include 1 MTP layer"  # runs-public-2.yaml notes (the 25.11 rows say w/o MTP)
+
+
 def convert2(run: dict) -> dict:
     rid = run["id"]
     foundry = rid.startswith("llmfoundry")
@@ -158,6 +161,8 @@ def convert2(run: dict) -> dict:
         unmodelled.append("cpu_offload")
     cluster = CLUSTERS_2[run["cluster"]]
     model = dict(run["model"])
+    if MTP_NOTE in notes and rid.startswith("mbridge-26."):  # the source's own note: 26.x rows train one MTP module
+        model["mtp_layers"] = 1
     tp = lay.get("tp", 1)
     return dict(
         id=rid, group="llm-foundry-h100-fp8" if foundry else "megatron-bridge-performance",

@@ -166,6 +166,25 @@ def test_attention_kernel_class_matters_on_hopper():
     assert fa2 > 1.5 * fa3
 
 
+def test_softmax_exponentials_cost_sfu_time_in_flash_attention():
+    """Flash attention pays one SFU exponential per score in each pass: H100's 3.9 T/s (FlashAttention-3 §3), so
+    halving the head dimension at a fixed query width adds exactly the exponentials of the doubled heads."""
+    from mpg_cli.core.perf.constants import exp_per_flop
+    from mpg_cli.core.perf.kernels import _flash_core
+
+    assert exp_per_flop("hopper") * 989e12 == pytest.approx(3.9e12)
+    assert exp_per_flop("blackwell-ultra") > 2 * exp_per_flop("blackwell")  # Blackwell Ultra's doubled SFUs
+    assert exp_per_flop("cdna3") == exp_per_flop("hopper")  # a generation without an entry uses its stand-in's
+    fwd, ratio = _flash_core(1e-3, 3.9e9, 989e12, HW)  # 1 ms of matmuls and 3.9e9 scores on an H100
+    assert fwd == pytest.approx(2e-3) and fwd * ratio == pytest.approx(2.5e-3 + 1e-3)
+    m = load_model("llama3-8b")  # 32 heads × 128
+    narrow = replace(m, heads=64, kv_heads=16, head_dim=64)  # the same projection widths, 64 heads × 64
+    k128 = layer_kernels(m, 1, 1, 1, 1, False, True, 4096, HW, C)
+    k64 = layer_kernels(narrow, 1, 1, 1, 1, False, True, 4096, HW, C)
+    extra_exps = 0.5 * 4096 * 4096 * (64 - 32) / 3.9e12
+    assert k64.core_fwd - k128.core_fwd > extra_exps
+
+
 def test_expert_all_to_all_cannot_pool_a_nodes_nics():
     """Cross-node expert all-to-all leaves through each GPU's own NIC: far costlier than a pooled collective."""
     a2a = all_to_all_time(1e9, 64, 8, HW)
@@ -309,6 +328,58 @@ def test_uneven_split_memory_and_time_follow_the_fullest_stages():
     assert first < middle  # 7 layers × (p + (p−1)/v) in flight against 8 × (p + (p−3)/v)
     assert slowest_stage(m, lay).layers == 8
     assert memory_breakdown(m, lay, 8192, 256, "bf16", 80.0).stage == "middle"
+
+
+def test_the_slowest_stage_sets_the_pace_with_the_logits_on_the_last_stage_only():
+    """The pipeline runs at its slowest stage's pace, each stage timed with its own layers and only the last with
+    the output layer: Llama 3.1 405B at pp16 (7, 8, ..., 8, 7 layers) runs at a logit-free 8-layer middle stage,
+    and an even split (Llama 3 8B at pp2, 16 and 16) at the last stage, which adds the logits."""
+    from mpg_cli.core.params import stage_params
+    from mpg_cli.core.perf.step import compute_times, pace_stage
+
+    m = load_model("llama3-405b")
+    lay = Layout(tp=8, pp=16, dp=8, micro_batch=1, virtual_stages=4, recompute="selective", sequence_parallel=True)
+    k = layer_kernels(m, 8, 1, 1, 1, True, True, 8192, HW, C)
+    sp, cmp = pace_stage(m, lay, k)
+    middle = compute_times(k, stage_params(m, 8, 16, 1, "middle"), "selective", True, heads=0)
+    assert sp.layers == 8 and cmp == middle
+    small = load_model("llama3-8b")
+    even = Layout(tp=1, pp=2, dp=4, micro_batch=1, recompute="none", sequence_parallel=False)
+    k8 = layer_kernels(small, 1, 1, 1, 1, False, True, 8192, HW, C)
+    _, last = pace_stage(small, even, k8)
+    first = compute_times(k8, stage_params(small, 1, 2, 1, "first"), "none", True, heads=0)
+    assert last.fwd == pytest.approx(first.fwd + k8.logits_fwd + k8.logits_elem)
+
+
+def test_multi_token_prediction_adds_a_layer_and_a_head_pass_to_the_last_stage():
+    """A multi-token prediction module (DeepSeek-V3 §2.2) is one more MoE layer, a 2h→h projection and another pass
+    through the shared output head, all on the last stage, which also keeps the embedding it reads."""
+    from mpg_cli.core.flops import token_flops
+    from mpg_cli.core.params import param_breakdown, stage_params
+
+    m = load_model("deepseek-v3")
+    mtp = replace(m, mtp_layers=1)
+    first, last = stage_params(m, 1, 8, 64, "first"), stage_params(m, 1, 8, 64, "last")
+    first1, last1 = stage_params(mtp, 1, 8, 64, "first"), stage_params(mtp, 1, 8, 64, "last")
+    assert first1 == first
+    assert (last1.layers, last1.moe_layers) == (last.layers + 1, last.moe_layers + 1)
+    pb = param_breakdown(m)
+    assert last1.expert - last.expert == pytest.approx(pb.moe_routed_layer / 64)
+    assert last1.embedding - last.embedding == pytest.approx(pb.embedding)  # the MTP module's input embedding
+    h = m.hidden_size
+    assert param_breakdown(mtp).total - pb.total == pytest.approx(pb.moe_layer_total + 2 * h * h + 2 * h)
+    extra = token_flops(mtp).model - token_flops(m).model
+    assert extra > 3 * 2 * (h * m.vocab_size + 2 * h * h)  # a head pass and the projection, plus a layer
+    # Megatron-Bridge's model-TFLOP/s columns per token: 26.x rows (1 MTP module) 1635/6288, 25.11 rows 961/3848
+    assert extra == pytest.approx(1635e12 / 6288 - 961e12 / 3848, rel=0.05)
+    from mpg_cli.presets import model_from_dict
+
+    shape = {"layers": 4, "hidden_size": 256, "heads": 4, "vocab_size": 1000, "seq_length": 128}
+    assert model_from_dict({**shape, "mtp_layers": 1}, "t.yaml").mtp_layers == 1
+    assert model_from_dict(shape, "t.yaml").mtp_layers == 0
+    lay = Layout(tp=1, pp=8, dp=32, ep=64, micro_batch=1, zero=1, recompute="none", sequence_parallel=False)
+    assert step_time(mtp, lay, 4096, 4096, HW, PerfOptions(), C).total > step_time(m, lay, 4096, 4096, HW,
+                                                                                    PerfOptions(), C).total
 
 
 def test_the_fullest_middle_stage_of_a_moe_model_is_all_moe():

@@ -76,10 +76,14 @@ def token_flops(m: ModelSpec, seq_length: int | None = None) -> TokenFlops:
     """Per-token forward FLOPs of ``m`` at sequence length ``seq_length`` (default the model's)."""
     s = seq_length or m.seq_length
     dense_w, moe_w = _gemm_weights(m)
+    # multi-token prediction modules (DeepSeek-V3 §2.2): a layer of the last kind, a 2h→h projection and the shared
+    # output head each (Megatron-LM's num_floating_point_operations counts them as well)
+    mtp, h = m.mtp_layers, m.hidden_size
+    mtp_w = mtp * ((moe_w if m.moe_layers else dense_w) + 2 * h * h)
     return TokenFlops(
-        layer_gemm_fwd=2.0 * (m.dense_layers * dense_w + m.moe_layers * moe_w),
-        attention_core_fwd=m.layers * attention_core_fwd_per_token(m, s),
-        logits_fwd=2.0 * m.hidden_size * m.vocab_size,
+        layer_gemm_fwd=2.0 * (m.dense_layers * dense_w + m.moe_layers * moe_w + mtp_w),
+        attention_core_fwd=(m.layers + mtp) * attention_core_fwd_per_token(m, s),
+        logits_fwd=(1 + mtp) * 2.0 * h * m.vocab_size,
     )
 
 

@@ -9,6 +9,8 @@ Sources:
 - MoE: Megatron-LM ``theoretical_memory_usage.py`` (docs/formulas.md B4): a MoE layer holds
   attention, E routed experts, shared experts and a router of h·E; active parameters use k.
 - MLA: DeepSeek-V3 (arXiv 2412.19437) §2.1.1 projections, as in docs/formulas.md A2.6's MLA branch.
+- Multi-token prediction: DeepSeek-V3 §2.2: each module is a transformer layer (the model's last kind), a 2h→h
+  projection M_k and two RMSNorms, sharing the embedding and the output head.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ class ParamBreakdown:
     final_norm: float
     dense_layers: int
     moe_layers: int
+    mtp_layers: int = 0
+    mtp_module: float = 0.0  # a multi-token prediction module beyond its transformer layer: projection and norms
+
+    @property
+    def mtp_total(self) -> float:
+        """The multi-token prediction modules: each a layer of the model's last kind plus ``mtp_module``."""
+        layer = self.moe_layer_total if self.moe_layers else self.dense_layer_total
+        return self.mtp_layers * (layer + self.mtp_module)
 
     @property
     def dense_layer_total(self) -> float:
@@ -71,6 +81,7 @@ class ParamBreakdown:
             self.dense_layers * self.dense_layer_total
             + self.moe_layers * self.moe_layer_total
             + self.non_layer
+            + self.mtp_total
         )
 
     @property
@@ -79,6 +90,8 @@ class ParamBreakdown:
             self.dense_layers * self.dense_layer_total
             + self.moe_layers * self.moe_layer_active
             + self.non_layer
+            + self.mtp_layers * ((self.moe_layer_active if self.moe_layers else self.dense_layer_total)
+                                 + self.mtp_module)
         )
 
 
@@ -135,6 +148,8 @@ def param_breakdown(m: ModelSpec) -> ParamBreakdown:
         final_norm=float(norm),
         dense_layers=m.dense_layers,
         moe_layers=m.moe_layers,
+        mtp_layers=m.mtp_layers,
+        mtp_module=float(2 * h * h + 2 * norm) if m.mtp_layers else 0.0,
     )
 
 
@@ -207,8 +222,11 @@ def stage_params(m: ModelSpec, tp: int, pp: int, ep: int, stage: str) -> StagePa
         sharded += pb.final_norm
         if pb.output:
             root += pb.output / tp
-        elif stage == "last":  # tied embedding duplicated on the last stage
+        if stage == "last" and (not pb.output or pb.mtp_layers):  # the embedding again: tied output, MTP input
             root += pb.embedding / tp
+        extra = _mtp_params(pb, tp, ep)  # the MTP modules follow the output layer, on the last stage
+        n, moe_l = n + pb.mtp_layers, moe_l + (pb.mtp_layers if pb.moe_layers else 0)
+        sharded, expert = sharded + extra[0], expert + extra[1]
     sharded += root
     dense_layer = (pb.dense_layer_total / tp, 0.0) if dense_l else (0.0, 0.0)
     moe_layer = (((pb.attention_layer + pb.moe_shared_layer) / tp + pb.router_layer + pb.norms_layer,
@@ -216,6 +234,20 @@ def stage_params(m: ModelSpec, tp: int, pp: int, ep: int, stage: str) -> StagePa
     largest = max(dense_layer, moe_layer, key=sum)
     return StageParams(dense=sharded, expert=expert, largest_layer=largest, layers=n, moe_layers=moe_l,
                        embedding=root)
+
+
+def _mtp_params(pb: ParamBreakdown, tp: int, ep: int) -> tuple[float, float]:
+    """(non-expert, expert) parameters of the multi-token prediction modules on one GPU of the last stage: each a
+    layer of the model's last kind (MoE for a MoE model) plus its projection and norms (DeepSeek-V3 §2.2;
+    Megatron-Core builds the modules on the last pipeline stage)."""
+    mtp = pb.mtp_layers
+    if not mtp:
+        return 0.0, 0.0
+    own = mtp * pb.mtp_module / tp
+    if pb.moe_layers:
+        layer = (pb.attention_layer + pb.moe_shared_layer) / tp + pb.norms_layer + pb.router_layer
+        return own + mtp * layer, mtp * pb.moe_routed_layer / (ep * tp)
+    return own + mtp * ((pb.attention_layer + pb.dense_mlp_layer) / tp + pb.norms_layer), 0.0
 
 
 def model_stages(m: ModelSpec, pp: int) -> tuple[str, ...]:

@@ -65,6 +65,7 @@ class ModelSpec:
     qkv_bias: bool = False  # biases on Q, K, V only (Qwen2); implied by linear_biases
     moe: Optional[MoESpec] = None
     mla: Optional[MLASpec] = None
+    mtp_layers: int = 0  # multi-token prediction modules after the last layer (DeepSeek-V3 §2.2), on the last stage
     declared_params: Optional[float] = None
     batch_tokens: Optional[float] = None  # the published training batch (tokens per step), the default batch
     description: str = ""

@@ -41,6 +41,17 @@ DEEPSPEED_OVERLAP = 0.2
 # runs at half its Ampere fraction of the peak; it is not fitted separately.
 FA2_LATER_VS_AMPERE = 0.5
 
+# Softmax exponentials run on the special-function units (SFU/MUFU), not on the tensor cores, and flash attention
+# computes one per score: forward, and again in the backward (P recomputed from the saved log-sum-exp). Shah et al.
+# 2024 ("FlashAttention-3", §3): an H100 SXM5 does 3.9 T exp/s against 989 TFLOP/s of 16-bit matmul, so at head dim
+# 128 the exponentials take about half the matmul time. A100: 108 SMs × 16 exp2 per clock (CUDA C++ Programming
+# Guide, arithmetic-instruction throughput, compute capability 8.x) × 1.41 GHz = 2.44 T/s. B200 about 5 T/s and
+# Blackwell Ultra (B300, GB300) twice the per-SM SFU rate, 10.7 T/s (NVIDIA technical blog "Inside NVIDIA Blackwell
+# Ultra", 2025: "2× attention-layer acceleration"). Stored as exponentials per dense 16-bit FLOP so a GPU's own peak
+# scales it; other generations use their stand-in's ratio.
+SFU_EXP_PER_FLOP = {"ampere": 2.44e12 / 312e12, "hopper": 3.9e12 / 989e12, "blackwell": 5.0e12 / 2250e12,
+                    "blackwell-ultra": 10.7e12 / 2250e12}
+
 # Generations with no published run in the validation set borrow a fitted curve (stated in the output).
 STAND_IN = {"blackwell-ultra": "blackwell", "volta": "ampere", "ada": "ampere", "cdna2": "ampere", "cdna3": "hopper",
             "cdna4": "hopper", "gaudi": "hopper", "tpu": "hopper"}
@@ -140,6 +151,13 @@ class PerfConstants:
         out.update(fp8_ratio=self.fp8_ratio, gemm_m0=self.gemm_m0, gemm_k0=self.gemm_k0,
                    elementwise_passes=self.elementwise_passes, overlap=self.overlap)
         return out
+
+
+def exp_per_flop(generation: str) -> float:
+    """Softmax exponentials per dense 16-bit FLOP of ``generation`` (``SFU_EXP_PER_FLOP``, else its stand-in's)."""
+    if generation in SFU_EXP_PER_FLOP:
+        return SFU_EXP_PER_FLOP[generation]
+    return SFU_EXP_PER_FLOP.get(STAND_IN.get(generation, "hopper"), SFU_EXP_PER_FLOP["hopper"])
 
 
 def constants_from_document(doc: Mapping[str, Any]) -> PerfConstants:

@@ -8,8 +8,12 @@
 - The attention core is costed separately: FlashAttention skips masked blocks, so the causal half of
   the s² work is executed, at its own per-generation efficiency of the 16-bit peak (FlashAttention-2
   gains far less from A100 to H100 than GEMMs do, Shah et al. 2024 "FlashAttention-3" §1), and its
-  backward is 2.5× its forward (Dao et al. 2022). Without it (Megatron before 2022) the full s²
-  batched GEMMs run at GEMM efficiency and the a·s² scores go through softmax and dropout in memory.
+  backward's matmuls are 2.5× its forward's (Dao et al. 2022). Each score also takes one exponential in
+  the forward and one in the backward on the special-function units, charged in series with the
+  matmuls at the GPU's SFU rate (``constants.SFU_EXP_PER_FLOP``, FlashAttention-3 §3): it weighs most
+  at small head dimensions and on GPUs whose tensor cores outgrew their SFUs. Without flash attention
+  (Megatron before 2022) the full s² batched GEMMs run at GEMM efficiency and the a·s² scores go
+  through softmax and dropout in memory.
 - Element-wise work (norms, activations, residuals, dropout) costs bytes over HBM (docs/modeling-notes.md 3).
 - Logits: a GEMM M×h×V/t and the cross-entropy's passes over M×V/t fp32 values.
 """
@@ -21,7 +25,14 @@ from typing import Callable, NamedTuple
 
 from ..specs import ModelSpec
 from .constants import BF16_BYTES as BF16
-from .constants import FLASH_BACKWARD_RATIO, FP8_CAST_BYTES, HBM_EFFICIENCY, MATERIALISED_BACKWARD_RATIO, PerfConstants
+from .constants import (
+    FLASH_BACKWARD_RATIO,
+    FP8_CAST_BYTES,
+    HBM_EFFICIENCY,
+    MATERIALISED_BACKWARD_RATIO,
+    PerfConstants,
+    exp_per_flop,
+)
 from .hardware import Hardware
 
 
@@ -36,6 +47,7 @@ class LayerKernels(NamedTuple):
     elem_fwd: float  # element-wise work, forward (backward is twice)
     logits_fwd: float  # output GEMM, forward (last stage)
     logits_elem: float  # cross-entropy passes (last stage)
+    mtp_proj: float = 0.0  # a multi-token prediction module's 2h→h projection, forward (last stage)
 
 
 REFERENCE_BALANCE = 312e12 / 2.039e12  # A100 80GB bf16: FLOP per HBM byte; gemm_m0/k0 are in A100 units
@@ -84,8 +96,8 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
     attn_peak = hw.attention_peak_flops
     if flash:
         attn_eff = c.attention(hw.generation, attention_kernel) * _sat(s, m0_16) * _sat(d_head, k0_16)
-        core_fwd = 0.5 * core_full / (attn_peak * attn_eff)
-        core_bwd_ratio = FLASH_BACKWARD_RATIO
+        core_fwd, core_bwd_ratio = _flash_core(0.5 * core_full / (attn_peak * attn_eff),
+                                               0.5 * micro_batch * s * (s / cp) * m.heads / t, attn_peak, hw)
     else:
         eta16 = c.eta(hw.generation)
         core_fwd = core_full / (attn_peak * eta16 * _sat(s, m0_16) * _sat(d_head, k0_16))
@@ -95,7 +107,18 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
     logits_fwd = 2.0 * tokens * h * m.vocab_size / t / (peak * eta_max * _sat(tokens, m0)
                                                        * _sat(h, k0) * _sat(m.vocab_size / t, k0))
     logits_elem = 3 * 4.0 * tokens * m.vocab_size / t / hbm
-    return LayerKernels(attn_proj, dense_mlp, moe_mlp, core_fwd, core_bwd_ratio, elem_fwd, logits_fwd, logits_elem)
+    mtp_proj = gemm(tokens, 2 * h, h / t) if m.mtp_layers else 0.0
+    return LayerKernels(attn_proj, dense_mlp, moe_mlp, core_fwd, core_bwd_ratio, elem_fwd, logits_fwd, logits_elem,
+                        mtp_proj)
+
+
+def _flash_core(matmul_fwd: float, scores: float, attn_peak: float, hw: Hardware) -> tuple[float, float]:
+    """(forward time, backward/forward ratio) of flash attention: the matmuls (``matmul_fwd`` s forward, 2.5×
+    that backward) plus one exponential per executed score in each pass at the GPU's SFU rate (FlashAttention-3
+    §3), charged in series."""
+    exp = scores / (attn_peak * exp_per_flop(hw.generation))
+    fwd = matmul_fwd + exp
+    return fwd, (FLASH_BACKWARD_RATIO * matmul_fwd + exp) / fwd
 
 
 def _attention_projections(m: ModelSpec, t: int, tokens: float,

@@ -99,13 +99,16 @@ class Compute:
     moe_fwd: float  # the routed-expert part of fwd (the window expert all-to-all can overlap with)
 
 
-def compute_times(k: LayerKernels, sp: StageParams, recompute: str, flash: bool = True) -> Compute:
-    """Forward, backward (2× forward for GEMMs and element-wise work) and recomputation of one micro-batch."""
+def compute_times(k: LayerKernels, sp: StageParams, recompute: str, flash: bool = True, heads: int = 1) -> Compute:
+    """Forward, backward (2× forward for GEMMs and element-wise work) and recomputation of one micro-batch of
+    the stage's layers; ``heads``: how many times the stage runs the output layer and the loss (the last stage:
+    once, and once more per multi-token prediction module with that module's projection; others: 0)."""
     n, moe_l = sp.layers, sp.moe_layers
     dense_l = n - moe_l
     gemm_fwd = dense_l * (k.attn_proj + k.dense_mlp) + moe_l * (k.attn_proj + k.moe_mlp)
-    fwd = gemm_fwd + n * (k.core_fwd + k.elem_fwd) + k.logits_fwd + k.logits_elem
-    bwd = 2.0 * (gemm_fwd + n * k.elem_fwd + k.logits_fwd + k.logits_elem) + k.core_bwd_ratio * n * k.core_fwd
+    head = heads * (k.logits_fwd + k.logits_elem) + max(0, heads - 1) * k.mtp_proj
+    fwd = gemm_fwd + n * (k.core_fwd + k.elem_fwd) + head
+    bwd = 2.0 * (gemm_fwd + n * k.elem_fwd + head) + k.core_bwd_ratio * n * k.core_fwd
     if recompute == "full":
         rec = gemm_fwd + n * (k.core_fwd + k.elem_fwd)
     elif recompute == "selective" and flash:  # norms and activation re-run (memory.py); attention is flash
@@ -243,16 +246,33 @@ def optimizer_time(lay: Layout, sp: StageParams, hw: Hardware) -> float:
 
 
 def slowest_stage(m: ModelSpec, lay: Layout) -> StageParams:
-    """The pipeline stage that sets the step's pace (``_slowest_stage``, cached by tp, pp and ep)."""
+    """The fullest pipeline stage: the most layers, then MoE layers, then parameters (``_slowest_stage``, cached
+    by tp, pp and ep). The stage whose micro-batch takes longest is ``pace_stage``'s."""
     return _slowest_stage(m, lay.tp, lay.pp, lay.ep)
 
 
 @lru_cache(maxsize=4096)
 def _slowest_stage(m: ModelSpec, tp: int, pp: int, ep: int) -> StageParams:
-    """The stage that sets the pace: the most layers (the logits are charged to it as well, compute_times),
-    then the most parameters (its embedding or output layer)."""
     return max((stage_params(m, tp, pp, ep, st) for st in model_stages(m, pp)),
                key=lambda x: (x.layers, x.moe_layers, x.total))
+
+
+def pace_stage(m: ModelSpec, lay: Layout, k: LayerKernels) -> tuple[StageParams, Compute]:
+    """The pipeline stage whose micro-batch takes longest, and its compute. In the 1F1B steady state every stage
+    runs one micro-batch forward and backward per slot, so the slowest stage sets the slot (Narayanan et al.
+    2021 §2.2). Each stage is timed with its own layers, and the output layer and loss on the last stage only:
+    with an uneven split the last stage gives up a layer for them (Llama 3 §3.3.2; Megatron-Bridge's
+    ``account_for_loss_in_pipeline_split``), so a middle stage with one more layer can be the slower one. The
+    last stage also runs the multi-token prediction modules, each with its own pass through the output head."""
+    best: tuple[StageParams, Compute] | None = None
+    for st in model_stages(m, lay.pp):
+        sp = stage_params(m, lay.tp, lay.pp, lay.ep, st)
+        heads = 1 + m.mtp_layers if st in ("last", "only") else 0
+        cmp = compute_times(k, sp, lay.recompute, lay.flash_attention, heads)
+        if best is None or cmp.fwd + cmp.bwd + cmp.rec > best[1].fwd + best[1].bwd + best[1].rec:
+            best = (sp, cmp)
+    assert best is not None  # model_stages is never empty
+    return best
 
 
 def compute_bound(m: ModelSpec, lay: Layout, seq_length: int, global_batch: int, hw: Hardware,
@@ -264,7 +284,7 @@ def compute_bound(m: ModelSpec, lay: Layout, seq_length: int, global_batch: int,
     micro = max(1, global_batch // (lay.micro_batch * lay.dp))
     k = layer_kernels(m, lay.tp, lay.cp, lay.ep, lay.micro_batch, lay.sequence_parallel, lay.flash_attention,
                       seq_length, hw, c, opts.expert_imbalance, opts.attention_kernel)
-    cmp = compute_times(k, slowest_stage(m, lay), lay.recompute, lay.flash_attention)
+    _, cmp = pace_stage(m, lay, k)
     per_mb = cmp.fwd + cmp.bwd + cmp.rec
     bubble = (lay.pp - 1) / max(1, lay.virtual_stages) if lay.pp > 1 else 0.0
     return (micro + bubble) * per_mb
@@ -295,8 +315,7 @@ def _pipelined(m: ModelSpec, lay: Layout, seq_length: int, global_batch: int, hw
     tokens = lay.micro_batch * seq_length / lay.cp  # tokens per GPU per micro-batch
     k = layer_kernels(m, lay.tp, lay.cp, lay.ep, lay.micro_batch, lay.sequence_parallel, lay.flash_attention,
                       seq_length, hw, c, opts.expert_imbalance, opts.attention_kernel)
-    sp = slowest_stage(m, lay)
-    cmp = compute_times(k, sp, lay.recompute, lay.flash_attention)
+    sp, cmp = pace_stage(m, lay, k)
     g = groups_of(lay, hw.gpus_per_node)
     pp_comm = 0.0
     if p > 1:  # activations b·s·h/t per boundary each way (scatter/gather, Narayanan §4.1), ×v when interleaved
