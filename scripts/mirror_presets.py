@@ -15,14 +15,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mpg_cli.inputs.files import load_yaml_file  # noqa: E402
+from mpg_cli.inputs.files import load_yaml_file, read_text  # noqa: E402
 from mpg_cli.inputs.mirror import MIRROR_FILE, build  # noqa: E402
 from mpg_cli.presets import builtin_dir  # noqa: E402
 
 
 def render() -> str:
-    doc = build(builtin_dir(), lambda p: load_yaml_file(p, use_mirror=False))
-    return json.dumps(doc, indent=None, sort_keys=True, separators=(",", ":")) + "\n"
+    doc = build(builtin_dir(), lambda p: load_yaml_file(p, use_mirror=False), lambda p: read_text(p, "YAML file"))
+    return json.dumps(doc, indent=None, separators=(",", ":")) + "\n"
 
 
 def main(argv: list[str]) -> int:

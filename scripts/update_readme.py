@@ -162,6 +162,16 @@ def refresh_accuracy(text: str) -> str:
         head, rest = text.split(rb, 1)
         _, tail = rest.split(re_, 1)
         text = head + rb + "\n" + coverage_table(coverage(cross_validate())) + re_ + tail
+    eb, ee = "<!-- every-run:begin -->", "<!-- every-run:end -->"
+    if eb in text and ee in text:  # every run, as 'mpg validate --format markdown' writes it (stdout only)
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**os.environ, "XDG_CONFIG_HOME": str(Path(tmp) / "cfg")}
+            env.pop("MPG_PRESETS", None)
+            proc = subprocess.run([sys.executable, "-m", "mpg_cli", "validate", "--format", "markdown"],
+                                  capture_output=True, text=True, cwd=tmp, env=env, timeout=300)
+        head, rest = text.split(eb, 1)
+        _, tail = rest.split(ee, 1)
+        text = head + eb + "\n" + proc.stdout.rstrip() + "\n" + ee + tail
     cb, ce = "<!-- constants-table:begin -->", "<!-- constants-table:end -->"
     if cb in text and ce in text:
         head, rest = text.split(cb, 1)

@@ -44,6 +44,6 @@ def test_narrowing_only_when_a_command_is_named_first(argv, expected, monkeypatc
 
 
 def test_shell_completion_sees_every_command(monkeypatch):
-    """While a shell asks for completions (_MPG_COMPLETE set) the whole app is built, so every command is offered."""
+    """While a shell asks for completions (_MPG_COMPLETE set) nothing is narrowed: the whole app is built."""
     monkeypatch.setenv("_MPG_COMPLETE", "complete_bash")
     assert cli._narrowable(["estimate"]) is False

@@ -92,7 +92,7 @@ def tables(draw):
     rows = []
     for _ in range(draw(st.integers(0, 6))):
         row = []
-        for i in range(draw(st.integers(1, ncols))):
+        for i in range(draw(st.integers(1, ncols + (1 if headers is None else draw(st.sampled_from([0] * 9 + [1])))))):
             kind = draw(st.sampled_from(["text", "number", "bar", "spark"] if i else ["text"]))
             if kind == "bar":
                 row.append(Bar([(draw(st.floats(0, 10)), "W", "#000000"), (draw(st.floats(0, 10)), "G", "#111111")],
@@ -260,3 +260,15 @@ def test_a_colour_terminal_gets_richs_bytes_without_rich(colours):
     assert own_err.endswith("RICH=False") and rich_err.endswith("RICH=True"), (own_err[-200:], rich_err[-200:])
     assert b"Time to train" in own and b"\x1b[1m" in own
     assert own == rich
+
+
+def test_a_row_longer_than_the_headers_goes_to_rich():
+    """A row with more cells than headers (Rich adds a column for it) gets no plain answer; Rich draws it whole."""
+    table = SafeTable("t", [("a", "1", "extra cell")], ["name", "n"])
+    assert plain_tables.render([table], 40) is None
+    assert "extra cell" in render.tables_to_text([table], 40)
+
+
+def test_no_tables_no_text():
+    """No tables: nothing written, as Rich writes nothing."""
+    assert plain_tables.render([], 80) == rich_text([], 80) == ""

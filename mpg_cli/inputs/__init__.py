@@ -20,23 +20,14 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from ..errors import InputError, PresetError, did_you_mean
 
-if TYPE_CHECKING:
-    from .base import Note, TrainConfig
-
-
-def __getattr__(name: str) -> Any:
-    """``Note`` and ``TrainConfig`` on first use: presets and files import this package, most runs read no config."""
-    if name in ("Note", "TrainConfig"):
-        from . import base
-
-        return getattr(base, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+if TYPE_CHECKING:  # the readers' base module loads with the first --from file (presets and files import this package)
+    from .base import TrainConfig
 
 FORMATS = ("megatron", "torchtitan", "composer", "deepspeed", "nemo", "hf")
 ALIASES = {"megatron-lm": "megatron", "titan": "torchtitan", "llm-foundry": "composer", "llmfoundry": "composer",
            "mosaic": "composer", "ds": "deepspeed", "huggingface": "hf", "hf-config": "hf", "config.json": "hf"}
 
-__all__ = ["FORMATS", "Note", "TrainConfig", "detect", "read_config"]
+__all__ = ["FORMATS", "detect", "read_config"]
 
 
 def _format_name(fmt: str) -> str:

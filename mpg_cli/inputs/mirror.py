@@ -33,9 +33,10 @@ def _entries() -> dict[str, Any]:
     if _files is None:
         try:
             doc = json.loads(MIRROR_FILE.read_text(encoding="utf-8"))
-            _files = doc["files"] if doc.get("format") == FORMAT else {}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            _files = {}  # no mirror (or an unreadable one): every file is parsed as YAML
+            files = doc.get("files") if isinstance(doc, dict) and doc.get("format") == FORMAT else None
+        except (OSError, ValueError):
+            files = None
+        _files = files if isinstance(files, dict) else {}  # no usable mirror: every file is parsed as YAML
     return _files
 
 
@@ -46,17 +47,28 @@ def parsed(path: Path, text: str, builtin: Path) -> Optional[Any]:
     except ValueError:
         return None
     entry = _entries().get(key)
-    if not isinstance(entry, dict) or entry.get("text") != fingerprint(text):
+    if not isinstance(entry, dict) or "data" not in entry or entry.get("text") != fingerprint(text):
         return None
     return json.loads(json.dumps(entry["data"]))  # a fresh copy: callers own what they get
 
 
-def build(builtin: Path, load: Any) -> dict[str, Any]:
-    """The mirror document for every ``*.yaml``/``*.yml`` under ``builtin``, each parsed with ``load(path)``."""
+def build(builtin: Path, load: Any, read: Any) -> dict[str, Any]:
+    """The mirror document for every ``*.yaml``/``*.yml`` under ``builtin``: each parsed with ``load(path)``, and
+    fingerprinted on the text ``read(path)`` returns (the reader ``load_yaml_file`` uses: line endings and a BOM as
+    it sees them). Keys keep the file's order."""
     files: dict[str, Any] = {}
     for p in sorted(builtin.rglob("*.y*ml")):
         data = load(p)
-        if json.loads(json.dumps(data)) != data:
+        if not same(json.loads(json.dumps(data)), data):
             raise ValueError(f"{p}: its parsed value does not survive JSON unchanged")
-        files[p.relative_to(builtin).as_posix()] = {"text": fingerprint(p.read_text(encoding="utf-8")), "data": data}
+        files[p.relative_to(builtin).as_posix()] = {"text": fingerprint(read(p)), "data": data}
     return {"format": FORMAT, "written_by": "scripts/mirror_presets.py", "files": files}
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, with mappings' keys in the same order (what ``==`` on dicts does not check) and no bool/int mix-up."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b

@@ -274,8 +274,8 @@ def _lines(tables: Sequence[Any], width: int, fancy: bool) -> Optional[list[Line
         if not isinstance(table, SafeTable):
             return None
         stacked, t = table.fitted(width)
-        if stacked or not _plain_table(t):
-            return None
+        if stacked or not _plain_table(t) or any(len(row) > len(t.numeric) for row in t.rows):
+            return None  # (a row longer than the columns: Rich would add a column)
         lines = _table_lines(t, width, fancy)
         if lines is None:
             return None
@@ -289,6 +289,8 @@ def render(tables: Sequence[Any], width: int) -> Optional[str]:
     lines = _lines(tables, width, fancy=False)
     if lines is None:
         return None
+    if not lines:
+        return ""
     return "\n".join("".join(text for text, _ in line)[:width].rstrip() for line in lines) + "\n"
 
 

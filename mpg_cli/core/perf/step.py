@@ -263,16 +263,28 @@ def pace_stage(m: ModelSpec, lay: Layout, k: LayerKernels) -> tuple[StageParams,
     2021 §2.2). Each stage is timed with its own layers, and the output layer and loss on the last stage only:
     with an uneven split the last stage gives up a layer for them (Llama 3 §3.3.2; Megatron-Bridge's
     ``account_for_loss_in_pipeline_split``), so a middle stage with one more layer can be the slower one. The
-    last stage also runs the multi-token prediction modules, each with its own pass through the output head."""
+    last stage also runs the multi-token prediction modules, each with its own pass through the output head.
+    Cached (``_pace``): the search asks again for every ZeRO stage and bound of the same layout."""
+    return _pace(m, lay.tp, lay.pp, lay.ep, k, lay.recompute, lay.flash_attention)
+
+
+@lru_cache(maxsize=8192)
+def _pace(m: ModelSpec, tp: int, pp: int, ep: int, k: LayerKernels, recompute: str,
+          flash: bool) -> tuple[StageParams, Compute]:
     best: tuple[StageParams, Compute] | None = None
-    for st in model_stages(m, lay.pp):
-        sp = stage_params(m, lay.tp, lay.pp, lay.ep, st)
+    for st, sp in _stages(m, tp, pp, ep):
         heads = 1 + m.mtp_layers if st in ("last", "only") else 0
-        cmp = compute_times(k, sp, lay.recompute, lay.flash_attention, heads)
+        cmp = compute_times(k, sp, recompute, flash, heads)
         if best is None or cmp.fwd + cmp.bwd + cmp.rec > best[1].fwd + best[1].bwd + best[1].rec:
             best = (sp, cmp)
     assert best is not None  # model_stages is never empty
     return best
+
+
+@lru_cache(maxsize=4096)
+def _stages(m: ModelSpec, tp: int, pp: int, ep: int) -> tuple[tuple[str, StageParams], ...]:
+    """Every distinct pipeline stage of the model and its parameters on one GPU."""
+    return tuple((st, stage_params(m, tp, pp, ep, st)) for st in model_stages(m, pp))
 
 
 def compute_bound(m: ModelSpec, lay: Layout, seq_length: int, global_batch: int, hw: Hardware,
