@@ -1,7 +1,9 @@
-"""mpg's tables as plain text without importing Rich: the same characters Rich writes on a colourless console.
+"""mpg's tables without importing Rich: the same bytes Rich writes, on a colourless console or a colour terminal.
 
-Piped output and ``--output`` files are mpg's tables with no styling at all, and importing and running Rich for
-them was about a fifth of a searched ``mpg estimate`` (issue 11's start-up budget). This module lays them out as
+Importing and running Rich was about a fifth of a searched ``mpg estimate`` (issue 11's start-up budget). ``render``
+writes the plain text of pipes and ``--output`` files, ``render_ansi`` what Rich writes to a colour terminal (bold
+titles, labels and headers; bars in true, 256 or 16 colours; ``render.terminal_colours`` says when Rich would use
+exactly that). This module lays the tables out as
 Rich does (written against Rich 15; the tests compare with the installed Rich): ``rich/table.py``
 (``_calculate_column_widths``, ``_measure_column``, ``_collapse_widths``), ``rich/_ratio.py`` (``ratio_reduce``),
 ``rich/_wrap.py`` (``divide_line``), ``rich/text.py`` (``wrap``, ``rstrip_end``, ``truncate``) and
