@@ -471,3 +471,19 @@ def test_expert_imbalance_beyond_every_token_is_bad_input(value):
                                    "--expert-imbalance", value, "--format", "json"])
     assert res.exit_code == 2
     assert "--expert-imbalance" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_each_multi_token_prediction_module_keeps_its_own_loss_buffer_on_the_last_stage():
+    """With an MTP module the last stage holds one more layer's activations and one more logits/loss buffer."""
+    from mpg_cli.core.memory import LOSS_IMPLS, activation_bytes_per_layer
+
+    m = load_model("deepseek-v3")
+    mtp = replace(m, mtp_layers=1)
+    lay = Layout(tp=1, pp=16, dp=16, ep=64, micro_batch=1, zero=1, recompute="none", sequence_parallel=False)
+    opts = MemoryOptions()
+    grew = stage_activations(mtp, lay, "last", 4096, 4096, opts) - stage_activations(m, lay, "last", 4096, 4096, opts)
+    loss = LOSS_IMPLS[opts.loss_impl] * 4096 * m.vocab_size * opts.activation_buffer
+    assert grew > loss
+    assert stage_activations(mtp, lay, "first", 4096, 4096, opts) == stage_activations(m, lay, "first", 4096, 4096, opts)
+    layer = activation_bytes_per_layer(m, lay, 1, 4096, True, False)
+    assert grew <= (loss + 16 * layer * opts.activation_buffer)  # a layer (however many in flight) and a buffer

@@ -210,8 +210,9 @@ def stage_activations(m: ModelSpec, lay: Layout, stage: str, seq_length: int, gl
                  - activation_bytes_per_layer(m, lay, lay.micro_batch, seq_length, moe, fp8))
     if moe_l and m.moe is not None and lay.ep > 1:  # one layer's all-to-all send and receive buffers
         acts += 2.0 * tokens * m.moe.top_k * m.hidden_size * WEIGHT_BYTES
-    if stage in ("last", "only"):
-        acts += LOSS_IMPLS[opts.loss_impl] * tokens * m.vocab_size / lay.tp
+    if stage in ("last", "only"):  # the loss buffer of the output head, and one more per multi-token prediction
+        # module (each computes its own logits and cross-entropy, kept until its backward: DeepSeek-V3 §2.2)
+        acts += (1 + m.mtp_layers) * LOSS_IMPLS[opts.loss_impl] * tokens * m.vocab_size / lay.tp
     return acts * opts.activation_buffer
 
 
