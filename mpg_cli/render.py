@@ -186,12 +186,12 @@ def terminal_colours(environ: Any = None) -> Optional[str]:
         return None
     if not (getattr(sys.stdout, "encoding", None) or "utf-8").lower().startswith("utf"):
         return None
-    term = env.get("TERM", "")
-    if term.strip().lower() in ("dumb", "unknown") or term.lower() in ("dumb", "unknown"):
+    term = env.get("TERM", "").strip().lower()
+    if term in ("dumb", "unknown"):  # (Rich's own test does not strip: any TERM that is dumb either way goes to Rich)
         return None
     if env.get("COLORTERM", "").strip().lower() in ("truecolor", "24bit"):
         return "truecolor"
-    return {"kitty": "256", "256color": "256"}.get(term.strip().lower().rpartition("-")[2], "standard")
+    return {"kitty": "256", "256color": "256"}.get(term.rpartition("-")[2], "standard")
 
 
 def console(file: Any = None, width: Optional[int] = None):

@@ -81,14 +81,11 @@ class Bar:
             out[pos] = (u if unicode else a, None)
         return out[:w]
 
-    def plain(self) -> str:
-        """The bar as a colourless console shows it (ASCII letters)."""
-        return "".join(ch for ch, _ in self.cells(False))
-
     def styled(self, fancy: bool) -> list[tuple[str, Optional[str]]]:
-        """(text, style) as ``__rich_console__`` yields them, for ``output/plain_tables.py``."""
+        """(text, style) as ``__rich_console__`` yields them, for ``output/plain_tables.py`` (colourless: the ASCII
+        letters as one segment)."""
         if not fancy:
-            return [(self.plain(), None)]
+            return [("".join(ch for ch, _ in self.cells(False)), None)]
         return [(ch, colour or ("bold" if ch in "|┃" else None)) for ch, colour in self.cells(True)]
 
     def __rich_console__(self, console: Any, options: Any):

@@ -341,4 +341,4 @@ def _plain_table(t: Any) -> bool:
                 texts.append(cell)
             elif not hasattr(cell, "styled"):
                 return False
-    return all(plain(s) and "\n" not in s for s in texts)
+    return all(plain(s) for s in texts)  # (no newline: it is not a one-cell character)
