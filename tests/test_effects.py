@@ -185,6 +185,23 @@ def test_softmax_exponentials_cost_sfu_time_in_flash_attention():
     assert k64.core_fwd - k128.core_fwd > extra_exps
 
 
+def test_gemm_dimensions_are_computed_in_whole_128_wide_tiles():
+    """A GEMM pays for its M and N padded to 128 (tile quantization): a hidden size of 2880 computes 2944 columns,
+    so its projections cost as much as a model 2944 wide would, per useful FLOP 2944/2880 more."""
+    from mpg_cli.core.perf.kernels import tile_fill
+
+    assert tile_fill(4096) == 1.0 and tile_fill(2880) == pytest.approx(2880 / 2944)
+    assert tile_fill(129) == pytest.approx(129 / 256) and tile_fill(4096.0000000001) == 1.0
+    base = load_model("llama3-8b")  # 4096 wide: every GEMM dimension a multiple of 128
+    odd = replace(base, hidden_size=4032)  # the FFN down-projection's N = 4032 is computed as 4096
+    k_odd = layer_kernels(odd, 1, 1, 1, 1, False, True, 4096, HW, C)
+    k_base = layer_kernels(base, 1, 1, 1, 1, False, True, 4096, HW, C)
+    # per useful FLOP (∝ hidden size) the down-projection, a third of the FFN's FLOPs, costs 4096/4032 more; the
+    # saturation curves alone move it by about 1e-5
+    ratio = (k_odd.dense_mlp / 4032) / (k_base.dense_mlp / 4096)
+    assert ratio == pytest.approx(2 / 3 + 4096 / 4032 / 3, abs=5e-4)
+
+
 def test_expert_all_to_all_cannot_pool_a_nodes_nics():
     """Cross-node expert all-to-all leaves through each GPU's own NIC: far costlier than a pooled collective."""
     a2a = all_to_all_time(1e9, 64, 8, HW)

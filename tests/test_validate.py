@@ -21,12 +21,12 @@ from mpg_cli.core.perf import PerfOptions, StepTime, step_time
 from mpg_cli.core.search import Constraints
 from mpg_cli.core.specs import Layout
 from mpg_cli.presets import load_cluster, load_model
-from mpg_cli.validation import by_class, cross_validate, load_runs, published_runs, summary, validate_all
+from mpg_cli.validation import CLASSES, by_class, cross_validate, load_runs, published_runs, summary, validate_all
 
-MAX_MEDIAN_ABS_ERROR = 0.10  # cross-validated, all runs (issue target met)
-MAX_P90_ABS_ERROR = 0.30  # cross-validated, all runs (issue target 0.25: not met yet, see README)
-MAX_CLASS_MEDIAN = {"dense-bf16": 0.10, "fsdp": 0.10, "ampere": 0.10, "fp8": 0.16, "moe": 0.20, "hopper": 0.19,
-                    "blackwell": 0.16}  # what the model achieves out of sample today; the README lists the gaps
+MAX_MEDIAN_ABS_ERROR = 0.10  # cross-validated, all runs (the issue's target)
+MAX_P90_ABS_ERROR = 0.25  # cross-validated, all runs (the issue's target)
+# the issue's bound for dense bf16, MoE, FP8 and Blackwell-class runs, held for every class mpg reports
+MAX_CLASS_MEDIAN = {cls: 0.12 for cls in CLASSES}
 SEQ = 2048  # every Narayanan Table 1 shape trains at s = 2048
 ALLOWED_MEMORY_MISSES = {"mbridge-26.04.01-llama3-70b-gb200-fp8cs-64g-gbs256",  # CPU offload of 40 layers
                          "mbridge-26.04.01-llama3-70b-gb300-fp8cs-64g-gbs256"}  # CPU offload of 20 layers
@@ -51,7 +51,7 @@ def a100():
 # ================================================================ acceptance bounds
 
 def test_cross_validated_table_within_bounds(results, cv_results):
-    """Leave-one-source-out: median |error| ≤ 10 %, p90 ≤ 30 % over both public files (table printed with -s)."""
+    """Leave-one-source-out: median |error| ≤ 10 %, p90 ≤ 25 % over both public files (table printed with -s)."""
     s, si = summary(cv_results), summary(results)
     width = max(len(r.id) for r in results)
     print(f"\n{'run':<{width}}  {'GPUs':>5}  {'measured':>12}  {'in-sample':>9}  {'CV':>7}")

@@ -28,6 +28,11 @@ NCCL_HOP_LATENCY_NET_S = 4.0e-6
 LINK_EFFICIENCY_INTRA = 0.80  # NVLink busbw/peak (docs/formulas.md A4.6: 370/450 GB/s in nccl-tests)
 LINK_EFFICIENCY_INTER = 0.90  # IB/RoCE (docs/formulas.md A4.6, calculon presets)
 HBM_EFFICIENCY = 0.80  # achieved fraction of HBM bandwidth for streaming element-wise kernels (STREAM-like)
+# Tile quantization (NVIDIA Deep Learning Performance Guide, "Matrix Multiplication Background", §Tile Quantization):
+# a GEMM's output is computed in whole thread-block tiles, so M and N are padded up to the tile and the padding is
+# wasted work. Every tile cuBLAS/CUTLASS picks for large tensor-core GEMMs (128×128, 128×256, 256×128, 256×256) is
+# a multiple of 128 in both dimensions: padding to 128 is the loss that every choice pays at least.
+GEMM_TILE = 128
 # FlashAttention backward runs 5 GEMM-like products against the forward's 2, with QKᵀ recomputed (Dao et al. 2022 §3.1)
 FLASH_BACKWARD_RATIO = 2.5
 MATERIALISED_BACKWARD_RATIO = 2.0  # plain batched GEMMs: backward = 2 × forward

@@ -2,7 +2,10 @@
 
 - GEMMs run at a fraction of the dense peak that depends on the matrix each GPU sees (tokens per
   micro-batch M, the reduction K and the output N, after tensor parallelism):
-  η = η_max(gen, precision)·M/(M+m0)·K/(K+k0)·N/(N+k0) (docs/modeling-notes.md 1). In FP8 (Transformer
+  η = η_max(gen, precision)·M/(M+m0)·K/(K+k0)·N/(N+k0) (docs/modeling-notes.md 1), times the tile
+  quantization of M and N: the output is computed in whole 128-wide tiles, so a dimension that is not a
+  multiple of 128 (GPT-OSS's hidden size 2880, MLA's 576-wide KV projection) pays for its padding
+  (``constants.GEMM_TILE``, NVIDIA Deep Learning Performance Guide; docs/modeling-notes.md 12). In FP8 (Transformer
   Engine) only the GEMMs run at the FP8 peak, with their own per-generation η_max, and each activation
   operand is cast (3 bytes per element over HBM); the attention core stays 16-bit.
 - The attention core is costed separately: FlashAttention skips masked blocks, so the causal half of
@@ -20,6 +23,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Callable, NamedTuple
 
@@ -28,6 +32,7 @@ from .constants import BF16_BYTES as BF16
 from .constants import (
     FLASH_BACKWARD_RATIO,
     FP8_CAST_BYTES,
+    GEMM_TILE,
     HBM_EFFICIENCY,
     MATERIALISED_BACKWARD_RATIO,
     PerfConstants,
@@ -57,6 +62,13 @@ def _sat(x: float, x0: float) -> float:
     return x / (x + x0)
 
 
+def tile_fill(x: float) -> float:
+    """The useful fraction of a GEMM dimension computed in whole ``GEMM_TILE``-wide tiles: x / (⌈x/T⌉·T)."""
+    if x <= 0:
+        return 1.0
+    return min(1.0, x / (math.ceil(x / GEMM_TILE - 1e-9) * GEMM_TILE))
+
+
 @lru_cache(maxsize=8192)
 def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequence_parallel: bool, flash: bool,
                   s: int, hw: Hardware, c: PerfConstants, expert_imbalance: float = 1.0,
@@ -77,7 +89,7 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
     def gemm(M: float, K: float, N: float) -> float:
         """One GEMM's time; in FP8 with the cast of its activation input (the backward, 2× the time, casts its
         output gradient alike). Weights are cast once per step and cached across micro-batches (TE)."""
-        eff = eta_max * _sat(M, m0) * _sat(K, k0) * _sat(N, k0)
+        eff = eta_max * _sat(M, m0) * _sat(K, k0) * _sat(N, k0) * tile_fill(M) * tile_fill(N)
         cast = FP8_CAST_BYTES * M * K / hbm if hw.fp8 else 0.0
         return 2.0 * M * K * N / (peak * eff) + cast
 
@@ -104,8 +116,10 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
         core_bwd_ratio = MATERIALISED_BACKWARD_RATIO
         elem_width += m.heads * s / cp / t
     elem_fwd = c.elementwise_passes * 2.0 * tokens * elem_width / hbm
-    logits_fwd = 2.0 * tokens * h * m.vocab_size / t / (peak * eta_max * _sat(tokens, m0)
-                                                       * _sat(h, k0) * _sat(m.vocab_size / t, k0))
+    # Megatron pads the vocabulary to a multiple of 128·t (--make-vocab-size-divisible-by): the tile fill again
+    logits_fwd = 2.0 * tokens * h * m.vocab_size / t / (peak * eta_max * _sat(tokens, m0) * _sat(h, k0)
+                                                       * _sat(m.vocab_size / t, k0) * tile_fill(tokens)
+                                                       * tile_fill(m.vocab_size / t))
     logits_elem = 3 * 4.0 * tokens * m.vocab_size / t / hbm
     mtp_proj = gemm(tokens, 2 * h, h / t) if m.mtp_layers else 0.0
     return LayerKernels(attn_proj, dense_mlp, moe_mlp, core_fwd, core_bwd_ratio, elem_fwd, logits_fwd, logits_elem,
