@@ -217,6 +217,19 @@ def test_deepseek_v3_exact():
         "v_head_dim": 128,
     }
     assert "head_dim" not in preset
+    assert "mtp_layers" not in preset  # the multi-token prediction module is said, not counted
+    assert preset["assumptions"] == ["deepseek_v3: the 1 multi-token prediction module(s) (num_nextn_predict_layers) "
+                                     "are not trained; add mtp_layers: 1 to a preset to count them on the last "
+                                     "pipeline stage"]
+
+
+def test_deepseek_without_mtp_modules_says_nothing_of_them():
+    """num_nextn_predict_layers 0 or absent (DeepSeek-V2) adds no multi-token prediction note."""
+    raw, _ = load("deepseek-v3")
+    raw["num_nextn_predict_layers"] = 0
+    assert "assumptions" not in convert_raw(raw)
+    del raw["num_nextn_predict_layers"]
+    assert "assumptions" not in convert_raw(raw)
 
 
 # ---------------------------------------------------------------- variants

@@ -184,6 +184,13 @@ def _deepseek(r: Reader, model_type: str) -> dict:
         if dense:
             moe["dense_layers"] = dense
         out["moe"] = moe
+    # DeepSeek-V3 §2.2 multi-token prediction modules: said, not counted (as the deepseek-v3 preset): mpg would put
+    # them on the last pipeline stage unbalanced (Megatron's default split), which makes deep pipelines look slow
+    mtp = r.get_int("num_nextn_predict_layers", default=0, minimum=0)
+    if mtp:
+        out["assumptions"] = [f"{model_type}: the {mtp} multi-token prediction module(s) (num_nextn_predict_layers) "
+                              f"are not trained; add mtp_layers: {mtp} to a preset to count them on the last "
+                              "pipeline stage"]
     out["mla"] = {
         "q_lora_rank": r.get_int("q_lora_rank", default=0, minimum=0),
         "kv_lora_rank": r.get_int("kv_lora_rank"),
