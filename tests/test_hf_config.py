@@ -219,7 +219,7 @@ def test_deepseek_v3_exact():
     assert "head_dim" not in preset
     assert "mtp_layers" not in preset  # the multi-token prediction module is said, not counted
     assert preset["assumptions"] == ["deepseek_v3: the 1 multi-token prediction module(s) (num_nextn_predict_layers) "
-                                     "are not trained; add mtp_layers: 1 to a preset to count them on the last "
+                                     "are not counted; add mtp_layers: 1 to a preset to count them on the last "
                                      "pipeline stage"]
 
 

@@ -238,6 +238,10 @@ def test_validate_json_reports_cross_validated_and_in_sample(cli, results, cv_re
     assert doc["summary_in_sample"]["median_abs_error"] == pytest.approx(summary(results)["median_abs_error"])
     assert {r["id"] for r in doc["runs"]} == {r.id for r in results}
     assert "attention_eta.ampere" in " ".join(doc["warnings"])  # one source informs it: said
+    # Blackwell's curve is informed by several families, all of one publisher: said too; Hopper's is not one's
+    one_publisher = [w for w in doc["warnings"] if "of one publisher only (megatron-bridge-performance)" in w]
+    assert any("gemm_eta.blackwell " in w for w in one_publisher)
+    assert not any("gemm_eta.hopper " in w for w in doc["warnings"])
 
 
 def test_validate_max_median_error_gate_fails(cli):

@@ -11,11 +11,20 @@ CV_NOTE = ("cross-validated = leave one source out: each run predicted with the 
            "benchmark family (scripts/fit_perf.py); in-sample = the shipped constants, fitted on every run")
 
 
-def constant_warnings(doc: dict[str, Any]) -> list[str]:
-    """A constant informed by one source only is a warning: its cross-validated fold falls back to a stand-in."""
+def constant_warnings(doc: dict[str, Any], publisher_of: Optional[dict[str, str]] = None) -> list[str]:
+    """A constant informed by one source only is a warning: its cross-validated fold falls back to a stand-in.
+    So is one informed by several benchmark families of one publisher only (``publisher_of``: family -> the
+    runs' group): leaving one family out never tests it against another publisher's runs."""
     informed = doc.get("provenance", {}).get("informed_by", {})
-    return [f"constant {name} is informed by one source only ({fams[0]}): its value rests on that source"
-            for name, fams in informed.items() if len(fams) == 1]
+    out = []
+    for name, fams in informed.items():
+        pubs = sorted({(publisher_of or {}).get(f, f) for f in fams})
+        if len(fams) == 1:
+            out.append(f"constant {name} is informed by one source only ({fams[0]}): its value rests on that source")
+        elif len(pubs) == 1:
+            out.append(f"constant {name} is informed by {len(fams)} benchmark families of one publisher only "
+                       f"({pubs[0]}): no other publisher's runs test it")
+    return out
 
 
 def _summary_line(label: str, ins: dict[str, float], cv: dict[str, float]) -> str:
@@ -27,7 +36,7 @@ def _summary_line(label: str, ins: dict[str, float], cv: dict[str, float]) -> st
 def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_error: Optional[float]) -> int:
 
     from .. import render
-    from ..validation import by_class, cross_validate, load_constants_document, validate_all
+    from ..validation import by_class, cross_validate, load_constants_document, published_runs, validate_all
 
     from ..parsing import check_positive
 
@@ -41,7 +50,7 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
     cov = coverage(all_cv, only={r.id for r in cv_results})
     doc_consts = load_constants_document()
     ins_stats, cv_stats = by_class(results), by_class(cv_results)
-    warnings = constant_warnings(doc_consts)
+    warnings = constant_warnings(doc_consts, {r.family: r.group for r in published_runs()})
     misses = [r for r in results if r.memory_fits is False]
     rows = _run_rows(results, cv_results)
     body = {"mfu_definition": "model FLOPs (Megatron/Korthikanti convention, full s^2) / dense peak at the run's "

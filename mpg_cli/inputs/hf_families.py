@@ -189,7 +189,7 @@ def _deepseek(r: Reader, model_type: str) -> dict:
     mtp = r.get_int("num_nextn_predict_layers", default=0, minimum=0)
     if mtp:
         out["assumptions"] = [f"{model_type}: the {mtp} multi-token prediction module(s) (num_nextn_predict_layers) "
-                              f"are not trained; add mtp_layers: {mtp} to a preset to count them on the last "
+                              f"are not counted; add mtp_layers: {mtp} to a preset to count them on the last "
                               "pipeline stage"]
     out["mla"] = {
         "q_lora_rank": r.get_int("q_lora_rank", default=0, minimum=0),
