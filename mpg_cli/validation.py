@@ -228,10 +228,12 @@ def load_constants_document(path: Path = CONSTANTS_FILE) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def fold_constants(doc: Optional[dict[str, Any]] = None) -> dict[str, PerfConstants]:
-    """Each leave-one-out fold's constants, keyed by the family it left out."""
+def fold_constants(doc: Optional[dict[str, Any]] = None, unit: str = "family") -> dict[str, PerfConstants]:
+    """Each leave-one-out fold's constants, keyed by the family (``unit`` 'family') or the publisher (the runs'
+    group, ``unit`` 'publisher') it left out."""
     doc = doc if doc is not None else load_constants_document()
-    return {fam: constants_from_document({"constants": vals}) for fam, vals in doc.get("folds", {}).items()}
+    key = "folds" if unit == "family" else "publisher_folds"
+    return {name: constants_from_document({"constants": vals}) for name, vals in doc.get(key, {}).items()}
 
 
 def validate_all(consts: Optional[PerfConstants] = None) -> list[RunResult]:
@@ -240,14 +242,16 @@ def validate_all(consts: Optional[PerfConstants] = None) -> list[RunResult]:
     return [predict(r, c) for r in published_runs()]
 
 
-def cross_validate() -> list[RunResult]:
-    """Leave-one-source-out predictions: each run with the constants fitted without its family."""
-    folds = fold_constants()
+def cross_validate(unit: str = "family") -> list[RunResult]:
+    """Leave-one-source-out predictions: each run with the constants fitted without its benchmark family, or
+    (``unit`` 'publisher', stricter) without every family of its publisher."""
+    folds = fold_constants(unit=unit)
     out = []
     for r in published_runs():
-        c = folds.get(r.family)
+        name = r.family if unit == "family" else r.group
+        c = folds.get(name)
         if c is None:
-            raise PresetError(f"{CONSTANTS_FILE.name}: no fold for family {r.family!r}",
+            raise PresetError(f"{CONSTANTS_FILE.name}: no fold for {unit} {name!r}",
                               hint="re-run scripts/fit_perf.py after changing the runs")
         out.append(predict(r, c))
     return out
@@ -293,14 +297,16 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
-def accuracy_tables(ins: list[RunResult], cv: list[RunResult]) -> str:
-    """The README's accuracy tables (Markdown): cross-validated first, by class and by left-out family."""
-    ci, cc = by_class(ins), by_class(cv)
-    lines = ["| class | runs | CV median | CV p90 | CV within ±20 % | in-sample median | in-sample p90 |",
-             "|---|---|---|---|---|---|---|"]
+def accuracy_tables(ins: list[RunResult], cv: list[RunResult], cv_publisher: list[RunResult]) -> str:
+    """The README's accuracy tables (Markdown): cross-validated first (a family left out, then a whole publisher
+    left out), by class and by left-out family."""
+    ci, cc, cp = by_class(ins), by_class(cv), by_class(cv_publisher)
+    lines = ["| class | runs | CV median | CV p90 | CV within ±20 % | publisher left out: median, p90 | "
+             "in-sample median | in-sample p90 |", "|---|---|---|---|---|---|---|---|"]
     for k, st in cc.items():
         lines.append(f"| {CLASS_LABELS.get(k, k)} | {st['runs']} | {_pct(st['median_abs_error'])} | "
                      f"{_pct(st['p90_abs_error'])} | {_pct(st['within_20pct'])} | "
+                     f"{_pct(cp[k]['median_abs_error'])}, {_pct(cp[k]['p90_abs_error'])} | "
                      f"{_pct(ci[k]['median_abs_error'])} | {_pct(ci[k]['p90_abs_error'])} |")
     lines += ["", "| benchmark family (left out in its fold) | runs | CV median | CV p90 | in-sample median | "
                   "worst CV miss |", "|---|---|---|---|---|---|"]

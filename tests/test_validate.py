@@ -244,6 +244,23 @@ def test_validate_json_reports_cross_validated_and_in_sample(cli, results, cv_re
     assert not any("gemm_eta.hopper " in w for w in doc["warnings"])
 
 
+def test_leave_one_publisher_out_is_reported_and_stricter(cli, cv_results):
+    """'mpg validate' also reports the stricter check, a whole publisher left out: no fold was fitted on its own
+    publisher (without Megatron-Bridge's pages no Blackwell run is left, so Blackwell uses its stand-in)."""
+    from mpg_cli.validation import fold_constants
+
+    folds = fold_constants(unit="publisher")
+    assert set(folds) == {r.group for r in published_runs()}
+    assert "blackwell" not in folds["megatron-bridge-performance"].gemm_eta
+    assert "blackwell" in fold_constants()["megatron-bridge-qwen3-30b"].gemm_eta  # a family left out keeps it
+    res = cli("validate", "--format", "json")
+    doc = json.loads(res.stdout, parse_constant=_no_constant)
+    pub = doc["by_class"]["cross_validated_by_publisher"]
+    assert pub["all"]["runs"] == len(cv_results)
+    assert pub["all"]["median_abs_error"] >= summary(cv_results)["median_abs_error"]
+    assert "leave one publisher out" in cli("validate").stdout
+
+
 def test_validate_max_median_error_gate_fails(cli):
     """'mpg validate --max-median-error 0.0001' exits 1 with a 'GATE FAILED: median_abs_error' line on stderr."""
     res = cli("validate", "--max-median-error", "0.0001")

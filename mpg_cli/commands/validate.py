@@ -27,6 +27,15 @@ def constant_warnings(doc: dict[str, Any], publisher_of: Optional[dict[str, str]
     return out
 
 
+def _publisher_line(stats: dict[str, dict[str, float]]) -> str:
+    """The stricter check in one line: a whole publisher left out (which may leave a GPU generation unfitted)."""
+    parts = [f"{k} {fmt(v['median_abs_error'], 'percent')}" for k, v in stats.items() if k != "all"]
+    a = stats["all"]
+    return (f"leave one publisher out (stricter: all of a paper's, vendor's or suite's families at once; a GPU "
+            f"generation left with no run uses its stand-in): median {fmt(a['median_abs_error'], 'percent')}, "
+            f"p90 {fmt(a['p90_abs_error'], 'percent')}; medians " + ", ".join(parts))
+
+
 def _summary_line(label: str, ins: dict[str, float], cv: dict[str, float]) -> str:
     return (f"{label:<12} {cv['runs']:>4}   CV median {fmt(cv['median_abs_error'], 'percent'):>6}, p90 "
             f"{fmt(cv['p90_abs_error'], 'percent'):>6}   in-sample median {fmt(ins['median_abs_error'], 'percent'):>6}, "
@@ -41,15 +50,16 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
     from ..parsing import check_positive
 
     check_positive(max_median_error, "--max-median-error", allow_zero=True)
-    results, cv_results = validate_all(), cross_validate()
+    results, cv_results, pub_results = validate_all(), cross_validate(), cross_validate("publisher")
     all_cv = list(cv_results)
     if group:
         results, cv_results = _in_group(results, cv_results, group)
+        pub_results = [r for r in pub_results if r.id in {x.id for x in results}]
     from ..coverage import coverage, coverage_lines
 
     cov = coverage(all_cv, only={r.id for r in cv_results})
     doc_consts = load_constants_document()
-    ins_stats, cv_stats = by_class(results), by_class(cv_results)
+    ins_stats, cv_stats, pub_stats = by_class(results), by_class(cv_results), by_class(pub_results)
     warnings = constant_warnings(doc_consts, {r.family: r.group for r in published_runs()})
     misses = [r for r in results if r.memory_fits is False]
     rows = _run_rows(results, cv_results)
@@ -57,7 +67,8 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
                               "precision",
             "cross_validation": CV_NOTE,
             "summary": cv_stats["all"], "summary_in_sample": ins_stats["all"],
-            "by_class": {"cross_validated": cv_stats, "in_sample": ins_stats},
+            "by_class": {"cross_validated": cv_stats, "in_sample": ins_stats,
+                         "cross_validated_by_publisher": pub_stats},
             "constants": {"count": doc_consts.get("count"), "values": doc_consts.get("constants"),
                           "informed_by": doc_consts.get("provenance", {}).get("informed_by", {}),
                           "runs_sha256": doc_consts.get("provenance", {}).get("runs_sha256")},
@@ -66,7 +77,7 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
     headers = ["run", "GPUs", "measured tok/s/GPU", "predicted", "error", "CV error", "layout used", "memory"]
     table_rows = _table_rows(results, cv_results)
     lines = [_summary_line(k, ins_stats[k], cv_stats[k]) for k in cv_stats]
-    foot = ("\n".join(lines) + f"\n{CV_NOTE}\n"
+    foot = ("\n".join(lines) + f"\n{CV_NOTE}\n" + _publisher_line(pub_stats) + "\n"
             + f"memory: {len(misses)} of {len(results)} published layouts over the usable limit"
             + (f" ({', '.join(r.id for r in misses)})" if misses else "") + "\n"
             + "\n".join(coverage_lines(cov)) + "\n")
