@@ -54,7 +54,8 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
     all_cv = list(cv_results)
     if group:
         results, cv_results = _in_group(results, cv_results, group)
-        pub_results = [r for r in pub_results if r.id in {x.id for x in results}]
+        kept = {x.id for x in results}
+        pub_results = [r for r in pub_results if r.id in kept]
     from ..coverage import coverage, coverage_lines
 
     cov = coverage(all_cv, only={r.id for r in cv_results})
