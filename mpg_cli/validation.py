@@ -48,6 +48,12 @@ class PublishedRun:
     source: str
     search_space: tuple[tuple[str, Any], ...] = ()  # what the source's framework can do (fixed for the layout check)
 
+    @property
+    def document(self) -> str:
+        """The source document the run's group comes from, the unit of the stricter leave-one-out check: one
+        paper, one README or one vendor's pages (llm-foundry's A100 and H100 FP8 tables are one README)."""
+        return "llm-foundry-benchmarking-readme" if self.group.startswith("llm-foundry") else self.group
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -229,10 +235,10 @@ def load_constants_document(path: Path = CONSTANTS_FILE) -> dict[str, Any]:
 
 
 def fold_constants(doc: Optional[dict[str, Any]] = None, unit: str = "family") -> dict[str, PerfConstants]:
-    """Each leave-one-out fold's constants, keyed by the family (``unit`` 'family') or the publisher (the runs'
-    group, ``unit`` 'publisher') it left out."""
+    """Each leave-one-out fold's constants, keyed by the family (``unit`` 'family') or the source document
+    (``unit`` 'document', ``PublishedRun.document``) it left out."""
     doc = doc if doc is not None else load_constants_document()
-    key = "folds" if unit == "family" else "publisher_folds"
+    key = "folds" if unit == "family" else "document_folds"
     return {name: constants_from_document({"constants": vals}) for name, vals in doc.get(key, {}).items()}
 
 
@@ -244,11 +250,11 @@ def validate_all(consts: Optional[PerfConstants] = None) -> list[RunResult]:
 
 def cross_validate(unit: str = "family") -> list[RunResult]:
     """Leave-one-source-out predictions: each run with the constants fitted without its benchmark family, or
-    (``unit`` 'publisher', stricter) without every family of its publisher."""
+    (``unit`` 'document', stricter) without every family of its source document."""
     folds = fold_constants(unit=unit)
     out = []
     for r in published_runs():
-        name = r.family if unit == "family" else r.group
+        name = r.family if unit == "family" else r.document
         c = folds.get(name)
         if c is None:
             raise PresetError(f"{CONSTANTS_FILE.name}: no fold for {unit} {name!r}",
@@ -297,11 +303,11 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
-def accuracy_tables(ins: list[RunResult], cv: list[RunResult], cv_publisher: list[RunResult]) -> str:
-    """The README's accuracy tables (Markdown): cross-validated first (a family left out, then a whole publisher
-    left out), by class and by left-out family."""
-    ci, cc, cp = by_class(ins), by_class(cv), by_class(cv_publisher)
-    lines = ["| class | runs | CV median | CV p90 | CV within ±20 % | publisher left out: median, p90 | "
+def accuracy_tables(ins: list[RunResult], cv: list[RunResult], cv_document: list[RunResult]) -> str:
+    """The README's accuracy tables (Markdown): cross-validated first (a family left out, then a whole source
+    document left out), by class and by left-out family."""
+    ci, cc, cp = by_class(ins), by_class(cv), by_class(cv_document)
+    lines = ["| class | runs | CV median | CV p90 | CV within ±20 % | document left out: median, p90 | "
              "in-sample median | in-sample p90 |", "|---|---|---|---|---|---|---|---|"]
     for k, st in cc.items():
         lines.append(f"| {CLASS_LABELS.get(k, k)} | {st['runs']} | {_pct(st['median_abs_error'])} | "

@@ -12,11 +12,11 @@ counts as much as one of 5). Then, for every family, the constants are fitted ag
 family is predicted: the cross-validated error. A constant that no run of a fold informs falls back to
 its stand-in rule (constants.PerfConstants.eta/attention), exactly as a user's unseen GPU generation would.
 
-Then, stricter, for every publisher (a paper, a vendor's pages, a benchmark suite: the runs' group), fitted without
-all of its families: a held-out publisher may take every run of a GPU generation with it, which then uses its
-stand-in curve.
+Then, stricter, for every source document (a paper, a README, a vendor's pages: ``PublishedRun.document``),
+fitted without all of its families: a held-out document may take every run of a GPU generation with it, which then
+uses its stand-in curve.
 
-Writes mpg_cli/data/perf_constants.json: the constants, each fold's constants (families and publishers), and the
+Writes mpg_cli/data/perf_constants.json: the constants, each fold's constants (families and documents), and the
 provenance (runs-file
 sha256, loss, in-sample and cross-validated errors per family and class, which sources inform each constant,
 every run's cross-validated log error with its family and GPU generation (``cv_runs``: what an estimate's
@@ -162,18 +162,18 @@ def main() -> None:
         train = [r for r in runs if r.family != fam]
         folds[fam], _ = fit(train, START)
         print(f"fold without {fam}: done", flush=True)
-    # the stricter check: leave one publisher out (a paper, a vendor's pages, a benchmark suite: the runs' group),
+    # the stricter check: leave one source document out (a paper, a README, a vendor's pages),
     # which can leave a GPU generation with no run to fit (its stand-in curve is used, as for an unseen GPU)
-    publisher_folds: dict[str, dict[str, float]] = {}
-    for pub in sorted({r.group for r in runs}):
-        publisher_folds[pub], _ = fit([r for r in runs if r.group != pub], START)
-        print(f"fold without publisher {pub}: done", flush=True)
+    document_folds: dict[str, dict[str, float]] = {}
+    for doc_name in sorted({r.document for r in runs}):
+        document_folds[doc_name], _ = fit([r for r in runs if r.document != doc_name], START)
+        print(f"fold without document {doc_name}: done", flush=True)
     c_full = PerfConstants(gemm_eta={}, fp8_gemm_eta={}, attention_eta={}).with_values(full)
     ins = [predict(r, c_full) for r in runs]
     cv = [predict(r, PerfConstants(gemm_eta={}, fp8_gemm_eta={}, attention_eta={}).with_values(folds[r.family]))
           for r in runs]
-    cv_pub = [predict(r, PerfConstants(gemm_eta={}, fp8_gemm_eta={}, attention_eta={})
-                      .with_values(publisher_folds[r.group])) for r in runs]
+    cv_doc = [predict(r, PerfConstants(gemm_eta={}, fp8_gemm_eta={}, attention_eta={})
+                      .with_values(document_folds[r.document])) for r in runs]
     per_family = {fam: {"in_sample": summary([x for x in ins if x.family == fam]),
                         "cross_validated": summary([x for x in cv if x.family == fam])} for fam in families}
     informed = {n: sorted({r.family for r in runs if informs(n, r)}) for n in full}
@@ -183,7 +183,7 @@ def main() -> None:
         "constants": full,
         "count": len(full),
         "folds": folds,
-        "publisher_folds": publisher_folds,
+        "document_folds": document_folds,
         "provenance": {
             "runs_file": "mpg_cli/data/runs.yaml",
             "runs_sha256": runs_file_hash(),
@@ -193,7 +193,7 @@ def main() -> None:
             "loss_definition": "family-weighted soft-L1 (f_scale 0.1) of log(predicted/measured) tokens/s per GPU",
             "in_sample": by_class(ins),
             "cross_validated": by_class(cv),
-            "cross_validated_by_publisher": by_class(cv_pub),
+            "cross_validated_by_document": by_class(cv_doc),
             "per_family": per_family,
             "informed_by": informed,
             **cv_errors(runs, cv),

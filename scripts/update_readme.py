@@ -154,7 +154,7 @@ def refresh_accuracy(text: str) -> str:
 
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    text = head + BEGIN + "\n" + accuracy_tables(validate_all(), cross_validate(), cross_validate("publisher")) + END + tail
+    text = head + BEGIN + "\n" + accuracy_tables(validate_all(), cross_validate(), cross_validate("document")) + END + tail
     rb, re_ = "<!-- range-coverage:begin -->", "<!-- range-coverage:end -->"
     if rb in text and re_ in text:
         from mpg_cli.coverage import coverage, coverage_table

@@ -277,7 +277,7 @@ def test_readme_accuracy_tables_match_the_code(validation):
     begin, end = "<!-- accuracy-tables:begin -->\n", "<!-- accuracy-tables:end -->"
     assert begin in README and end in README, "README lost the accuracy-table markers"
     shown = README.split(begin, 1)[1].split(end, 1)[0]
-    assert shown == accuracy_tables(validation, cross_validate(), cross_validate("publisher")), \
+    assert shown == accuracy_tables(validation, cross_validate(), cross_validate("document")), \
         "run python scripts/update_readme.py"
 
 

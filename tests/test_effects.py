@@ -198,16 +198,17 @@ def test_softmax_exponentials_cost_sfu_time_in_flash_attention():
 
 
 def test_gemm_outputs_are_computed_in_whole_128_wide_tiles():
-    """Each pass of a GEMM pays for its output padded to 128 (tile quantization): the forward's M×N, the input
-    gradient's M×K and the weight gradient's K×N; a dimension under one tile (a router's 8 experts) pays nothing."""
+    """Each pass of a GEMM pays for the weight's dimensions of its output padded to 128 (tile quantization): N in
+    the forward's M×N, K in the input gradient's M×K, both in the weight gradient's K×N; a dimension under one
+    tile (a router's 8 experts) pays nothing, nor does the token dimension."""
     from mpg_cli.core.perf.kernels import gemm_fill, tile_fill
 
     assert tile_fill(4096) == 1.0 and tile_fill(2880) == pytest.approx(2880 / 2944) and tile_fill(8) == 1.0
     assert tile_fill(129) == pytest.approx(129 / 256) and tile_fill(4096.0000000001) == 1.0
     r = 2944 / 2880
-    assert gemm_fill(4096, 2880, 8192) == pytest.approx(3 / (1 + 2 * r))  # K = 2880: the two backward passes
-    assert gemm_fill(4096, 8192, 2880) == pytest.approx(3 / (1 + 2 * r))  # N = 2880: forward and weight gradient
-    assert gemm_fill(4096, 8192, 8192) == 1.0
+    assert gemm_fill(2880, 8192) == pytest.approx(3 / (1 + 2 * r))  # K = 2880: the two backward passes
+    assert gemm_fill(8192, 2880) == pytest.approx(3 / (1 + 2 * r))  # N = 2880: forward and weight gradient
+    assert gemm_fill(8192, 8192) == 1.0
     base = load_model("llama3-8b")  # 4096 wide: every GEMM dimension a multiple of 128
     odd = replace(base, hidden_size=4032)  # both FFN GEMMs have a 4032-wide side, computed as 4096
     k_odd = layer_kernels(odd, 1, 1, 1, 1, False, True, 4096, HW, C)
@@ -237,12 +238,18 @@ def test_node_limited_routing_and_a2a_overlap_cut_the_cost():
 
 
 def test_expert_imbalance_slows_the_experts():
-    """A busiest expert with 1.5× the mean tokens makes the MoE layer slower."""
+    """A busiest expert with more than the mean tokens makes the MoE layer slower, and more so the more it has,
+    also where an expert's share is a couple of hundred tokens (no tile step on the token dimension)."""
     m = load_model("mixtral-8x7b")
     lay = Layout(tp=1, pp=1, dp=8, ep=8, micro_batch=1, zero=1, recompute="none", sequence_parallel=False)
     even = step_time(m, lay, 4096, 8, HW, PerfOptions(), C).total
     skew = step_time(m, lay, 4096, 8, HW, PerfOptions(expert_imbalance=1.5), C).total
     assert skew > even
+    fine = replace(m, moe=replace(m.moe, experts=128, top_k=8))  # 4096·8/128 = 256 tokens per expert
+    one = Layout(tp=1, pp=1, dp=8, ep=1, micro_batch=1, zero=1, recompute="none", sequence_parallel=False)
+    times = [step_time(fine, one, 4096, 8, HW, PerfOptions(expert_imbalance=x), C).total
+             for x in (1.0, 1.005, 1.01, 1.05, 1.2, 1.5)]
+    assert times == sorted(times) and len(set(times)) == len(times)
 
 
 def test_fp8_speeds_up_gemms_only():

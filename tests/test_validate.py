@@ -238,27 +238,30 @@ def test_validate_json_reports_cross_validated_and_in_sample(cli, results, cv_re
     assert doc["summary_in_sample"]["median_abs_error"] == pytest.approx(summary(results)["median_abs_error"])
     assert {r["id"] for r in doc["runs"]} == {r.id for r in results}
     assert "attention_eta.ampere" in " ".join(doc["warnings"])  # one source informs it: said
-    # Blackwell's curve is informed by several families, all of one publisher: said too; Hopper's is not one's
-    one_publisher = [w for w in doc["warnings"] if "of one publisher only (megatron-bridge-performance)" in w]
-    assert any("gemm_eta.blackwell " in w for w in one_publisher)
+    # Blackwell's curve is informed by several families, all of one document: said too; Hopper's is not one's
+    one_document = [w for w in doc["warnings"] if "of one source document only (megatron-bridge-performance)" in w]
+    assert any("gemm_eta.blackwell " in w for w in one_document)
     assert not any("gemm_eta.hopper " in w for w in doc["warnings"])
 
 
-def test_leave_one_publisher_out_is_reported_and_stricter(cli, cv_results):
-    """'mpg validate' also reports the stricter check, a whole publisher left out: no fold was fitted on its own
-    publisher (without Megatron-Bridge's pages no Blackwell run is left, so Blackwell uses its stand-in)."""
+def test_leave_one_document_out_is_reported_and_stricter(cli, cv_results):
+    """'mpg validate' also reports the stricter check, a whole source document left out: no fold was fitted on its
+    own document (without Megatron-Bridge's pages no Blackwell run is left, so Blackwell uses its stand-in), and
+    llm-foundry's A100 and H100 FP8 tables, one README, are left out together."""
     from mpg_cli.validation import fold_constants
 
-    folds = fold_constants(unit="publisher")
-    assert set(folds) == {r.group for r in published_runs()}
+    folds = fold_constants(unit="document")
+    assert set(folds) == {r.document for r in published_runs()} and len(folds) == 5
+    assert {r.document for r in published_runs() if r.group.startswith("llm-foundry")} == {
+        "llm-foundry-benchmarking-readme"}
     assert "blackwell" not in folds["megatron-bridge-performance"].gemm_eta
     assert "blackwell" in fold_constants()["megatron-bridge-qwen3-30b"].gemm_eta  # a family left out keeps it
     res = cli("validate", "--format", "json")
     doc = json.loads(res.stdout, parse_constant=_no_constant)
-    pub = doc["by_class"]["cross_validated_by_publisher"]
+    pub = doc["by_class"]["cross_validated_by_document"]
     assert pub["all"]["runs"] == len(cv_results)
     assert pub["all"]["median_abs_error"] >= summary(cv_results)["median_abs_error"]
-    assert "leave one publisher out" in cli("validate").stdout
+    assert "leave one source document out" in cli("validate").stdout
 
 
 def test_validate_max_median_error_gate_fails(cli):

@@ -11,27 +11,28 @@ CV_NOTE = ("cross-validated = leave one source out: each run predicted with the 
            "benchmark family (scripts/fit_perf.py); in-sample = the shipped constants, fitted on every run")
 
 
-def constant_warnings(doc: dict[str, Any], publisher_of: Optional[dict[str, str]] = None) -> list[str]:
+def constant_warnings(doc: dict[str, Any], document_of: Optional[dict[str, str]] = None) -> list[str]:
     """A constant informed by one source only is a warning: its cross-validated fold falls back to a stand-in.
-    So is one informed by several benchmark families of one publisher only (``publisher_of``: family -> the
-    runs' group): leaving one family out never tests it against another publisher's runs."""
+    So is one informed by several benchmark families of one source document only (``document_of``: family ->
+    document): leaving one family out never tests it against another document's runs."""
     informed = doc.get("provenance", {}).get("informed_by", {})
     out = []
     for name, fams in informed.items():
-        pubs = sorted({(publisher_of or {}).get(f, f) for f in fams})
+        docs = sorted({(document_of or {}).get(f, f) for f in fams})
         if len(fams) == 1:
             out.append(f"constant {name} is informed by one source only ({fams[0]}): its value rests on that source")
-        elif len(pubs) == 1:
-            out.append(f"constant {name} is informed by {len(fams)} benchmark families of one publisher only "
-                       f"({pubs[0]}): no other publisher's runs test it")
+        elif len(docs) == 1:
+            out.append(f"constant {name} is informed by {len(fams)} benchmark families of one source document only "
+                       f"({docs[0]}): no other document's runs test it")
     return out
 
 
-def _publisher_line(stats: dict[str, dict[str, float]]) -> str:
-    """The stricter check in one line: a whole publisher left out (which may leave a GPU generation unfitted)."""
+def _document_line(stats: dict[str, dict[str, float]]) -> str:
+    """The stricter check in one line: a whole source document left out (which may leave a GPU generation
+    unfitted)."""
     parts = [f"{k} {fmt(v['median_abs_error'], 'percent')}" for k, v in stats.items() if k != "all"]
     a = stats["all"]
-    return (f"leave one publisher out (stricter: all of a paper's, vendor's or suite's families at once; a GPU "
+    return (f"leave one source document out (stricter: all of a paper's, README's or vendor's families at once; a GPU "
             f"generation left with no run uses its stand-in): median {fmt(a['median_abs_error'], 'percent')}, "
             f"p90 {fmt(a['p90_abs_error'], 'percent')}; medians " + ", ".join(parts))
 
@@ -50,18 +51,18 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
     from ..parsing import check_positive
 
     check_positive(max_median_error, "--max-median-error", allow_zero=True)
-    results, cv_results, pub_results = validate_all(), cross_validate(), cross_validate("publisher")
+    results, cv_results, doc_results = validate_all(), cross_validate(), cross_validate("document")
     all_cv = list(cv_results)
     if group:
         results, cv_results = _in_group(results, cv_results, group)
         kept = {x.id for x in results}
-        pub_results = [r for r in pub_results if r.id in kept]
+        doc_results = [r for r in doc_results if r.id in kept]
     from ..coverage import coverage, coverage_lines
 
     cov = coverage(all_cv, only={r.id for r in cv_results})
     doc_consts = load_constants_document()
-    ins_stats, cv_stats, pub_stats = by_class(results), by_class(cv_results), by_class(pub_results)
-    warnings = constant_warnings(doc_consts, {r.family: r.group for r in published_runs()})
+    ins_stats, cv_stats, doc_stats = by_class(results), by_class(cv_results), by_class(doc_results)
+    warnings = constant_warnings(doc_consts, {r.family: r.document for r in published_runs()})
     misses = [r for r in results if r.memory_fits is False]
     rows = _run_rows(results, cv_results)
     body = {"mfu_definition": "model FLOPs (Megatron/Korthikanti convention, full s^2) / dense peak at the run's "
@@ -69,7 +70,7 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
             "cross_validation": CV_NOTE,
             "summary": cv_stats["all"], "summary_in_sample": ins_stats["all"],
             "by_class": {"cross_validated": cv_stats, "in_sample": ins_stats,
-                         "cross_validated_by_publisher": pub_stats},
+                         "cross_validated_by_document": doc_stats},
             "constants": {"count": doc_consts.get("count"), "values": doc_consts.get("constants"),
                           "informed_by": doc_consts.get("provenance", {}).get("informed_by", {}),
                           "runs_sha256": doc_consts.get("provenance", {}).get("runs_sha256")},
@@ -78,7 +79,7 @@ def run(fmt_name: str, output: Optional[str], group: Optional[str], max_median_e
     headers = ["run", "GPUs", "measured tok/s/GPU", "predicted", "error", "CV error", "layout used", "memory"]
     table_rows = _table_rows(results, cv_results)
     lines = [_summary_line(k, ins_stats[k], cv_stats[k]) for k in cv_stats]
-    foot = ("\n".join(lines) + f"\n{CV_NOTE}\n" + _publisher_line(pub_stats) + "\n"
+    foot = ("\n".join(lines) + f"\n{CV_NOTE}\n" + _document_line(doc_stats) + "\n"
             + f"memory: {len(misses)} of {len(results)} published layouts over the usable limit"
             + (f" ({', '.join(r.id for r in misses)})" if misses else "") + "\n"
             + "\n".join(coverage_lines(cov)) + "\n")

@@ -75,7 +75,7 @@ class PerfConstants:
     # FP8 GEMM efficiency (fraction of the FP8 peak) per generation; a generation without an entry uses its
     # bf16 efficiency × fp8_ratio. The shipped fit has no entries: one ratio informed by every FP8 run. Fitted per
     # generation instead (Hopper, Blackwell, Blackwell Ultra) the cross-validated figures get worse (all runs
-    # 7.5 -> 9.7 %, MoE 11.9 -> 20.5 %, Hopper 8.9 -> 13.4 %; scripts/fit_perf.py with those three constants)
+    # 7.5 -> 7.8 %, p90 21 -> 28 %, MoE 11.8 -> 20.5 %, Hopper 8.9 -> 13.4 %; scripts/fit_perf.py with those three)
     fp8_gemm_eta: Mapping[str, float] = field(default_factory=dict)
     fp8_ratio: float = 1.25
     # fused attention, keyed by generation and kernel class: '<gen>' is FlashAttention-2-class, '<gen>-fa3' the

@@ -3,10 +3,12 @@
 - GEMMs run at a fraction of the dense peak that depends on the matrix each GPU sees (tokens per
   micro-batch M, the reduction K and the output N, after tensor parallelism):
   η = η_max(gen, precision)·M/(M+m0)·K/(K+k0)·N/(N+k0) (docs/modeling-notes.md 1), times the tile
-  quantization of each pass's output: the forward computes M×N, the input gradient M×K and the weight gradient
-  K×N, each in whole 128-wide tiles, so a dimension of 128 or more that is not a multiple of 128 (GPT-OSS's
-  hidden size 2880, MLA's 576-wide KV projection) pays for its padding in the two passes it is an output of
-  (``gemm_fill``, ``constants.GEMM_TILE``, NVIDIA Deep Learning Performance Guide; docs/modeling-notes.md 12).
+  quantization of the weight's dimensions in each pass's output: the forward computes M×N, the input gradient
+  M×K and the weight gradient K×N, each in whole 128-wide tiles, so a weight dimension of 128 or more that is
+  not a multiple of 128 (GPT-OSS's hidden size 2880, MLA's 576-wide KV projection) pays for its padding in the
+  two passes it is an output of (``gemm_fill``, ``constants.GEMM_TILE``, NVIDIA Deep Learning Performance
+  Guide; docs/modeling-notes.md 12). The token dimension M is not padded: it is a batch of whatever size, and
+  an expert's share of it varies around its mean.
   In FP8 (Transformer
   Engine) only the GEMMs run at the FP8 peak, with their own per-generation η_max, and each activation
   operand is cast (3 bytes per element over HBM); the attention core stays 16-bit.
@@ -65,7 +67,7 @@ def _sat(x: float, x0: float) -> float:
 
 
 def tile_fill(x: float) -> float:
-    """The useful fraction of an output dimension computed in whole ``GEMM_TILE``-wide tiles: x / (⌈x/T⌉·T).
+    """The useful fraction of a weight dimension computed in whole ``GEMM_TILE``-wide tiles: x / (⌈x/T⌉·T).
     A dimension under one tile is 1: libraries have narrower tiles for skinny GEMMs (a router's N = 8), whose
     cost the saturation curves already carry."""
     if x < GEMM_TILE:
@@ -73,12 +75,13 @@ def tile_fill(x: float) -> float:
     return min(1.0, x / (math.ceil(x / GEMM_TILE - 1e-9) * GEMM_TILE))
 
 
-def gemm_fill(M: float, K: float, N: float) -> float:
-    """The tile fill of a GEMM's three passes taken together: the forward's M×N output, the input gradient's M×K
-    and the weight gradient's K×N, each the same FLOPs, so their times add as 1/fill. The model times the
-    backward as twice the forward, so the forward carries the harmonic mean of the three."""
-    fm, fk, fn = tile_fill(M), tile_fill(K), tile_fill(N)
-    return 3.0 / (1.0 / (fm * fn) + 1.0 / (fm * fk) + 1.0 / (fk * fn))
+def gemm_fill(K: float, N: float) -> float:
+    """The tile fill of a GEMM's three passes taken together, over the weight's dimensions: the forward's M×N
+    output pays N's, the input gradient's M×K pays K's, the weight gradient's K×N both. Each pass has the same
+    FLOPs, so their times add as 1/fill; the model times the backward as twice the forward, so the forward
+    carries the harmonic mean of the three (a full recomputation, a forward only, pays that mean too)."""
+    fk, fn = tile_fill(K), tile_fill(N)
+    return 3.0 / (1.0 / fn + 1.0 / fk + 1.0 / (fk * fn))
 
 
 @lru_cache(maxsize=8192)
@@ -101,7 +104,7 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
     def gemm(M: float, K: float, N: float) -> float:
         """One GEMM's time; in FP8 with the cast of its activation input (the backward, 2× the time, casts its
         output gradient alike). Weights are cast once per step and cached across micro-batches (TE)."""
-        eff = eta_max * _sat(M, m0) * _sat(K, k0) * _sat(N, k0) * gemm_fill(M, K, N)
+        eff = eta_max * _sat(M, m0) * _sat(K, k0) * _sat(N, k0) * gemm_fill(K, N)
         cast = FP8_CAST_BYTES * M * K / hbm if hw.fp8 else 0.0
         return 2.0 * M * K * N / (peak * eff) + cast
 
@@ -131,7 +134,7 @@ def layer_kernels(m: ModelSpec, t: int, cp: int, ep: int, micro_batch: int, sequ
     # Megatron pads the vocabulary to a multiple of 128·t (--make-vocab-size-divisible-by): the tile fill again
     logits_fwd = 2.0 * tokens * h * m.vocab_size / t / (peak * eta_max * _sat(tokens, m0) * _sat(h, k0)
                                                        * _sat(m.vocab_size / t, k0)
-                                                       * gemm_fill(tokens, h, m.vocab_size / t))
+                                                       * gemm_fill(h, m.vocab_size / t))
     logits_elem = 3 * 4.0 * tokens * m.vocab_size / t / hbm
     mtp_proj = gemm(tokens, 2 * h, h / t) if m.mtp_layers else 0.0
     return LayerKernels(attn_proj, dense_mlp, moe_mlp, core_fwd, core_bwd_ratio, elem_fwd, logits_fwd, logits_elem,
