@@ -224,12 +224,15 @@ def test_deepseek_v3_exact():
 
 
 def test_deepseek_without_mtp_modules_says_nothing_of_them():
-    """num_nextn_predict_layers 0 or absent (DeepSeek-V2) adds no multi-token prediction note."""
+    """num_nextn_predict_layers 0, absent (DeepSeek-V2) or unreadable adds no multi-token prediction note."""
     raw, _ = load("deepseek-v3")
     raw["num_nextn_predict_layers"] = 0
     assert "assumptions" not in convert_raw(raw)
     del raw["num_nextn_predict_layers"]
     assert "assumptions" not in convert_raw(raw)
+    for odd in ("x", -1, True, 1.5, None, 10**30):  # a value only noted never fails the config
+        raw["num_nextn_predict_layers"] = odd
+        assert "assumptions" not in convert_raw(raw)
 
 
 # ---------------------------------------------------------------- variants

@@ -186,8 +186,9 @@ def _deepseek(r: Reader, model_type: str) -> dict:
         out["moe"] = moe
     # DeepSeek-V3 §2.2 multi-token prediction modules: said, not counted (as the deepseek-v3 preset): mpg would put
     # them on the last pipeline stage unbalanced (Megatron's default split), which makes deep pipelines look slow
-    mtp = r.get_int("num_nextn_predict_layers", default=0, minimum=0)
-    if mtp:
+    # only a note, so a value mpg cannot read is left out rather than failing the config
+    mtp = r.raw.get("num_nextn_predict_layers")
+    if isinstance(mtp, int) and not isinstance(mtp, bool) and 0 < mtp < 10**6:
         out["assumptions"] = [f"{model_type}: the {mtp} multi-token prediction module(s) (num_nextn_predict_layers) "
                               f"are not counted; add mtp_layers: {mtp} to a preset to count them on the last "
                               "pipeline stage"]
